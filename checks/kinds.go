@@ -1,0 +1,83 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/config"
+)
+
+// Env is what check constructors may use besides their own config. Every
+// field is optional: a nil History or Heartbeats makes the kinds that need
+// them report unknown (as in `pulse check` without a database).
+type Env struct {
+	Now     func() time.Time // the clock; time.Now when nil
+	Logger  *slog.Logger
+	Targets config.Targets // KPI targets, e.g. the default sql latency
+	// SQL shares connection pools between sql and metric checks (one per DSN).
+	SQL *SQLPools
+	// History reads earlier values of a check, for metric baselines.
+	History History
+	// Heartbeats reads the pings received for heartbeat checks.
+	Heartbeats Heartbeats
+}
+
+// History reads stored results.
+type History interface {
+	// ValueNear returns the value of check's result closest to t within
+	// ±tolerance, and false when there is none.
+	ValueNear(ctx context.Context, check string, t time.Time, tolerance time.Duration) (float64, bool, error)
+}
+
+// Heartbeats reads the pings of heartbeat checks.
+type Heartbeats interface {
+	// LastPings returns the most recent ping of each kind for check.
+	LastPings(ctx context.Context, check string) (PingState, error)
+}
+
+// PingState is what a heartbeat check evaluates: the latest ping of each
+// kind (zero time when none), and when the check was first seen.
+type PingState struct {
+	LastSuccess time.Time
+	LastStart   time.Time
+	LastFail    time.Time
+	FirstSeen   time.Time // when the agent started watching this check
+}
+
+// Constructor builds a Checker from a validated check definition.
+type Constructor func(c *config.Check, env *Env) (Checker, error)
+
+// Kinds returns the registry: one line per check kind, no init() side effects.
+func Kinds() map[string]Constructor {
+	return map[string]Constructor{
+		"http":      newHTTP,
+		"tcp":       newTCP,
+		"dns":       newDNS,
+		"tls":       newTLS,
+		"sql":       newSQL,
+		"command":   newCommand,
+		"system":    newSystem,
+		"heartbeat": newHeartbeat,
+		"metric":    newMetric,
+	}
+}
+
+// New builds the Checker for c.
+func New(c *config.Check, env *Env) (Checker, error) {
+	mk, ok := Kinds()[c.Type]
+	if !ok {
+		return nil, fmt.Errorf("check %q: unknown type %q", c.Name, c.Type)
+	}
+	if env == nil {
+		env = &Env{}
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
+	return mk(c, env)
+}

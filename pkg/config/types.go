@@ -1,0 +1,225 @@
+// Package config is pulse's configuration: the TOML schema of SPEC section 3, a
+// strict decoder that knows the line of every key, ${VAR} and *_file expansion,
+// defaults, and a validator that reports every problem at once.
+package config
+
+import (
+	"time"
+)
+
+// Config is a loaded, defaulted and validated pulse configuration.
+type Config struct {
+	// Path is the file the configuration was read from ("" when built in code).
+	Path string `toml:"-"`
+
+	Agent       Agent                 `toml:"agent"`
+	Targets     Targets               `toml:"targets"`
+	Defaults    Defaults              `toml:"defaults"`
+	Checks      []Check               `toml:"check"`
+	Notifiers   []Notifier            `toml:"notifier"`
+	Escalation  map[string]Escalation `toml:"escalation"` // keys "P1".."P4"
+	Report      Report                `toml:"report"`
+	Maintenance []Maintenance         `toml:"maintenance"`
+}
+
+// Agent is the [agent] table.
+type Agent struct {
+	Name            string   `toml:"name"` // prefixes PagerDuty dedup keys; default: host name
+	Database        string   `toml:"database"`
+	Listen          string   `toml:"listen"`
+	Timezone        string   `toml:"timezone"`
+	Retention       Duration `toml:"retention"`
+	MaxDBSize       ByteSize `toml:"max_db_size"`
+	MaxConcurrency  int      `toml:"max_concurrency"`
+	StatusPageTitle string   `toml:"status_page_title"`
+	ListenToken     Secret   `toml:"listen_token"`
+	HeartbeatURL    Secret   `toml:"heartbeat_url"`
+	FlapChanges     int      `toml:"flap_changes"` // state changes within flap_window that mark a check flapping (default 5)
+	FlapWindow      Duration `toml:"flap_window"`  // default 1h
+
+	// Location is Timezone resolved; set by Load.
+	Location *time.Location `toml:"-"`
+}
+
+// Targets is the [targets] table: the KPI targets of status and reports.
+type Targets struct {
+	Availability float64  `toml:"availability"` // percent
+	ErrorRate    float64  `toml:"error_rate"`   // percent
+	HTTPLatency  Duration `toml:"http_latency"`
+	PageLoad     Duration `toml:"page_load"`
+	SQLLatency   Duration `toml:"sql_latency"`
+}
+
+// Defaults is the [defaults] table, inherited by every check.
+type Defaults struct {
+	Interval     Duration `toml:"interval"`
+	Timeout      Duration `toml:"timeout"`
+	Severity     string   `toml:"severity"`
+	FailAfter    int      `toml:"fail_after"`
+	RecoverAfter int      `toml:"recover_after"`
+}
+
+// Check is one [[check]] table. It carries the keys of every check kind; the
+// validator rejects keys that do not belong to the check's type.
+type Check struct {
+	// Common keys.
+	Name         string   `toml:"name"`
+	Type         string   `toml:"type"`
+	Interval     Duration `toml:"interval"`
+	Schedule     string   `toml:"schedule"`
+	Timezone     string   `toml:"timezone"`
+	Timeout      Duration `toml:"timeout"`
+	Severity     string   `toml:"severity"`
+	WarnSeverity string   `toml:"warn_severity"`
+	FailAfter    int      `toml:"fail_after"`
+	RecoverAfter int      `toml:"recover_after"`
+	Tags         []string `toml:"tags"`
+	DependsOn    []string `toml:"depends_on"`
+	Description  string   `toml:"description"`
+	Runbook      string   `toml:"runbook"`
+	Enabled      *bool    `toml:"enabled"`
+	Public       *bool    `toml:"public"`
+
+	// http (and metric with source = "http").
+	URL                string            `toml:"url"`
+	Method             string            `toml:"method"`
+	Headers            map[string]Secret `toml:"headers"`
+	Body               string            `toml:"body"`
+	FollowRedirects    *bool             `toml:"follow_redirects"`
+	InsecureSkipVerify bool              `toml:"insecure_skip_verify"`
+	CAFile             string            `toml:"ca_file"` // http, tls
+	BasicAuth          *BasicAuth        `toml:"basic_auth"`
+	MaxBody            ByteSize          `toml:"max_body"`
+
+	// tcp, tls.
+	Address    string `toml:"address"`
+	ServerName string `toml:"server_name"`
+	WarnDays   int    `toml:"warn_days"`
+	CritDays   int    `toml:"crit_days"`
+
+	// dns: Query is the name to resolve. sql: Query is the SQL statement.
+	Query  string `toml:"query"`
+	Record string `toml:"record"`
+	Server string `toml:"server"`
+
+	// sql (and metric with source = "sql").
+	Driver string `toml:"driver"`
+	DSN    Secret `toml:"dsn"`
+
+	// Thresholds: sql, command, system, metric.
+	WarnIf Threshold `toml:"warn_if"`
+	CritIf Threshold `toml:"crit_if"`
+
+	// command.
+	Command []string          `toml:"command"`
+	Env     map[string]string `toml:"env"`
+	// Perf names the perfdata label that warn_if / crit_if apply to (command).
+	Perf string `toml:"perf"`
+
+	// system.
+	Metric string `toml:"metric"`
+	Path   string `toml:"path"`
+
+	// heartbeat.
+	Period Duration `toml:"period"`
+	Grace  Duration `toml:"grace"`
+
+	// metric.
+	Source     string   `toml:"source"`
+	Value      string   `toml:"value"`
+	Compare    Duration `toml:"compare"`
+	WarnIfDrop float64  `toml:"warn_if_drop"`
+	CritIfDrop float64  `toml:"crit_if_drop"`
+
+	Expect Expect `toml:"expect"`
+
+	// Line is the line of the check's [[check]] header in Config.Path.
+	Line int `toml:"-"`
+	// Location is Timezone (or [agent].timezone) resolved; set by Load.
+	Location *time.Location `toml:"-"`
+}
+
+// IsEnabled reports whether the check runs (enabled defaults to true).
+func (c *Check) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
+
+// IsPublic reports whether the check is shown on the status page (default true).
+func (c *Check) IsPublic() bool { return c.Public == nil || *c.Public }
+
+// BasicAuth is an http check's basic_auth table.
+type BasicAuth struct {
+	Username string `toml:"username"`
+	Password Secret `toml:"password"`
+}
+
+// Expect is a check's [check.expect] table.
+type Expect struct {
+	Status          []StatusMatcher   `toml:"status"`
+	Latency         Duration          `toml:"latency"`
+	BodyContains    string            `toml:"body_contains"`
+	BodyNotContains string            `toml:"body_not_contains"`
+	BodyRegex       string            `toml:"body_regex"`
+	JSON            map[string]any    `toml:"json"`
+	Headers         map[string]string `toml:"headers"`
+	CertExpiry      Duration          `toml:"cert_expiry"`
+	Values          []string          `toml:"values"` // dns
+}
+
+// Notifier is one [[notifier]] table; keys depend on Type.
+type Notifier struct {
+	Name string `toml:"name"`
+	Type string `toml:"type"` // pagerduty | slack | email | webhook
+
+	// pagerduty.
+	RoutingKey Secret `toml:"routing_key"`
+	// pagerduty (events endpoint override), webhook.
+	URL Secret `toml:"url"`
+	// slack.
+	WebhookURL Secret `toml:"webhook_url"`
+	// webhook.
+	Headers map[string]Secret `toml:"headers"`
+
+	// email.
+	Host     string   `toml:"host"`
+	Port     int      `toml:"port"`
+	TLS      string   `toml:"tls"` // starttls | implicit | none
+	Username string   `toml:"username"`
+	Password Secret   `toml:"password"`
+	From     string   `toml:"from"`
+	To       []string `toml:"to"`
+
+	Timeout Duration `toml:"timeout"`
+
+	Line int `toml:"-"`
+}
+
+// Escalation is one [escalation.Pn] table.
+type Escalation struct {
+	Notify   []string         `toml:"notify"`
+	Within   Duration         `toml:"within"`
+	Repeat   Duration         `toml:"repeat"`
+	Escalate []EscalationStep `toml:"escalate"`
+	Digest   bool             `toml:"digest"`
+}
+
+// EscalationStep is one [[escalation.Pn.escalate]] entry.
+type EscalationStep struct {
+	After  Duration `toml:"after"`
+	Notify []string `toml:"notify"`
+}
+
+// Report is the [report] table.
+type Report struct {
+	DailyAt string   `toml:"daily_at"` // "HH:MM" in [agent].timezone
+	Notify  []string `toml:"notify"`
+}
+
+// Maintenance is one [[maintenance]] window.
+type Maintenance struct {
+	Checks   []string `toml:"checks"` // globs on names, or "tag:NAME"
+	Schedule string   `toml:"schedule"`
+	Duration Duration `toml:"duration"`
+	Line     int      `toml:"-"`
+}
+
+// Severities in order, most severe first.
+var Severities = []string{"P1", "P2", "P3", "P4"}
