@@ -194,3 +194,6 @@ func (m *StatusMatcher) UnmarshalTOML(v any) error {
 	}
 	return fmt.Errorf("invalid status %v: use a code like 200 or a class like \"2xx\"", v)
 }
+
+// MarshalText formats m as written in the config ("200", "2xx").
+func (m StatusMatcher) MarshalText() ([]byte, error) { return []byte(m.String()), nil }

@@ -1,0 +1,389 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Built-in defaults (SPEC section 3). Every one can be changed in the file.
+const (
+	DefaultDatabase        = "pulse.db"
+	DefaultTimezone        = "UTC"
+	DefaultRetention       = 30 * 24 * time.Hour
+	DefaultMaxDBSize       = 2_000_000_000
+	DefaultMaxConcurrency  = 256
+	DefaultStatusPageTitle = "pulse status"
+	DefaultFlapChanges     = 5
+	DefaultFlapWindow      = time.Hour
+	DefaultInterval        = time.Minute
+	DefaultTimeout         = 10 * time.Second
+	DefaultSeverity        = "P2"
+	DefaultFailAfter       = 2
+	DefaultRecoverAfter    = 2
+	DefaultMaxBody         = 1 << 20
+	DefaultWarnDays        = 14
+	DefaultCritDays        = 7
+	DefaultDailyAt         = "09:00"
+	DefaultNotifierTimeout = 10 * time.Second
+	DefaultSMTPPort        = 587
+)
+
+// defaultEscalation is the severity matrix of SPEC section 1, used for each
+// key of a [escalation.Pn] block the file leaves out.
+func defaultEscalation(sev string) Escalation {
+	switch sev {
+	case "P1":
+		return Escalation{Within: 0, Repeat: Duration(30 * time.Minute)}
+	case "P2":
+		return Escalation{Within: Duration(15 * time.Minute)}
+	case "P3":
+		return Escalation{Within: Duration(time.Hour)}
+	}
+	return Escalation{Digest: true}
+}
+
+// checkApplicability reports keys that exist in the schema but not for the
+// check's (or notifier's) type, e.g. url on a sql check.
+func (l *loader) checkApplicability(cfg *Config) {
+	kk := KindKeys()
+	var all []string
+	for _, keys := range kk {
+		all = append(all, keys...)
+	}
+	report := func(kp []string, format string, args ...any) {
+		k := pathKey(kp)
+		if l.seen[k] {
+			return
+		}
+		l.seen[k] = true
+		l.in(kp, format, args...)
+	}
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		keys := kk[c.Type]
+		if keys == nil {
+			continue
+		}
+		cp := []string{"check", strconv.Itoa(i)}
+		var present []string
+		for _, k := range sortedKeys(l.table(cp...)) {
+			if k != "expect" {
+				present = append(present, k)
+				continue
+			}
+			for _, sk := range sortedKeys(l.table("check", cp[1], "expect")) {
+				present = append(present, "expect."+sk)
+			}
+		}
+		for _, k := range present {
+			kp := append(slices.Clip(cp), strings.Split(k, ".")...)
+			if applies(all, k) && !applies(keys, k) {
+				report(kp, "key %q does not apply to type %q", k, c.Type)
+			}
+		}
+		if c.Type == "metric" && (c.Source == "http" || c.Source == "sql") {
+			other := "sql"
+			if c.Source == "sql" {
+				other = "http"
+			}
+			own := metricSourceOnly(c.Source)
+			for _, k := range present {
+				if applies(metricSourceOnly(other), k) && !applies(own, k) {
+					report(append(slices.Clip(cp), strings.Split(k, ".")...), "key %q does not apply to metric source %q", k, c.Source)
+				}
+			}
+		}
+	}
+	var allN []string
+	for _, t := range NotifierKinds() {
+		allN = append(allN, notifierKeys(t)...)
+	}
+	for i := range cfg.Notifiers {
+		n := &cfg.Notifiers[i]
+		own := notifierKeys(n.Type)
+		if own == nil {
+			continue
+		}
+		np := []string{"notifier", strconv.Itoa(i)}
+		for _, k := range sortedKeys(l.table(np...)) {
+			if applies(allN, k) && !applies(own, k) {
+				report(append(slices.Clip(np), k), "key %q does not apply to type %q", k, n.Type)
+			}
+		}
+	}
+}
+
+// resolvePaths makes the file paths of the config relative to its folder.
+func (l *loader) resolvePaths(cfg *Config) {
+	if db := cfg.Agent.Database; db != "" && db != ":memory:" && !strings.HasPrefix(db, "file:") {
+		cfg.Agent.Database = l.abs(db)
+	}
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		c.CAFile = l.abs(c.CAFile)
+		if len(c.Command) > 0 && strings.Contains(c.Command[0], "/") {
+			c.Command[0] = l.abs(c.Command[0])
+		}
+		if c.Driver == "sqlite" && c.DSN != "" {
+			c.DSN = Secret(l.sqliteDSN(c.DSN.Reveal()))
+		}
+	}
+}
+
+// sqliteDSN resolves a relative database path in a plain path or a file: URI.
+func (l *loader) sqliteDSN(dsn string) string {
+	if dsn == ":memory:" || strings.HasPrefix(dsn, "file::memory:") {
+		return dsn
+	}
+	prefix := ""
+	rest := dsn
+	if r, ok := strings.CutPrefix(dsn, "file:"); ok {
+		prefix, rest = "file:", r
+	}
+	p, q, hasQ := strings.Cut(rest, "?")
+	if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "//") {
+		return dsn
+	}
+	out := prefix + l.abs(p)
+	if hasQ {
+		out += "?" + q
+	}
+	return out
+}
+
+// fixDefaultsTable checks [defaults] and fills what it leaves out, so that a
+// bad default is reported once, not once per check that inherits it.
+func (l *loader) fixDefaultsTable(cfg *Config) {
+	d := &cfg.Defaults
+	dp := []string{"defaults"}
+	has := func(k string) bool { return l.has(dp, k) }
+	if !has("interval") {
+		d.Interval = Duration(DefaultInterval)
+	} else if d.Interval.D() < time.Second {
+		l.at(append(dp, "interval"), "must be at least 1s")
+		d.Interval = Duration(DefaultInterval)
+	}
+	if !has("timeout") {
+		d.Timeout = Duration(DefaultTimeout)
+	} else if d.Timeout <= 0 {
+		l.at(append(dp, "timeout"), "must be greater than 0")
+		d.Timeout = Duration(DefaultTimeout)
+	}
+	if !has("severity") {
+		d.Severity = DefaultSeverity
+	} else if !validSeverity(d.Severity) {
+		l.at(append(dp, "severity"), "unknown severity %q (use P1, P2, P3 or P4)", d.Severity)
+		d.Severity = DefaultSeverity
+	}
+	if !has("fail_after") {
+		d.FailAfter = DefaultFailAfter
+	} else if d.FailAfter < 1 {
+		l.at(append(dp, "fail_after"), "must be at least 1")
+		d.FailAfter = DefaultFailAfter
+	}
+	if !has("recover_after") {
+		d.RecoverAfter = DefaultRecoverAfter
+	} else if d.RecoverAfter < 1 {
+		l.at(append(dp, "recover_after"), "must be at least 1")
+		d.RecoverAfter = DefaultRecoverAfter
+	}
+}
+
+// applyDefaults fills every key the file leaves out. Presence, not the zero
+// value, decides: "fail_after = 0" is an error, not a request for the default.
+func (l *loader) applyDefaults(cfg *Config) {
+	a := &cfg.Agent
+	ap := []string{"agent"}
+	if !l.has(ap, "name") {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			a.Name = h
+		} else {
+			a.Name = "pulse"
+		}
+	}
+	if !l.has(ap, "database") {
+		a.Database = l.abs(DefaultDatabase)
+	}
+	if !l.has(ap, "timezone") {
+		a.Timezone = DefaultTimezone
+	}
+	a.Location = time.UTC
+	if loc, err := loadLocation(a.Timezone); err != nil {
+		l.at(append(ap, "timezone"), "%v", err)
+	} else {
+		a.Location = loc
+	}
+	if !l.has(ap, "retention") {
+		a.Retention = Duration(DefaultRetention)
+	}
+	if !l.has(ap, "max_db_size") {
+		a.MaxDBSize = DefaultMaxDBSize
+	}
+	if !l.has(ap, "max_concurrency") {
+		a.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if !l.has(ap, "status_page_title") {
+		a.StatusPageTitle = DefaultStatusPageTitle
+	}
+	if !l.has(ap, "flap_changes") {
+		a.FlapChanges = DefaultFlapChanges
+	}
+	if !l.has(ap, "flap_window") {
+		a.FlapWindow = Duration(DefaultFlapWindow)
+	}
+
+	t := &cfg.Targets
+	tp := []string{"targets"}
+	if !l.has(tp, "availability") {
+		t.Availability = 99.9
+	}
+	if !l.has(tp, "error_rate") {
+		t.ErrorRate = 0.1
+	}
+	if !l.has(tp, "http_latency") {
+		t.HTTPLatency = Duration(500 * time.Millisecond)
+	}
+	if !l.has(tp, "page_load") {
+		t.PageLoad = Duration(2 * time.Second)
+	}
+	if !l.has(tp, "sql_latency") {
+		t.SQLLatency = Duration(100 * time.Millisecond)
+	}
+
+	d := cfg.Defaults
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		cp := []string{"check", strconv.Itoa(i)}
+		has := func(k string) bool { return l.has(cp, k) }
+		if !has("interval") && !has("schedule") {
+			c.Interval = d.Interval
+		}
+		if !has("timeout") {
+			c.Timeout = d.Timeout
+		}
+		if !has("severity") {
+			c.Severity = d.Severity
+		}
+		if !has("fail_after") {
+			c.FailAfter = d.FailAfter
+		}
+		if !has("recover_after") {
+			c.RecoverAfter = d.RecoverAfter
+		}
+		httpLike := c.Type == "http" || c.Type == "metric" && c.Source == "http"
+		sqlLike := c.Type == "sql" || c.Type == "metric" && c.Source == "sql"
+		if httpLike {
+			if !has("method") {
+				c.Method = "GET"
+			}
+			c.Method = strings.ToUpper(c.Method)
+			if c.FollowRedirects == nil {
+				yes := true
+				c.FollowRedirects = &yes
+			}
+			if !has("max_body") {
+				c.MaxBody = DefaultMaxBody
+			}
+		}
+		if sqlLike && !has("expect.latency") {
+			c.Expect.Latency = t.SQLLatency
+		}
+		switch c.Type {
+		case "tls":
+			if !has("warn_days") {
+				c.WarnDays = DefaultWarnDays
+			}
+			if !has("crit_days") {
+				c.CritDays = DefaultCritDays
+			}
+		case "dns":
+			if !has("record") {
+				c.Record = "A"
+			}
+			c.Record = strings.ToUpper(c.Record)
+		case "system":
+			if c.Metric != "load" {
+				if !has("warn_if") {
+					c.WarnIf, _ = ParseThreshold("> 80")
+				}
+				if !has("crit_if") {
+					c.CritIf, _ = ParseThreshold("> 90")
+				}
+			}
+		}
+		c.Line = l.ix.line(cp)
+		c.Location = a.Location
+		if c.Timezone != "" {
+			if loc, err := loadLocation(c.Timezone); err != nil {
+				l.at(append(cp, "timezone"), "%v", err)
+			} else {
+				c.Location = loc
+			}
+		}
+	}
+
+	var all, digestable []string
+	for i := range cfg.Notifiers {
+		n := &cfg.Notifiers[i]
+		np := []string{"notifier", strconv.Itoa(i)}
+		n.Line = l.ix.line(np)
+		if !l.has(np, "timeout") {
+			n.Timeout = Duration(DefaultNotifierTimeout)
+		}
+		if n.Type == "email" {
+			if !l.has(np, "port") {
+				n.Port = DefaultSMTPPort
+			}
+			if !l.has(np, "tls") {
+				n.TLS = "starttls"
+				if n.Port == 465 {
+					n.TLS = "implicit"
+				}
+			}
+		}
+		if n.Name != "" {
+			all = append(all, n.Name)
+			if n.Type == "email" || n.Type == "slack" {
+				digestable = append(digestable, n.Name)
+			}
+		}
+	}
+
+	if cfg.Escalation == nil {
+		cfg.Escalation = make(map[string]Escalation, len(Severities))
+	}
+	for _, sev := range Severities {
+		e := cfg.Escalation[sev]
+		ep := []string{"escalation", sev}
+		def := defaultEscalation(sev)
+		if !l.has(ep, "within") {
+			e.Within = def.Within
+		}
+		if !l.has(ep, "repeat") {
+			e.Repeat = def.Repeat
+		}
+		if !l.has(ep, "digest") {
+			e.Digest = def.Digest
+		}
+		// An absent notify means every channel; "notify = []" mutes the severity.
+		if !l.has(ep, "notify") && !e.Digest {
+			e.Notify = slices.Clone(all)
+		}
+		cfg.Escalation[sev] = e
+	}
+
+	rp := []string{"report"}
+	if !l.has(rp, "daily_at") {
+		cfg.Report.DailyAt = DefaultDailyAt
+	}
+	if !l.has(rp, "notify") {
+		cfg.Report.Notify = digestable
+	}
+	for i := range cfg.Maintenance {
+		cfg.Maintenance[i].Line = l.ix.line([]string{"maintenance", strconv.Itoa(i)})
+	}
+}

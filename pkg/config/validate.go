@@ -1,0 +1,598 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var namePattern = regexp.MustCompile(`^[a-z0-9._-]+$`)
+
+func validSeverity(s string) bool { return slices.Contains(Severities, s) }
+
+// validate reports every remaining problem of a decoded, defaulted config.
+func (l *loader) validate(cfg *Config) {
+	l.validateAgent(cfg)
+	notifiers := l.validateNotifiers(cfg)
+	l.validateChecks(cfg)
+	l.validateEscalation(cfg, notifiers)
+	l.validateReport(cfg, notifiers)
+	l.validateMaintenance(cfg)
+}
+
+func (l *loader) validateAgent(cfg *Config) {
+	a := &cfg.Agent
+	key := func(k string) []string { return []string{"agent", k} }
+	if a.Name == "" {
+		l.at(key("name"), "must not be empty")
+	}
+	if a.Database == "" {
+		l.at(key("database"), "must not be empty")
+	}
+	if a.Listen != "" {
+		if err := checkHostPort(a.Listen, true); err != nil {
+			l.at(key("listen"), "%v", err)
+		}
+	}
+	if a.Retention <= 0 {
+		l.at(key("retention"), "must be greater than 0")
+	}
+	if a.MaxDBSize <= 0 {
+		l.at(key("max_db_size"), "must be greater than 0")
+	}
+	if a.MaxConcurrency < 1 {
+		l.at(key("max_concurrency"), "must be at least 1")
+	}
+	if a.FlapChanges < 2 {
+		l.at(key("flap_changes"), "must be at least 2")
+	}
+	if a.FlapWindow <= 0 {
+		l.at(key("flap_window"), "must be greater than 0")
+	}
+	if a.HeartbeatURL != "" {
+		if err := checkURL(a.HeartbeatURL.Reveal(), true); err != nil {
+			l.at(key("heartbeat_url"), "%v", err)
+		}
+	}
+	t := &cfg.Targets
+	if t.Availability <= 0 || t.Availability > 100 {
+		l.at([]string{"targets", "availability"}, "must be a percentage above 0 and at most 100")
+	}
+	if t.ErrorRate < 0 || t.ErrorRate > 100 {
+		l.at([]string{"targets", "error_rate"}, "must be a percentage from 0 to 100")
+	}
+	for k, d := range map[string]Duration{"http_latency": t.HTTPLatency, "page_load": t.PageLoad, "sql_latency": t.SQLLatency} {
+		if d <= 0 {
+			l.at([]string{"targets", k}, "must be greater than 0")
+		}
+	}
+}
+
+// validateNotifiers returns the set of valid notifier names.
+func (l *loader) validateNotifiers(cfg *Config) map[string]bool {
+	names := map[string]bool{}
+	first := map[string]int{}
+	for i := range cfg.Notifiers {
+		n := &cfg.Notifiers[i]
+		np := []string{"notifier", strconv.Itoa(i)}
+		key := func(k string) []string { return append(slices.Clip(np), k) }
+		required := func(k string, set bool) {
+			if !set && !l.seen[pathKey(key(k))] && !l.seen[pathKey(key(k+"_file"))] {
+				l.in(np, "missing required key %q", k)
+			}
+		}
+		switch {
+		case n.Name == "":
+			required("name", false)
+		case !namePattern.MatchString(n.Name):
+			l.at(key("name"), "invalid name %q: use lowercase letters, digits, '.', '_' and '-'", n.Name)
+		default:
+			if line, dup := first[n.Name]; dup {
+				l.at(key("name"), "duplicate notifier name (first defined on line %d)", line)
+			} else {
+				first[n.Name] = n.Line
+				names[n.Name] = true
+			}
+		}
+		if n.Timeout <= 0 {
+			l.at(key("timeout"), "must be greater than 0")
+		}
+		switch n.Type {
+		case "":
+			if !l.seen[pathKey(key("type"))] {
+				l.in(np, "missing required key \"type\" (one of %s)", strings.Join(NotifierKinds(), ", "))
+			}
+		case "pagerduty":
+			required("routing_key", n.RoutingKey != "")
+			if n.URL != "" {
+				if err := checkURL(n.URL.Reveal(), true); err != nil {
+					l.at(key("url"), "%v", err)
+				}
+			}
+		case "slack":
+			required("webhook_url", n.WebhookURL != "")
+			if n.WebhookURL != "" {
+				if err := checkURL(n.WebhookURL.Reveal(), true); err != nil {
+					l.at(key("webhook_url"), "%v", err)
+				}
+			}
+		case "webhook":
+			required("url", n.URL != "")
+			if n.URL != "" {
+				if err := checkURL(n.URL.Reveal(), true); err != nil {
+					l.at(key("url"), "%v", err)
+				}
+			}
+			for _, h := range sortedKeys(n.Headers) {
+				if !validHeaderName(h) {
+					l.at(append(key("headers"), h), "invalid header name")
+				}
+			}
+		case "email":
+			required("host", n.Host != "")
+			required("from", n.From != "")
+			required("to", len(n.To) > 0)
+			if n.Port < 1 || n.Port > 65535 {
+				l.at(key("port"), "must be from 1 to 65535")
+			}
+			if !slices.Contains([]string{"starttls", "implicit", "none"}, n.TLS) {
+				l.at(key("tls"), "unknown mode %q (use \"starttls\", \"implicit\" or \"none\")", n.TLS)
+			}
+			if n.From != "" {
+				if _, err := mail.ParseAddress(n.From); err != nil {
+					l.at(key("from"), "invalid address %q", n.From)
+				}
+			}
+			for j, to := range n.To {
+				if _, err := mail.ParseAddress(to); err != nil {
+					l.at(append(key("to"), strconv.Itoa(j)), "invalid address %q", to)
+				}
+			}
+			if n.Password != "" && n.Username == "" {
+				l.in(np, "password is set but username is not")
+			}
+		default:
+			l.at(key("type"), "unknown notifier type %q (one of %s)%s", n.Type, strings.Join(NotifierKinds(), ", "), suggest(n.Type, NotifierKinds()))
+		}
+	}
+	return names
+}
+
+func (l *loader) validateChecks(cfg *Config) {
+	first := map[string]int{}
+	index := map[string]int{}
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		cp := []string{"check", strconv.Itoa(i)}
+		key := func(k string) []string { return append(slices.Clip(cp), strings.Split(k, ".")...) }
+		has := func(k string) bool { return l.has(cp, k) }
+		required := func(k string, set bool) {
+			if !set && !l.seen[pathKey(key(k))] && !l.seen[pathKey(key(k+"_file"))] {
+				l.in(cp, "missing required key %q", k)
+			}
+		}
+
+		switch {
+		case c.Name == "":
+			required("name", false)
+		case !namePattern.MatchString(c.Name):
+			l.at(key("name"), "invalid name %q: use lowercase letters, digits, '.', '_' and '-'", c.Name)
+		default:
+			if line, dup := first[c.Name]; dup {
+				l.at(key("name"), "duplicate check name (first defined on line %d)", line)
+			} else {
+				first[c.Name] = c.Line
+				index[c.Name] = i
+			}
+		}
+
+		if has("interval") && has("schedule") {
+			l.in(key("schedule"), "set interval or schedule, not both")
+		}
+		if !has("schedule") && c.Interval.D() < time.Second {
+			l.at(key("interval"), "must be at least 1s")
+		}
+		if has("schedule") {
+			l.checkSchedule(key("schedule"), c.Schedule, c.Location)
+		}
+		if c.Timeout <= 0 {
+			l.at(key("timeout"), "must be greater than 0")
+		}
+		if !validSeverity(c.Severity) {
+			l.at(key("severity"), "unknown severity %q (use P1, P2, P3 or P4)", c.Severity)
+		}
+		if has("warn_severity") && !validSeverity(c.WarnSeverity) {
+			l.at(key("warn_severity"), "unknown severity %q (use P1, P2, P3 or P4)", c.WarnSeverity)
+		}
+		if c.FailAfter < 1 {
+			l.at(key("fail_after"), "must be at least 1")
+		}
+		if c.RecoverAfter < 1 {
+			l.at(key("recover_after"), "must be at least 1")
+		}
+		if c.Runbook != "" {
+			if err := checkURL(c.Runbook, false); err != nil {
+				l.at(key("runbook"), "%v", err)
+			}
+		}
+		for j, t := range c.Tags {
+			if strings.TrimSpace(t) == "" {
+				l.at(append(key("tags"), strconv.Itoa(j)), "empty tag")
+			}
+		}
+		if c.Expect.Latency < 0 || c.Expect.CertExpiry < 0 {
+			l.at(key("expect"), "durations must not be negative")
+		}
+
+		httpReq := func() {
+			required("url", c.URL != "")
+			if c.URL != "" {
+				if err := checkURL(c.URL, false); err != nil {
+					l.at(key("url"), "%v", err)
+				}
+			}
+			if !slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, c.Method) {
+				l.at(key("method"), "unknown method %q (GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)", c.Method)
+			}
+			for _, h := range sortedKeys(c.Headers) {
+				if !validHeaderName(h) {
+					l.at(append(key("headers"), h), "invalid header name")
+				}
+			}
+			if c.MaxBody <= 0 {
+				l.at(key("max_body"), "must be greater than 0")
+			}
+			if c.BasicAuth != nil && c.BasicAuth.Username == "" {
+				l.in(key("basic_auth"), "basic_auth: missing required key \"username\"")
+			}
+			l.checkReadable(key("ca_file"), c.CAFile)
+		}
+		sqlReq := func() {
+			required("driver", c.Driver != "")
+			if c.Driver != "" && !slices.Contains([]string{"postgres", "mysql", "sqlite"}, c.Driver) {
+				l.at(key("driver"), "unknown driver %q (use postgres, mysql or sqlite)", c.Driver)
+			}
+			required("dsn", c.DSN != "")
+			required("query", strings.TrimSpace(c.Query) != "")
+		}
+
+		switch c.Type {
+		case "":
+			if !l.seen[pathKey(key("type"))] {
+				l.in(cp, "missing required key \"type\" (one of %s)", strings.Join(Kinds(), ", "))
+			}
+		case "http":
+			httpReq()
+			if c.Expect.BodyRegex != "" {
+				if _, err := regexp.Compile(c.Expect.BodyRegex); err != nil {
+					l.at(key("expect.body_regex"), "invalid regular expression: %v", err)
+				}
+			}
+			for _, h := range sortedKeys(c.Expect.Headers) {
+				if !validHeaderName(h) {
+					l.at(append(key("expect.headers"), h), "invalid header name")
+				}
+			}
+		case "tcp":
+			required("address", c.Address != "")
+			if c.Address != "" {
+				if err := checkHostPort(c.Address, false); err != nil {
+					l.at(key("address"), "%v", err)
+				}
+			}
+		case "tls":
+			required("address", c.Address != "")
+			if c.Address != "" {
+				if err := checkHostPort(c.Address, false); err != nil {
+					l.at(key("address"), "%v", err)
+				}
+			}
+			if c.CritDays < 0 {
+				l.at(key("crit_days"), "must not be negative")
+			}
+			if c.WarnDays < c.CritDays {
+				l.at(key("warn_days"), "must be at least crit_days (%d)", c.CritDays)
+			}
+			l.checkReadable(key("ca_file"), c.CAFile)
+		case "dns":
+			required("query", strings.TrimSpace(c.Query) != "")
+			if !slices.Contains([]string{"A", "AAAA", "CNAME", "MX", "TXT", "NS"}, c.Record) {
+				l.at(key("record"), "unknown record type %q (use A, AAAA, CNAME, MX, TXT or NS)", c.Record)
+			}
+			if c.Server != "" {
+				if err := checkHostPort(c.Server, false); err != nil {
+					l.at(key("server"), "%v", err)
+				}
+			}
+		case "sql":
+			sqlReq()
+		case "command":
+			required("command", len(c.Command) > 0)
+			if len(c.Command) > 0 && c.Command[0] == "" {
+				l.at(key("command"), "the program (first element) must not be empty")
+			}
+		case "system":
+			required("metric", c.Metric != "")
+			switch c.Metric {
+			case "", "cpu", "memory", "load":
+				if c.Path != "" {
+					l.at(key("path"), "applies only to metric \"disk\"")
+				}
+			case "disk":
+				required("path", c.Path != "")
+			default:
+				l.at(key("metric"), "unknown metric %q (use cpu, memory, disk or load)", c.Metric)
+			}
+		case "heartbeat":
+			switch {
+			case has("period") && has("schedule"):
+				l.in(key("period"), "set period or schedule, not both")
+			case !has("period") && !has("schedule"):
+				l.in(cp, "missing required key \"period\" (or \"schedule\")")
+			case has("period") && c.Period.D() < time.Second:
+				l.at(key("period"), "must be at least 1s")
+			}
+		case "metric":
+			switch c.Source {
+			case "":
+				required("source", false)
+			case "http":
+				httpReq()
+				required("value", strings.TrimSpace(c.Value) != "")
+			case "sql":
+				sqlReq()
+			default:
+				l.at(key("source"), "unknown source %q (use http or sql)", c.Source)
+			}
+			if has("compare") && c.Compare <= 0 {
+				l.at(key("compare"), "must be greater than 0 (e.g. \"1d\" or \"7d\")")
+			}
+			for _, k := range []string{"warn_if_drop", "crit_if_drop"} {
+				v := c.WarnIfDrop
+				if k == "crit_if_drop" {
+					v = c.CritIfDrop
+				}
+				if !has(k) {
+					continue
+				}
+				if v < 0 || v > 100 {
+					l.at(key(k), "must be a percentage from 0 to 100")
+				}
+				if !has("compare") {
+					l.at(key(k), "needs compare (e.g. compare = \"1d\")")
+				}
+			}
+			if has("compare") && !has("warn_if_drop") && !has("crit_if_drop") {
+				l.in(key("compare"), "compare needs warn_if_drop or crit_if_drop")
+			}
+		default:
+			l.at(key("type"), "unknown type %q (one of %s)%s", c.Type, strings.Join(Kinds(), ", "), suggest(c.Type, Kinds()))
+		}
+	}
+
+	// depends_on: existing checks, not itself, no cycles.
+	deps := make([][]int, len(cfg.Checks))
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		for j, d := range c.DependsOn {
+			kp := []string{"check", strconv.Itoa(i), "depends_on", strconv.Itoa(j)}
+			switch di, ok := index[d]; {
+			case d == c.Name:
+				l.at(kp, "a check cannot depend on itself")
+			case !ok:
+				l.at(kp, "unknown check %q%s", d, suggest(d, slices.DeleteFunc(sortedKeys(index), func(n string) bool { return n == c.Name })))
+			default:
+				deps[i] = append(deps[i], di)
+			}
+		}
+	}
+	l.checkCycles(cfg, deps)
+}
+
+// checkCycles reports each depends_on cycle once, at its first check.
+func (l *loader) checkCycles(cfg *Config, deps [][]int) {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]int, len(deps))
+	var stack []int
+	var visit func(i int)
+	visit = func(i int) {
+		color[i] = grey
+		stack = append(stack, i)
+		for _, j := range deps[i] {
+			switch color[j] {
+			case white:
+				visit(j)
+			case grey:
+				start := slices.Index(stack, j)
+				names := make([]string, 0, len(stack)-start+1)
+				for _, k := range stack[start:] {
+					names = append(names, cfg.Checks[k].Name)
+				}
+				names = append(names, cfg.Checks[j].Name)
+				l.in([]string{"check", strconv.Itoa(j), "depends_on"}, "depends_on: dependency cycle %s", strings.Join(names, " -> "))
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[i] = black
+	}
+	for i := range deps {
+		if color[i] == white {
+			visit(i)
+		}
+	}
+}
+
+func (l *loader) validateEscalation(cfg *Config, notifiers map[string]bool) {
+	known := sortedKeys(notifiers)
+	checkNotify := func(kp []string, names []string) {
+		for j, n := range names {
+			if !notifiers[n] {
+				l.at(append(slices.Clip(kp), strconv.Itoa(j)), "unknown notifier %q%s", n, suggest(n, known))
+			}
+		}
+	}
+	for _, sev := range sortedKeys(cfg.Escalation) {
+		e := cfg.Escalation[sev]
+		ep := []string{"escalation", sev}
+		if !validSeverity(sev) {
+			l.in(ep, "unknown severity %q (use P1, P2, P3 or P4)%s", sev, suggest(sev, Severities))
+			continue
+		}
+		checkNotify(append(slices.Clip(ep), "notify"), e.Notify)
+		for j, st := range e.Escalate {
+			sp := append(slices.Clip(ep), "escalate", strconv.Itoa(j))
+			if st.After <= 0 {
+				l.at(append(slices.Clip(sp), "after"), "must be greater than 0")
+			}
+			if len(st.Notify) == 0 && !l.seen[pathKey(append(slices.Clip(sp), "notify"))] {
+				l.in(sp, "escalate[%d]: missing required key \"notify\"", j)
+			}
+			checkNotify(append(slices.Clip(sp), "notify"), st.Notify)
+		}
+	}
+}
+
+func (l *loader) validateReport(cfg *Config, notifiers map[string]bool) {
+	r := &cfg.Report
+	if _, err := ParseClock(r.DailyAt); err != nil {
+		l.at([]string{"report", "daily_at"}, "%v", err)
+	}
+	known := sortedKeys(notifiers)
+	for j, n := range r.Notify {
+		if !notifiers[n] {
+			l.at([]string{"report", "notify", strconv.Itoa(j)}, "unknown notifier %q%s", n, suggest(n, known))
+		}
+	}
+}
+
+func (l *loader) validateMaintenance(cfg *Config) {
+	for i := range cfg.Maintenance {
+		m := &cfg.Maintenance[i]
+		mp := []string{"maintenance", strconv.Itoa(i)}
+		key := func(k string) []string { return append(slices.Clip(mp), k) }
+		if len(m.Checks) == 0 && !l.seen[pathKey(key("checks"))] {
+			l.in(mp, "missing required key \"checks\"")
+		}
+		for j, pat := range m.Checks {
+			kp := append(key("checks"), strconv.Itoa(j))
+			if tag, ok := strings.CutPrefix(pat, "tag:"); ok {
+				if tag == "" {
+					l.at(kp, "empty tag in %q", pat)
+				}
+				continue
+			}
+			if _, err := path.Match(pat, ""); err != nil || pat == "" {
+				l.at(kp, "invalid pattern %q", pat)
+			}
+		}
+		if m.Schedule == "" {
+			if !l.seen[pathKey(key("schedule"))] {
+				l.in(mp, "missing required key \"schedule\"")
+			}
+		} else {
+			l.checkSchedule(key("schedule"), m.Schedule, cfg.Agent.Location)
+		}
+		if m.Duration <= 0 && !l.seen[pathKey(key("duration"))] {
+			if l.has(mp, "duration") {
+				l.at(key("duration"), "must be greater than 0")
+			} else {
+				l.in(mp, "missing required key \"duration\"")
+			}
+		}
+	}
+}
+
+// checkSchedule reports a cron expression that does not parse or never fires.
+func (l *loader) checkSchedule(kp []string, expr string, loc *time.Location) {
+	s, err := ParseCron(expr, loc)
+	if err != nil {
+		l.at(kp, "invalid cron expression %q: %v", expr, err)
+		return
+	}
+	if s.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		l.at(kp, "cron expression %q never fires", expr)
+	}
+}
+
+// checkReadable reports a file the agent will need but cannot open, naming
+// it as the file does.
+func (l *loader) checkReadable(kp []string, p string) {
+	if p == "" {
+		return
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if raw, ok := l.table(kp[:len(kp)-1]...)[kp[len(kp)-1]].(string); ok {
+			p = raw
+		}
+		l.at(kp, "cannot read %q: %v", p, pathErr(err))
+		return
+	}
+	_ = f.Close()
+}
+
+// ParseClock parses "HH:MM" (24-hour) into the offset from midnight.
+func ParseClock(s string) (time.Duration, error) {
+	h, m, ok := strings.Cut(s, ":")
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if !ok || len(h) != 2 || len(m) != 2 || err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
+		return 0, fmt.Errorf("invalid time of day %q (use HH:MM, e.g. \"09:00\")", s)
+	}
+	return time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute, nil
+}
+
+// checkURL accepts absolute http and https URLs. A secret URL's value never
+// appears in the error.
+func checkURL(raw string, secret bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if secret {
+			return fmt.Errorf("not an http or https URL")
+		}
+		return fmt.Errorf("invalid URL %q: want an absolute http:// or https:// URL", raw)
+	}
+	return nil
+}
+
+// checkHostPort accepts host:port with a numeric port (the host may be empty
+// for a listener: ":9108").
+func checkHostPort(s string, listen bool) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port", s)
+	}
+	if host == "" && !listen {
+		return fmt.Errorf("invalid address %q: missing host", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("invalid address %q: port must be a number from 1 to 65535", s)
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", r) {
+			return false
+		}
+	}
+	return true
+}
