@@ -26,9 +26,9 @@ func (e *PerfdataError) Error() string {
 // ParsePerfdata parses plugin performance data as the Monitoring Plugins
 // development guidelines define it: space-separated items
 // 'label'=value[UOM];[warn];[crit];[min];[max], where a label with spaces is
-// single-quoted (” stands for a quote inside it), trailing fields may be
-// dropped, and warn/crit are kept as written because they are plugin ranges
-// ("10:", "@5:10"), not pulse thresholds.
+// single-quoted (a doubled quote stands for a quote inside it), trailing
+// fields may be dropped, and warn/crit are kept as written because they are
+// plugin ranges ("10:", "@5:10"), not pulse thresholds.
 //
 // It is tolerant: items whose value is "U" (undetermined) are left out
 // without error, malformed items are skipped, and the well-formed ones are
@@ -111,7 +111,7 @@ func isPerfSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
-// quotedLabel reads a single-quoted label starting at s[i] == '\” and returns
+// quotedLabel reads the single-quoted label that starts at s[i] and returns
 // it unescaped with the index just past the closing quote.
 func quotedLabel(s string, i int) (string, int, bool) {
 	i++
