@@ -211,12 +211,12 @@ func TestEvaluateFlapping(t *testing.T) {
 			name: "ends after a stable window, then incidents notify again",
 			p:    p,
 			steps: append(every(time.Minute, ok, crit, ok, crit, ok, crit, ok),
-				step{30 * time.Minute, ok},             // stable 24m: still flapping
-				step{66 * time.Minute, ok},             // stable 60m since the change at 6m: ends
-				step{67 * time.Minute, crit},           // notified again
-				step{68 * time.Minute, crit},           // nothing
-				step{69 * time.Minute, checks.OK},      // resolves, notified
-				step{70 * time.Minute, checks.Unknown}, // 3rd change since the end: not flapping
+				step{65*time.Minute + 30*time.Second, ok}, // 60.5m after flapping began, 59.5m after the last change: still flapping
+				step{66 * time.Minute, ok},                // stable 60m since the change at 6m: ends
+				step{67 * time.Minute, crit},              // notified again
+				step{68 * time.Minute, crit},              // nothing
+				step{69 * time.Minute, checks.OK},         // resolves, notified
+				step{70 * time.Minute, checks.Unknown},    // 3rd change since the end: not flapping
 			),
 			want: []seen{
 				{1, alert.Opened, "P1", crit, ""}, {2, alert.Resolved, "P1", ok, ""},
