@@ -190,9 +190,10 @@ func Deliveries(ev Event, inc IncidentInfo, esc config.Escalation, now time.Time
 // rose since the last announcement; nothing otherwise. esc is the block of
 // inc.Severity. Deliveries are due at once, but not before OpenedAt + within.
 // The caller runs it for open incidents when a mute may have ended (each
-// tick is fine: after Record it returns nothing).
+// tick is fine: after Record it returns nothing). An IncidentInfo without
+// OpenedAt stands for "no incident" and gets nothing.
 func Catchup(inc IncidentInfo, esc config.Escalation, now time.Time) []Delivery {
-	if !inc.open() || inc.Muted != "" || inc.Flapping || esc.Digest {
+	if inc.OpenedAt.IsZero() || !inc.open() || inc.Muted != "" || inc.Flapping || esc.Digest {
 		return nil
 	}
 	event := DeliverOpened

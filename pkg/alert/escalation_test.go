@@ -346,6 +346,9 @@ func TestCatchup(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("deliveries:\n got %+v\nwant %+v", got, want)
 		}
+		if ds := alert.Deliveries(ev, alert.IncidentInfo{}, p.For("P1"), ev.At); ds != nil {
+			t.Errorf("FlappingEnded without an incident: %+v, want nothing", ds)
+		}
 	})
 }
 
