@@ -4,6 +4,7 @@
 package config
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -149,6 +150,13 @@ func (c *Check) IsPublic() bool { return c.Public == nil || *c.Public }
 type BasicAuth struct {
 	Username string `toml:"username"`
 	Password Secret `toml:"password"`
+}
+
+// Format prints the password as <secret> under every verb. fmt prints a
+// nested pointer under a verb it does not fit (%s) without calling methods,
+// which would show the Secret's value.
+func (b BasicAuth) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "{Username:%s Password:%s}", b.Username, b.Password)
 }
 
 // Expect is a check's [check.expect] table.
