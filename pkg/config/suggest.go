@@ -66,3 +66,7 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// Suggest returns ` (did you mean "X"?)` for the candidate closest to key,
+// or "" when none is close: the hint every "unknown name" message uses.
+func Suggest(key string, candidates []string) string { return suggest(key, candidates) }

@@ -1,0 +1,331 @@
+// Package agent is the composition root of `pulse run`: it wires the config
+// to checks, the scheduler, the store, the incident engine and the
+// notification dispatcher, and handles reload and shutdown.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pulse-monitor/pulse/checks"
+	"github.com/pulse-monitor/pulse/pkg/alert"
+	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/schedule"
+	"github.com/pulse-monitor/pulse/pkg/store"
+)
+
+// Options configure an Agent.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Notify is called with sd_notify-style state strings ("READY=1",
+	// "STATUS=...", "RELOADING=1", "STOPPING=1", "WATCHDOG=1"); nil = none.
+	Notify func(state string)
+}
+
+// Agent runs checks on their schedules and records every result.
+type Agent struct {
+	log    *slog.Logger
+	now    func() time.Time
+	notify func(string)
+
+	store *store.Store
+	sched *schedule.Scheduler
+	inc   *incidents // incident records, escalation and notification delivery
+	env   *checks.Env
+
+	mu  sync.RWMutex // guards cfg and rts (replaced on reload)
+	cfg *config.Config
+	rts map[string]*runtime
+}
+
+// runtime is one configured check in the running agent.
+type runtime struct {
+	cfg     *config.Check
+	checker checks.Checker
+	key     string // fingerprint of cfg: unchanged key = keep state on reload
+
+	policy alert.Policy
+
+	mu    sync.Mutex // serialises evaluation of this check's results
+	state alert.CheckState
+}
+
+// New opens the database and builds every check; nothing runs until Run.
+func New(o Options) (*Agent, error) {
+	if o.Config == nil {
+		return nil, errors.New("agent: no config")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Notify == nil {
+		o.Notify = func(string) {}
+	}
+	st, err := store.Open(o.Config.Agent.Database, store.Options{Logger: o.Logger, Now: o.Now})
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{log: o.Logger, now: o.Now, notify: o.Notify, store: st}
+	a.env = &checks.Env{
+		Now:        o.Now,
+		Logger:     o.Logger,
+		Targets:    o.Config.Targets,
+		SQL:        checks.NewSQLPools(o.Logger),
+		HTTP:       checks.NewHTTPClients(),
+		History:    st,
+		Heartbeats: st,
+	}
+	rts, err := a.build(context.Background(), o.Config, nil)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.cfg, a.rts = o.Config, rts
+	if a.inc, err = newIncidents(a, o.Config); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Reload switches to cfg: checks added start, removed ones stop, changed
+// ones take their new definition, unchanged ones keep their schedule phase,
+// state and open incidents. cfg must already be valid; on error the old
+// configuration stays in force.
+func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
+	start := a.now()
+	a.mu.RLock()
+	old := a.rts
+	a.mu.RUnlock()
+	rts, err := a.build(ctx, cfg, old)
+	if err != nil {
+		return err
+	}
+	js, err := jobs(cfg, rts)
+	if err != nil {
+		return err
+	}
+	if err := a.inc.reload(cfg); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.cfg, a.rts = cfg, rts
+	a.mu.Unlock()
+	if a.sched != nil {
+		a.sched.Set(js)
+	}
+	kept := 0
+	for name, rt := range rts {
+		if old[name] == rt {
+			kept++
+		}
+	}
+	a.log.Info("config reloaded", "checks", len(rts), "unchanged", kept, "took", a.now().Sub(start))
+	a.notify(fmt.Sprintf("STATUS=running %d checks (reloaded)", len(rts)))
+	return nil
+}
+
+// build makes the runtimes of cfg, reusing those of old whose definition did
+// not change (they keep their state and open incident).
+func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*runtime) (map[string]*runtime, error) {
+	saved := map[string][]byte{}
+	if old == nil {
+		var err error
+		if saved, err = a.store.LoadStates(ctx); err != nil {
+			return nil, fmt.Errorf("load check states: %w", err)
+		}
+	}
+	rts := make(map[string]*runtime, len(cfg.Checks))
+	var errs []error
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		if !c.IsEnabled() {
+			continue
+		}
+		key := c.Fingerprint()
+		if prev, ok := old[c.Name]; ok && prev.key == key {
+			rts[c.Name] = prev
+			prev.cfg = c
+			continue
+		}
+		chk, err := checks.New(c, a.env)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: check %q: %w", cfg.Path, c.Line, c.Name, err))
+			continue
+		}
+		rt := &runtime{cfg: c, checker: chk, key: key, policy: alert.PolicyFor(c, cfg.Agent)}
+		if prev, ok := old[c.Name]; ok {
+			// A changed definition keeps its incident state: the check is
+			// still the same service, and an open incident stays open.
+			prev.mu.Lock()
+			rt.state = prev.state
+			prev.mu.Unlock()
+		} else if b, ok := saved[c.Name]; ok {
+			if err := json.Unmarshal(b, &rt.state); err != nil {
+				a.log.Warn("discarding unreadable check state", "check", c.Name, "err", err)
+			}
+		}
+		rts[c.Name] = rt
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return rts, nil
+}
+
+// jobs is the scheduler's view of the runtimes.
+func jobs(cfg *config.Config, rts map[string]*runtime) ([]schedule.Job, error) {
+	out := make([]schedule.Job, 0, len(rts))
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		rt, ok := rts[c.Name]
+		if !ok {
+			continue
+		}
+		j, err := schedule.JobFor(c)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: check %q: %w", cfg.Path, c.Line, c.Name, err)
+		}
+		j.Key = rt.key
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// Config returns the configuration in force.
+func (a *Agent) Config() *config.Config {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.cfg
+}
+
+// Store is the agent's database.
+func (a *Agent) Store() *store.Store { return a.store }
+
+func (a *Agent) lookup(name string) *runtime {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.rts[name]
+}
+
+// Run runs the checks until ctx is cancelled, then lets in-flight checks
+// finish (or time out), flushes every accepted result to disk and returns.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.close()
+	a.store.Start(ctx)
+	a.sched = schedule.New(schedule.RealClock(), a.cfg.Agent.MaxConcurrency, a.runJob)
+	js, err := jobs(a.cfg, a.rts)
+	if err != nil {
+		return err
+	}
+	a.sched.Set(js)
+	incDone := make(chan struct{})
+	go func() { defer close(incDone); a.inc.run(ctx) }()
+	a.notify("READY=1")
+	a.notify(fmt.Sprintf("STATUS=running %d checks", len(js)))
+	a.log.Info("pulse running", "checks", len(js), "database", a.cfg.Agent.Database, "pid", os.Getpid())
+	a.sched.Run(ctx)
+	a.notify("STOPPING=1")
+	<-incDone
+	a.log.Info("stopped: in-flight checks finished; results and queued notifications are on disk")
+	return nil
+}
+
+// RunOnce runs every enabled check once, records the results, evaluates
+// incidents and delivers what is due now (`pulse run --once`).
+func (a *Agent) RunOnce(ctx context.Context) error {
+	_, err := a.RunChecks(ctx, nil)
+	return err
+}
+
+// RunChecks runs the named checks (every enabled check when names is empty)
+// once, concurrently up to max_concurrency, records each result with its
+// incident consequences, flushes them to disk, delivers the notifications
+// due now and closes the agent. Results come back in config order.
+func (a *Agent) RunChecks(ctx context.Context, names []string) ([]checks.Result, error) {
+	defer a.close()
+	a.store.Start(ctx)
+	a.mu.RLock()
+	var rts []*runtime
+	for i := range a.cfg.Checks {
+		c := &a.cfg.Checks[i]
+		if rt := a.rts[c.Name]; rt != nil && (len(names) == 0 || slices.Contains(names, c.Name)) {
+			rts = append(rts, rt)
+		}
+	}
+	limit := make(chan struct{}, max(1, a.cfg.Agent.MaxConcurrency))
+	a.mu.RUnlock()
+	results := make([]checks.Result, len(rts))
+	var wg sync.WaitGroup
+	for i, rt := range rts {
+		wg.Add(1)
+		limit <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-limit }()
+			results[i] = a.execute(context.WithoutCancel(ctx), rt)
+		}()
+	}
+	wg.Wait()
+	if err := a.store.Flush(ctx); err != nil {
+		return results, err
+	}
+	return results, a.inc.deliverDue(ctx)
+}
+
+// runJob is the scheduler's callback: one run of one check.
+func (a *Agent) runJob(ctx context.Context, job *schedule.Job, _ time.Time) {
+	rt := a.lookup(job.Name)
+	if rt == nil {
+		return // removed by a reload while queued
+	}
+	a.execute(ctx, rt)
+}
+
+// execute runs rt's check and hands the result to the recorder.
+func (a *Agent) execute(ctx context.Context, rt *runtime) checks.Result {
+	res := checks.Run(ctx, rt.cfg.Name, rt.checker, rt.cfg.Timeout.D(), a.now)
+	a.record(rt, res)
+	return res
+}
+
+// record evaluates res and submits it, with the state and incident events
+// it caused, to the writer: one transaction, nothing sent before it commits.
+func (a *Agent) record(rt *runtime, res checks.Result) {
+	now := a.now()
+	rt.mu.Lock()
+	prev := rt.state
+	next, events := alert.Evaluate(prev, res, rt.policy, now)
+	rt.state = next
+	rt.mu.Unlock()
+	rec := store.Record{Result: res}
+	if len(events) > 0 {
+		// The incident layer writes the state itself, after the store has
+		// assigned the id of an incident just opened.
+		rec.Apply = a.inc.apply(rt, res, events, now)
+	} else if persistable(prev, next, rt.policy) {
+		rec.State = marshalState(next)
+	}
+	if err := a.store.Submit(rec); err != nil {
+		a.log.Error("result not recorded", "check", res.Check, "err", err)
+	}
+}
+
+func (a *Agent) close() {
+	if err := a.store.Close(); err != nil {
+		a.log.Error("close database", "err", err)
+	}
+	a.env.SQL.Close()
+}

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets testscript run `pulse` as a subprocess of the test binary.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"pulse": func() { os.Exit(Main()) },
+	})
+}
+
+// TestScripts runs the end-to-end CLI scripts in testdata/script.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("NO_COLOR", "1")
+			e.Setenv("PULSE_CONFIG", "")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"httpserver": cmdHTTPServer,
+			"freeport":   cmdFreePort,
+			"exitcode":   cmdExitCode,
+		},
+	})
+}
+
+// cmdHTTPServer starts a loopback HTTP server for the rest of the script:
+//
+//	httpserver VAR STATUS [BODY [DELAY]]
+//
+// and sets $VAR to its URL. STATUS may be changed later by writing a number
+// to the file $WORK/VAR.status.
+func cmdHTTPServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: httpserver VAR STATUS [BODY [DELAY]]")
+	}
+	status, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	body := "ok"
+	if len(args) > 2 {
+		body = args[2]
+	}
+	var delay time.Duration
+	if len(args) > 3 {
+		delay, err = time.ParseDuration(args[3])
+		ts.Check(err)
+	}
+	statusFile := ts.MkAbs(args[0] + ".status")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := status
+		if b, err := os.ReadFile(statusFile); err == nil {
+			if n, err := strconv.Atoi(string(trimNL(b))); err == nil {
+				code = n
+			}
+		}
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		w.WriteHeader(code)
+		fmt.Fprint(w, body)
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv(args[0], srv.URL)
+}
+
+// cmdFreePort sets VAR to a loopback address where nothing listens.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	addr := l.Addr().String()
+	l.Close()
+	ts.Setenv(args[0], addr)
+}
+
+// cmdExitCode runs a program and asserts its exit status:
+//
+//	exitcode N PROGRAM [ARGS...]
+//
+// Its stdout and stderr are then checked with stdout/stderr as after exec.
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
