@@ -183,6 +183,9 @@ func (r *Rollup) Merge(o *Rollup) {
 // P estimates the q-quantile of the latency (P(0.95) is the p95), never
 // above the largest latency seen.
 func (r *Rollup) P(q float64) time.Duration {
+	if q >= 1 {
+		return r.LatencyMax
+	}
 	v := r.Hist.Quantile(q)
 	if r.LatencyMax > 0 && v > r.LatencyMax {
 		return r.LatencyMax
