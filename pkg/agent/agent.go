@@ -182,6 +182,14 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	types := make(map[string]string, len(rts))
+	for name, rt := range rts {
+		types[name] = rt.cfg.Type
+	}
+	// Heartbeat checks measure their first period from when pulse first saw them.
+	if err := a.store.WatchChecks(ctx, types); err != nil {
+		return nil, err
+	}
 	return rts, nil
 }
 

@@ -77,7 +77,11 @@ func printSummary(s *IO, cfg *config.Config, now time.Time) error {
 			fmt.Fprintf(w, "  %s  daily digest only\n", p)
 			continue
 		}
-		line := fmt.Sprintf("  %s  within %s to %s", p, e.Within, strings.Join(e.Notify, ", "))
+		to := strings.Join(e.Notify, ", ")
+		if to == "" {
+			to = "(no notifiers configured)"
+		}
+		line := fmt.Sprintf("  %s  within %s to %s", p, e.Within, to)
 		if e.Repeat > 0 {
 			line += fmt.Sprintf("; repeat every %s", e.Repeat)
 		}

@@ -23,7 +23,15 @@ func (d Duration) String() string {
 	if td != 0 && td%(24*time.Hour) == 0 {
 		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
 	}
-	return td.String()
+	out := td.String()
+	// "1h0m0s" → "1h", "1m0s" → "1m": write it the way people do.
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
 }
 
 // UnmarshalText parses a duration with an optional leading day count.

@@ -127,3 +127,25 @@ func (s *Store) writeTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	}
 	return tx.Commit()
 }
+
+// WatchChecks is WatchStart for many checks in one transaction (name →
+// type): the agent registers every configured check at start and on reload,
+// which for thousands of checks must not cost a transaction each.
+func (s *Store) WatchChecks(ctx context.Context, types map[string]string) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	now := msOf(s.now())
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		for name, typ := range types {
+			if _, err := ensureCheck(ctx, tx, name, typ, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("register checks: %w", err)
+	}
+	return nil
+}
