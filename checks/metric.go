@@ -146,7 +146,9 @@ func (k *metricCheck) judgeDrop(ctx context.Context, now time.Time, v float64) (
 		}
 		return Unknown, "baseline is 0" + ago + ", no drop to compute", 0, false
 	}
-	drop = (base - v) / math.Abs(base) * 100
+	// Multiplying first keeps whole percentages exact: a 30% drop meets
+	// crit_if_drop = 30.
+	drop = (base - v) * 100 / math.Abs(base)
 	switch {
 	case drop > 0:
 		msg = "down " + strconv.FormatFloat(drop, 'f', 1, 64) + "% from " + metricNumber(base) + ago
