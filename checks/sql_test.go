@@ -632,3 +632,50 @@ func TestSQLNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestSQLPools(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	pools := NewSQLPools(nil)
+	var wg sync.WaitGroup
+	got := make([]*sql.DB, 16)
+	for i := range got {
+		wg.Go(func() {
+			dsn := a
+			if i%2 == 1 {
+				dsn = b
+			}
+			db, err := pools.DB("sqlite3", sqliteReadOnly(dsn))
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = db
+		})
+	}
+	wg.Wait()
+	for i := 2; i < len(got); i++ {
+		if got[i] != got[i%2] {
+			t.Fatalf("handle %d differs from handle %d for the same dsn", i, i%2)
+		}
+	}
+	if got[0] == got[1] || pools.Len() != 2 {
+		t.Errorf("%d pools, want one per dsn", pools.Len())
+	}
+	if s := got[0].Stats(); s.MaxOpenConnections != sqlMaxConns {
+		t.Errorf("MaxOpenConnections = %d, want %d", s.MaxOpenConnections, sqlMaxConns)
+	}
+	if err := pools.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := got[0].Ping(); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("ping after Close: %v, want the handle closed", err)
+	}
+	if _, err := pools.DB("sqlite3", a); err == nil || pools.Len() != 0 {
+		t.Errorf("DB after Close: %v, %d pools; want an error and none", err, pools.Len())
+	}
+	var zero SQLPools // the zero value works too
+	if _, err := zero.DB("sqlite3", sqliteReadOnly(a)); err != nil || zero.Len() != 1 {
+		t.Errorf("zero SQLPools: %v, %d pools", err, zero.Len())
+	}
+	_ = zero.Close()
+}
