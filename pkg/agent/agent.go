@@ -202,7 +202,7 @@ func jobs(cfg *config.Config, rts map[string]*runtime) ([]schedule.Job, error) {
 		if !ok {
 			continue
 		}
-		j, err := schedule.JobFor(c)
+		j, err := schedule.JobFor(evaluationSpec(c))
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: check %q: %w", cfg.Path, c.Line, c.Name, err)
 		}
@@ -210,6 +210,27 @@ func jobs(cfg *config.Config, rts map[string]*runtime) ([]schedule.Job, error) {
 		out = append(out, j)
 	}
 	return out, nil
+}
+
+// heartbeatEvery is how often a heartbeat check is evaluated when its
+// `schedule` says when pings are expected rather than when to run.
+const heartbeatEvery = 15 * time.Second
+
+// evaluationSpec is c as the scheduler should run it. A heartbeat check's
+// `schedule` is when its job is expected to ping, not when pulse should
+// look: pulse must look often, or a missed deadline would wait for the next
+// expected run to be noticed.
+func evaluationSpec(c *config.Check) *config.Check {
+	if c.Type != "heartbeat" {
+		return c
+	}
+	cc := *c
+	cc.Schedule = ""
+	cc.Interval = config.Duration(heartbeatEvery)
+	if c.Schedule == "" && c.Interval.D() > 0 && c.Interval.D() < heartbeatEvery {
+		cc.Interval = c.Interval
+	}
+	return &cc
 }
 
 // Config returns the configuration in force.
