@@ -1,0 +1,388 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/alert"
+)
+
+// OutboxRow is one queued notification: one item for one notifier.
+type OutboxRow struct {
+	ID         int64
+	Notifier   string
+	IncidentID int64 // 0 when the row is about no incident (a check flapping without one)
+	Event      string
+	Item       Item // the incident as it was when the row was queued
+	DueAt      time.Time
+	// Batchable rows may travel with others due for the same notifier; the
+	// others (within = 0s) are sent alone, at once.
+	Batchable     bool
+	Attempts      int
+	NextAttemptAt time.Time // zero before the first failed attempt
+}
+
+// Outbox is the durable queue the Dispatcher drains. pkg/store implements
+// it; every method must be safe for concurrent use.
+type Outbox interface {
+	// PendingOutbox returns every row not yet sent nor given up, by id.
+	PendingOutbox(ctx context.Context) ([]OutboxRow, error)
+	// MarkSent records that the receiver accepted the rows.
+	MarkSent(ctx context.Context, ids []int64, at time.Time) error
+	// MarkRetry counts a failed attempt and holds the rows until next.
+	MarkRetry(ctx context.Context, ids []int64, next time.Time, reason string) error
+	// MarkFailed gives the rows up: reason is the error, answer the
+	// receiver's (secret-free) answer.
+	MarkFailed(ctx context.Context, ids []int64, reason, answer string, at time.Time) error
+}
+
+// Backoff defaults: the first retry after 5s, then 10s, 20s... at most 10m.
+const (
+	DefaultMinBackoff = 5 * time.Second
+	DefaultMaxBackoff = 10 * time.Minute
+	// MaxRetryAfter caps a receiver's Retry-After: a misconfigured proxy
+	// asking for a day must not hold an incident that long.
+	MaxRetryAfter = time.Hour
+	// SendTimeout is the backstop on one Send; notifiers have their own,
+	// shorter timeouts.
+	SendTimeout = 2 * time.Minute
+)
+
+// DispatcherOptions configure NewDispatcher.
+type DispatcherOptions struct {
+	Outbox    Outbox
+	Notifiers map[string]Notifier // by name; replace with SetNotifiers
+	Now       func() time.Time    // time.Now when nil
+	Logger    *slog.Logger
+	Agent     string // Message.Agent
+	Source    string // Message.Source (the host name)
+	// Jitter returns a number in [0, 1) that spreads retries (±25%);
+	// math/rand/v2 when nil.
+	Jitter                 func() float64
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Dispatcher drains the outbox: it groups the due rows per notifier
+// (alert.Batch), sends each group as one Message, and marks rows sent only
+// after the receiver accepted them. Notifiers are sent to concurrently, each
+// one's messages in order. Failures worth retrying back off exponentially
+// with jitter (honouring Retry-After); the others are recorded as failed.
+type Dispatcher struct {
+	out    Outbox
+	now    func() time.Time
+	log    *slog.Logger
+	agent  string
+	source string
+	jitter func() float64
+	minB   time.Duration
+	maxB   time.Duration
+
+	wake chan struct{}
+	wg   sync.WaitGroup // in-flight sends
+
+	mu        sync.Mutex
+	notifiers map[string]Notifier
+	busy      map[string]bool      // notifiers with a send in flight
+	holdUntil map[string]time.Time // notifier → no send before (after a retryable failure)
+}
+
+// NewDispatcher returns a dispatcher; nothing is sent until Run or DeliverDue.
+func NewDispatcher(o DispatcherOptions) *Dispatcher {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Jitter == nil {
+		o.Jitter = rand.Float64
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	d := &Dispatcher{
+		out: o.Outbox, now: o.Now, log: o.Logger, agent: o.Agent, source: o.Source,
+		jitter: o.Jitter, minB: o.MinBackoff, maxB: o.MaxBackoff,
+		wake:      make(chan struct{}, 1),
+		busy:      map[string]bool{},
+		holdUntil: map[string]time.Time{},
+	}
+	d.SetNotifiers(o.Notifiers)
+	return d
+}
+
+// SetNotifiers replaces the notifiers (after a reload). Rows queued for a
+// notifier that is no longer configured are marked failed with that reason.
+func (d *Dispatcher) SetNotifiers(ns map[string]Notifier) {
+	cp := make(map[string]Notifier, len(ns))
+	for k, v := range ns {
+		cp[k] = v
+	}
+	d.mu.Lock()
+	d.notifiers = cp
+	for name := range d.holdUntil {
+		if _, ok := cp[name]; !ok {
+			delete(d.holdUntil, name)
+		}
+	}
+	d.mu.Unlock()
+	d.Wake()
+}
+
+// Wake makes Run look at the outbox now. It never blocks; call it after
+// committing rows (the store's OnCommit hook).
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends due rows until ctx ends, sleeping until the next due time or a
+// Wake, whichever comes first. It returns once in-flight sends finished;
+// rows not sent stay in the outbox for the next start.
+func (d *Dispatcher) Run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next, _, err := d.round(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("read outbox", "err", err)
+			next = d.now().Add(time.Second)
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(next.Sub(d.now()), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			d.wg.Wait()
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// DeliverDue sends every row due now and waits for the answers (for
+// `pulse run --once` and tests). It returns when the next row is due
+// (zero when none is pending).
+func (d *Dispatcher) DeliverDue(ctx context.Context) (time.Time, error) {
+	for range 16 { // a row held behind an earlier one of its incident goes in a later round
+		next, started, err := d.round(ctx)
+		d.wg.Wait()
+		if err != nil {
+			return next, err
+		}
+		if !started {
+			return next, nil
+		}
+	}
+	next, _, err := d.round(ctx)
+	d.wg.Wait()
+	return next, err
+}
+
+// round reads the outbox once, starts the sends that are due and returns
+// when the earliest of the rest is due, and whether it started any send.
+func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
+	rows, err := d.out.PendingOutbox(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	now := d.now()
+	d.mu.Lock()
+	notifiers := d.notifiers
+	var orphans []int64
+	pending := make([]alert.Pending, 0, len(rows))
+	byID := make(map[int64]*OutboxRow, len(rows))
+	type pair struct {
+		notifier string
+		incident int64
+	}
+	chain := map[pair]time.Time{}
+	for i := range rows {
+		r := &rows[i]
+		if _, ok := notifiers[r.Notifier]; !ok {
+			orphans = append(orphans, r.ID)
+			continue
+		}
+		eff := latest(latest(r.DueAt, r.NextAttemptAt), d.holdUntil[r.Notifier])
+		if r.IncidentID != 0 {
+			// An incident's rows to one notifier go out in order: a resolve
+			// must not overtake the trigger that is waiting for a retry.
+			k := pair{r.Notifier, r.IncidentID}
+			eff = latest(eff, chain[k])
+			chain[k] = eff
+		}
+		if d.busy[r.Notifier] {
+			continue // its sender wakes us when done
+		}
+		byID[r.ID] = r
+		pending = append(pending, alert.Pending{ID: r.ID, Notifier: r.Notifier, DueAt: eff, Batchable: r.Batchable})
+	}
+	groups, next := alert.Batch(pending, now)
+	work := map[string][][]OutboxRow{}
+	var order []string
+	for _, g := range groups {
+		n := g[0].Notifier
+		msg := make([]OutboxRow, len(g))
+		for i, p := range g {
+			msg[i] = *byID[p.ID]
+		}
+		if _, ok := work[n]; !ok {
+			order = append(order, n)
+		}
+		work[n] = append(work[n], msg)
+	}
+	for _, n := range order {
+		d.busy[n] = true
+	}
+	d.mu.Unlock()
+
+	if len(orphans) > 0 {
+		reason := "notifier is no longer configured"
+		if err := d.out.MarkFailed(ctx, orphans, reason, "", now); err != nil {
+			d.log.Error("mark notifications failed", "rows", len(orphans), "err", err)
+		} else {
+			d.log.Warn("notifications dropped: their notifier is no longer configured", "rows", len(orphans))
+		}
+	}
+	for _, n := range order {
+		d.wg.Add(1)
+		go d.sendAll(ctx, notifiers[n], work[n])
+	}
+	return next, len(order) > 0, nil
+}
+
+// sendAll sends one notifier's messages in order. After a failure worth
+// retrying it stops: the receiver is likely down for the others too.
+func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow) {
+	defer d.wg.Done()
+	defer func() {
+		d.mu.Lock()
+		delete(d.busy, n.Name())
+		d.mu.Unlock()
+		d.Wake()
+	}()
+	log := d.log.With("notifier", n.Name())
+	for _, rows := range msgs {
+		if ctx.Err() != nil {
+			return
+		}
+		ids := make([]int64, len(rows))
+		attempts := 0
+		for i, r := range rows {
+			ids[i] = r.ID
+			attempts = max(attempts, r.Attempts)
+		}
+		m := d.Message(rows, d.now())
+		sctx, cancel := context.WithTimeout(ctx, SendTimeout)
+		start := d.now()
+		err := n.Send(sctx, m)
+		cancel()
+		now := d.now()
+		switch {
+		case err == nil:
+			if err := d.out.MarkSent(context.WithoutCancel(ctx), ids, now); err != nil {
+				log.Error("notification sent but not marked sent; it may be sent again", "rows", len(ids), "err", err)
+			}
+			log.Info("notification sent", "items", len(m.Items), "summary", Tally(m.Items), "took", now.Sub(start))
+		case ctx.Err() != nil:
+			return // shutting down: the rows stay queued for the next start
+		case Retryable(err):
+			delay := d.Backoff(attempts)
+			if ra := min(RetryAfter(err), MaxRetryAfter); ra > delay {
+				delay = ra
+			}
+			next := now.Add(delay)
+			d.mu.Lock()
+			d.holdUntil[n.Name()] = next
+			d.mu.Unlock()
+			if err := d.out.MarkRetry(context.WithoutCancel(ctx), ids, next, err.Error()); err != nil {
+				log.Error("record notification retry", "err", err)
+			}
+			log.Warn("notification failed, will retry", "items", len(m.Items), "attempt", attempts+1,
+				"retry_in", delay.Round(time.Millisecond), "err", err)
+			return
+		default:
+			var answer string
+			var se *SendError
+			if errors.As(err, &se) {
+				answer = se.Answer
+			}
+			if err := d.out.MarkFailed(context.WithoutCancel(ctx), ids, err.Error(), answer, now); err != nil {
+				log.Error("record notification failure", "err", err)
+			}
+			log.Error("notification refused by the receiver, not retried", "items", len(m.Items), "err", err)
+		}
+	}
+}
+
+// Backoff is the delay before retrying a message that failed after
+// attempts earlier attempts: MinBackoff doubled per attempt, at most
+// MaxBackoff, spread ±25% so that many agents do not retry in step.
+func (d *Dispatcher) Backoff(attempts int) time.Duration {
+	b := d.minB
+	for i := 0; i < attempts && b < d.maxB; i++ {
+		b *= 2
+	}
+	b = min(b, d.maxB)
+	return time.Duration(float64(b) * (0.75 + 0.5*d.jitter()))
+}
+
+// Message builds what one Send delivers for rows. An incident that resolved
+// before its batch went out appears once, as resolved (its snapshot carries
+// the duration); other events of one incident stay in order.
+func (d *Dispatcher) Message(rows []OutboxRow, now time.Time) *Message {
+	key := func(it *Item) string {
+		if it.Incident.Key != "" {
+			return it.Incident.Key
+		}
+		return strconv.FormatInt(it.Incident.ID, 10) + "/" + it.Check.Name
+	}
+	resolved := map[string]int{} // key → index of its last resolved row
+	for i := range rows {
+		if rows[i].Item.Event == EventResolved {
+			resolved[key(&rows[i].Item)] = i
+		}
+	}
+	items := make([]Item, 0, len(rows))
+	done := map[string]bool{}
+	for i := range rows {
+		it := rows[i].Item
+		k := key(&it)
+		if j, ok := resolved[k]; ok && j != i {
+			if done[k] {
+				continue
+			}
+			it = rows[j].Item
+			if it.Note == "" {
+				it.Note = fmt.Sprintf("opened and resolved before this notification went out (lasted %s)",
+					FormatDuration(it.Incident.Duration(now)))
+			}
+		} else if ok && done[k] {
+			continue
+		}
+		done[k] = true
+		items = append(items, it)
+	}
+	return &Message{Agent: d.agent, Source: d.source, SentAt: now, Items: items}
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
