@@ -37,6 +37,7 @@ func newRunCmd(g *Global) *cobra.Command {
 
 func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	log := g.Logger()
+	defer startPprof(g, log)()
 	cfg, err := g.LoadConfig()
 	if err != nil {
 		return exitCode(1, err)

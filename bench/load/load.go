@@ -1,0 +1,518 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/pulse-monitor/pulse/pkg/schedule"
+)
+
+// phase is what one measured process did in its window.
+type phase struct {
+	name     string
+	expected int // (check, slot) pairs with the slot in the window
+	runs     int // of those, slots the target saw at least one request for
+	dup      int // requests beyond the first for a slot
+	cpu      time.Duration
+	hwmKB    int64
+	p50, p99 time.Duration
+	max      time.Duration
+	load     string // 1-minute load average at the window's start → end
+
+	// pulse only
+	ready     time.Duration // exec → "pulse running" logged
+	firstHit  time.Duration // exec → the first request at the target
+	stop      time.Duration // SIGTERM → exit
+	reload    time.Duration // SIGHUP → "config reloaded" logged (0: not measured)
+	reloadP99 time.Duration // p99 lateness of the slots in the 5 s after SIGHUP
+	reloadMax time.Duration
+	dbBytes   int64 // database + WAL after a checkpoint
+	results   int64 // rows in results
+}
+
+func (p phase) runsPct() float64 { return 100 * float64(p.runs) / float64(max(p.expected, 1)) }
+
+func (p phase) cpuPerRun() time.Duration {
+	return p.cpu / time.Duration(max(p.runs, 1))
+}
+
+func runLoad(o options, dir string) (int, error) {
+	tg, err := startTarget()
+	if err != nil {
+		return 0, err
+	}
+	defer tg.Close()
+	fmt.Printf("pulse load: %d http checks every %s (%.0f checks/s), %s measured after %s warm-up, max_concurrency %d\n",
+		o.checks, o.interval, float64(o.checks)/o.interval.Seconds(), o.duration, o.warmup, o.concurrency)
+	fmt.Printf("machine: %s, %d cores; %s\n", machine(), nproc(), time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	var pulses, floors []phase
+	for r := range o.runs {
+		p, err := pulsePhase(o, dir, tg, r)
+		if err != nil {
+			return 0, err
+		}
+		pulses = append(pulses, p)
+		var f phase
+		if !o.noFloor {
+			if f, err = floorPhase(o, tg); err != nil {
+				return 0, err
+			}
+			floors = append(floors, f)
+		}
+		if o.runs > 1 {
+			fmt.Printf("\nrun %d of %d\n", r+1, o.runs)
+		}
+		printTable(o, []phase{p}, []phase{f})
+	}
+	if o.runs > 1 {
+		fmt.Printf("\nmedians of %d runs\n", o.runs)
+		printTable(o, []phase{median(pulses)}, []phase{median(floors)})
+	}
+	if o.smoke {
+		p, f := median(pulses), median(floors)
+		ratio := float64(p.cpuPerRun()) / float64(max(f.cpuPerRun(), 1))
+		switch {
+		case p.runsPct() < 90:
+			fmt.Printf("SMOKE FAIL: pulse ran %.1f%% of scheduled runs (under 90%%)\n", p.runsPct())
+			return 1, nil
+		case ratio > 3:
+			fmt.Printf("SMOKE FAIL: pulse's CPU per run is %.2fx the floor's (over 3x)\n", ratio)
+			return 1, nil
+		}
+		fmt.Printf("smoke ok: %.1f%% of runs, CPU ratio %.2fx\n", p.runsPct(), ratio)
+	}
+	return 0, nil
+}
+
+func nproc() int { return numCPU() }
+
+func writeConfig(o options, path, db, base string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[agent]\ndatabase = %q\nmax_concurrency = %d\n\n[defaults]\ntimeout = \"5s\"\n", db, o.concurrency)
+	for i := range o.checks {
+		fmt.Fprintf(&b, "\n[[check]]\nname = %q\ntype = \"http\"\nurl = \"%s/c/%d\"\ninterval = %q\n", checkName(i), base, i, o.interval.String())
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// capacity is the hit slice for one phase: every slot from start to the
+// window's end, with room for duplicates.
+func capacity(o options) int {
+	slots := int((o.warmup+o.duration+5*time.Second)/o.interval) + 2
+	return o.checks*slots*5/4 + 1024
+}
+
+func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
+	p := phase{name: "pulse"}
+	cfg := filepath.Join(dir, fmt.Sprintf("pulse-%d.toml", r))
+	db := filepath.Join(dir, fmt.Sprintf("pulse-%d.db", r))
+	if err := writeConfig(o, cfg, db, tg.URL()); err != nil {
+		return p, err
+	}
+	rec := newRecorder(capacity(o))
+	tg.phase.Store(rec)
+	cmd := exec.Command(o.pulse, "--config", cfg, "--log-format", "json", "--log-level", o.logLevel, "run")
+	cmd.Env = os.Environ()
+	pprofAddr := ""
+	if o.profile != "" {
+		pprofAddr = "127.0.0.1:16060"
+		cmd.Env = append(cmd.Env, "PULSE_PPROF="+pprofAddr)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return p, err
+	}
+	logs := newLogWatch()
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return p, fmt.Errorf("start pulse: %w", err)
+	}
+	go logs.read(stderr)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	pid := cmd.Process.Pid
+
+	wait := func(until time.Time) error {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("pulse exited early (%v):\n%s", err, logs.tail())
+		case <-time.After(time.Until(until)):
+			return nil
+		}
+	}
+	a := start.Add(o.warmup)
+	b := a.Add(o.duration)
+	if err := wait(a); err != nil {
+		return p, err
+	}
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return p, err
+	}
+	l0 := loadAvg()
+	var prof sync.WaitGroup
+	if pprofAddr != "" {
+		prof.Add(1)
+		go func() {
+			defer prof.Done()
+			secs := int(o.duration / time.Second)
+			fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs), filepath.Join(o.profile, "cpu.pprof"))
+		}()
+	}
+	var hup time.Time
+	if o.reload {
+		if err := wait(a.Add(o.duration / 2)); err != nil {
+			return p, err
+		}
+		// Rewrite the file (same checks) so the reload reads and validates
+		// all of them, as an operator's edit would make it.
+		if err := writeConfig(o, cfg, db, tg.URL()); err != nil {
+			return p, err
+		}
+		hup = time.Now()
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			return p, err
+		}
+	}
+	if err := wait(b); err != nil {
+		return p, err
+	}
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return p, err
+	}
+	p.load = l0 + "→" + loadAvg()
+	// Runs due just before b are still reaching the target.
+	if err := wait(b.Add(time.Second)); err != nil {
+		return p, err
+	}
+	prof.Wait()
+	if pprofAddr != "" {
+		fetch("http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(o.profile, "heap.pprof"))
+	}
+	if p.hwmKB, err = memKB(pid, "VmHWM"); err != nil {
+		return p, err
+	}
+	stopAt := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			return p, fmt.Errorf("pulse: %v\n%s", err, logs.tail())
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		return p, fmt.Errorf("pulse did not stop within 60s of SIGTERM")
+	}
+	p.stop = time.Since(stopAt)
+	p.cpu = cpu1 - cpu0
+	hits := rec.recorded()
+	analyse(&p, o, hits, a, b)
+	if t, ok := logs.at("pulse running"); ok {
+		p.ready = t.Sub(start)
+	}
+	if len(hits) > 0 {
+		first := slices.MinFunc(hits, func(x, y hit) int { return int(x.ns - y.ns) })
+		p.firstHit = time.Unix(0, first.ns).Sub(start)
+	}
+	if !hup.IsZero() {
+		if t, ok := logs.at("config reloaded"); ok {
+			p.reload = t.Sub(hup)
+		}
+		var q phase
+		analyse(&q, o, hits, hup, hup.Add(5*time.Second))
+		p.reloadP99, p.reloadMax = q.p99, q.max
+	}
+	if err := storage(&p, db); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+func floorPhase(o options, tg *target) (phase, error) {
+	p := phase{name: "floor"}
+	rec := newRecorder(capacity(o))
+	tg.phase.Store(rec)
+	self, err := os.Executable()
+	if err != nil {
+		return p, err
+	}
+	cmd := exec.Command(self, "-floor", "-target", tg.URL(), "-checks", fmt.Sprint(o.checks), "-interval", o.interval.String())
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return p, err
+	}
+	defer cmd.Wait()
+	pid := cmd.Process.Pid
+	a := start.Add(o.warmup)
+	b := a.Add(o.duration)
+	time.Sleep(time.Until(a))
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return p, err
+	}
+	l0 := loadAvg()
+	time.Sleep(time.Until(b))
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return p, err
+	}
+	p.load = l0 + "→" + loadAvg()
+	time.Sleep(time.Second)
+	if p.hwmKB, err = memKB(pid, "VmHWM"); err != nil {
+		return p, err
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	p.cpu = cpu1 - cpu0
+	analyse(&p, o, rec.recorded(), a, b)
+	return p, nil
+}
+
+// analyse fills the run counts and lateness of p from the hits whose slot
+// lies in [a, b). A hit's slot is the check's last scheduled time at or
+// before the hit (schedule.Next of the same job pulse builds), so a run
+// later than a whole interval counts for the wrong slot: runs% then falls,
+// which is what it should do.
+func analyse(p *phase, o options, hits []hit, a, b time.Time) {
+	jobs := make([]schedule.Job, o.checks)
+	for i := range jobs {
+		jobs[i] = schedule.Job{Name: checkName(i), Interval: o.interval}
+	}
+	p.expected = 0
+	for i := range jobs {
+		for t := schedule.Next(&jobs[i], a.Add(-1)); t.Before(b); t = schedule.Next(&jobs[i], t) {
+			p.expected++
+		}
+	}
+	type run struct {
+		check int32
+		slot  int64
+	}
+	seen := make(map[run]struct{}, p.expected)
+	var late []time.Duration
+	for _, h := range hits {
+		if int(h.check) >= len(jobs) || h.check < 0 {
+			continue
+		}
+		t := time.Unix(0, h.ns)
+		slot := schedule.Next(&jobs[h.check], t.Add(-o.interval))
+		if slot.Before(a) || !slot.Before(b) {
+			continue
+		}
+		k := run{h.check, slot.UnixNano()}
+		if _, dup := seen[k]; dup {
+			p.dup++
+			continue
+		}
+		seen[k] = struct{}{}
+		late = append(late, t.Sub(slot))
+	}
+	p.runs = len(seen)
+	if len(late) == 0 {
+		return
+	}
+	slices.Sort(late)
+	p.p50 = late[len(late)/2]
+	p.p99 = late[min(len(late)-1, len(late)*99/100)]
+	p.max = late[len(late)-1]
+}
+
+// storage checkpoints the agent's database and measures it.
+func storage(p *phase, path string) error {
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if err := db.QueryRow("SELECT count(*) FROM results").Scan(&p.results); err != nil {
+		return fmt.Errorf("count results: %w", err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(f); err == nil {
+			p.dbBytes += fi.Size()
+		}
+	}
+	return nil
+}
+
+func median(ps []phase) phase {
+	if len(ps) == 0 {
+		return phase{}
+	}
+	pick := func(f func(phase) float64) phase {
+		s := slices.Clone(ps)
+		slices.SortFunc(s, func(x, y phase) int {
+			switch a, b := f(x), f(y); {
+			case a < b:
+				return -1
+			case a > b:
+				return 1
+			}
+			return 0
+		})
+		return s[len(s)/2]
+	}
+	// Each column's median on its own.
+	m := ps[0]
+	m.runs = pick(func(p phase) float64 { return p.runsPct() }).runs
+	m.expected = pick(func(p phase) float64 { return p.runsPct() }).expected
+	m.cpu = pick(func(p phase) float64 { return float64(p.cpuPerRun()) }).cpu
+	cr := pick(func(p phase) float64 { return float64(p.cpuPerRun()) })
+	m.cpu, m.runs, m.expected = cr.cpu, cr.runs, cr.expected
+	m.hwmKB = pick(func(p phase) float64 { return float64(p.hwmKB) }).hwmKB
+	m.p50 = pick(func(p phase) float64 { return float64(p.p50) }).p50
+	m.p99 = pick(func(p phase) float64 { return float64(p.p99) }).p99
+	m.max = pick(func(p phase) float64 { return float64(p.max) }).max
+	m.dup = pick(func(p phase) float64 { return float64(p.dup) }).dup
+	m.ready = pick(func(p phase) float64 { return float64(p.ready) }).ready
+	m.firstHit = pick(func(p phase) float64 { return float64(p.firstHit) }).firstHit
+	m.stop = pick(func(p phase) float64 { return float64(p.stop) }).stop
+	m.reload = pick(func(p phase) float64 { return float64(p.reload) }).reload
+	m.reloadP99 = pick(func(p phase) float64 { return float64(p.reloadP99) }).reloadP99
+	m.reloadMax = pick(func(p phase) float64 { return float64(p.reloadMax) }).reloadMax
+	st := pick(func(p phase) float64 { return float64(p.dbBytes) / float64(max(p.results, 1)) })
+	m.dbBytes, m.results = st.dbBytes, st.results
+	m.load = ""
+	for i, p := range ps {
+		if i > 0 {
+			m.load += " "
+		}
+		m.load += p.load
+	}
+	return m
+}
+
+func printTable(o options, pulses, floors []phase) {
+	rows := append(slices.Clone(pulses), floors...)
+	fmt.Printf("%-6s %9s %9s %7s %5s %9s %9s %8s %8s %8s %8s  %s\n",
+		"", "runs", "expected", "runs%", "dup", "cpu", "cpu/run", "peakRSS", "late50", "late99", "lateMax", "load1")
+	for _, p := range rows {
+		if p.name == "" {
+			continue
+		}
+		fmt.Printf("%-6s %9d %9d %6.2f%% %5d %9s %9s %6.1fMB %8s %8s %8s  %s\n",
+			p.name, p.runs, p.expected, p.runsPct(), p.dup, p.cpu.Round(time.Millisecond), p.cpuPerRun().Round(100*time.Nanosecond),
+			float64(p.hwmKB)/1024, ms(p.p50), ms(p.p99), ms(p.max), p.load)
+	}
+	p := pulses[0]
+	if len(floors) > 0 && floors[0].name != "" {
+		f := floors[0]
+		fmt.Printf("ratios pulse/floor: CPU per run %.2fx, peak RSS %.2fx, runs %.2f%% vs %.2f%%, p99 lateness %s vs %s\n",
+			float64(p.cpuPerRun())/float64(max(f.cpuPerRun(), 1)), float64(p.hwmKB)/float64(max(f.hwmKB, 1)),
+			p.runsPct(), f.runsPct(), ms(p.p99), ms(f.p99))
+	}
+	fmt.Printf("pulse: ready %s after exec, first request %s after exec, stopped %s after SIGTERM\n",
+		ms(p.ready), ms(p.firstHit), ms(p.stop))
+	if p.reload > 0 {
+		fmt.Printf("pulse: SIGHUP reload of %d checks logged %s after the signal; lateness in the 5s after it: p99 %s, max %s\n",
+			o.checks, ms(p.reload), ms(p.reloadP99), ms(p.reloadMax))
+	}
+	if p.results > 0 {
+		fmt.Printf("pulse: %d results stored, database %.1f MB after checkpoint = %.1f bytes per result (rollups included)\n",
+			p.results, float64(p.dbBytes)/1e6, float64(p.dbBytes)/float64(p.results))
+	}
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.0fms", float64(d)/1e6)
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+// logWatch remembers when pulse logged each message (first time), and the
+// last lines for error reports.
+type logWatch struct {
+	mu    sync.Mutex
+	first map[string]time.Time
+	last  []string
+}
+
+func newLogWatch() *logWatch { return &logWatch{first: map[string]time.Time{}} }
+
+func (l *logWatch) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		now := time.Now()
+		line := sc.Text()
+		var m struct {
+			Msg string `json:"msg"`
+		}
+		_ = json.Unmarshal([]byte(line), &m)
+		l.mu.Lock()
+		if _, ok := l.first[m.Msg]; !ok && m.Msg != "" {
+			l.first[m.Msg] = now
+		}
+		l.last = append(l.last, line)
+		if len(l.last) > 20 {
+			l.last = l.last[1:]
+		}
+		l.mu.Unlock()
+	}
+}
+
+func (l *logWatch) at(msg string) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.first[msg]
+	return t, ok
+}
+
+func (l *logWatch) tail() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.last, "\n")
+}
+
+// fetch saves url's body to path (pprof profiles).
+func fetch(url, path string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "profile:", url, resp.Status)
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return
+	}
+	_, err = io.Copy(f, resp.Body)
+	err = errors.Join(err, f.Close())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+	}
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// hit is one request the target answered: which check, and when it arrived
+// (unix nanoseconds).
+type hit struct {
+	check int32
+	ns    int64
+}
+
+// recorder holds the hits of one phase in a preallocated slice: recording
+// costs an atomic add and a store, so the target stays cheap next to what
+// it measures.
+type recorder struct {
+	hits    []hit
+	n       atomic.Int64
+	dropped atomic.Int64 // past the slice's end, or not a /c/<i> path
+}
+
+func newRecorder(capacity int) *recorder { return &recorder{hits: make([]hit, capacity)} }
+
+func (r *recorder) add(check int, t time.Time) {
+	i := r.n.Add(1) - 1
+	if i >= int64(len(r.hits)) {
+		r.dropped.Add(1)
+		return
+	}
+	r.hits[i] = hit{check: int32(check), ns: t.UnixNano()}
+}
+
+// recorded returns the hits so far; call it once the phase's client is gone.
+func (r *recorder) recorded() []hit { return r.hits[:min(r.n.Load(), int64(len(r.hits)))] }
+
+// target is the loopback HTTP server both pulse and the floor check:
+// GET /c/<i> answers 200 "ok" and records the hit in the current phase.
+type target struct {
+	ln    net.Listener
+	srv   *http.Server
+	phase atomic.Pointer[recorder]
+	// failing, when set, makes /c/<i> answer 503 for i in it (alert latency).
+	failing atomic.Pointer[map[int]bool]
+}
+
+func startTarget() (*target, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	t := &target{ln: ln}
+	t.srv = &http.Server{Handler: t, ReadHeaderTimeout: 10 * time.Second}
+	go t.srv.Serve(ln)
+	return t, nil
+}
+
+func (t *target) URL() string { return "http://" + t.ln.Addr().String() }
+
+func (t *target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	rec := t.phase.Load()
+	i, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/c/"))
+	if err != nil || !strings.HasPrefix(r.URL.Path, "/c/") {
+		if rec != nil {
+			rec.dropped.Add(1)
+		}
+		http.NotFound(w, r)
+		return
+	}
+	if rec != nil {
+		rec.add(i, now)
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	if f := t.failing.Load(); f != nil && (*f)[i] {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("down"))
+		return
+	}
+	w.Write([]byte("ok"))
+}
+
+func (t *target) Close() { t.srv.Close() }
