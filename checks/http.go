@@ -1,12 +1,593 @@
 package checks
 
 import (
-	"errors"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-resty/resty/v2"
+	"github.com/tidwall/gjson"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
-// newHTTP is a placeholder until the http kind lands.
-func newHTTP(c *config.Check, env *Env) (Checker, error) {
-	return nil, errors.New("http checks are not implemented yet")
+// HTTPClients shares what http checks can share: one keep-alive transport
+// per distinct TLS setting (verify with the system roots, verify with a
+// ca_file, skip verification), the parsed ca_file pools, and the body
+// buffers. Create one per loaded configuration (a fresh one rereads the
+// ca_files); it is safe for concurrent use.
+type HTTPClients struct {
+	mu         sync.Mutex
+	transports map[httpTLSKey]*http.Transport
+	bufs       sync.Pool // *bytes.Buffer
 }
+
+// httpTLSKey tells transports apart: checks with equal keys share one.
+type httpTLSKey struct {
+	insecure bool
+	caFile   string
+}
+
+// httpPooledBufMax is the largest body buffer kept for reuse; bigger ones
+// (from a check with a large max_body) go to the garbage collector.
+const httpPooledBufMax = 4 << 20
+
+// NewHTTPClients returns an empty cache.
+func NewHTTPClients() *HTTPClients {
+	return &HTTPClients{transports: map[httpTLSKey]*http.Transport{}}
+}
+
+// Len returns how many distinct transports have been built.
+func (h *HTTPClients) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.transports)
+}
+
+// CloseIdleConnections closes the idle keep-alive connections of every
+// transport, e.g. when a reload retires this cache.
+func (h *HTTPClients) CloseIdleConnections() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range h.transports {
+		t.CloseIdleConnections()
+	}
+}
+
+// transport returns the shared transport for key, building it on first use.
+func (h *HTTPClients) transport(key httpTLSKey) (*http.Transport, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t, ok := h.transports[key]; ok {
+		return t, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: key.insecure}
+	if key.caFile != "" {
+		pool, err := loadCAFile(key.caFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.RootCAs = pool
+	}
+	t := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   30 * time.Second, // the run's context usually ends it sooner
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSClientConfig:       tc,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          0, // no global cap: thousands of checks may share one transport
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	h.transports[key] = t
+	return t, nil
+}
+
+func (h *HTTPClients) getBuf() *bytes.Buffer {
+	if b, ok := h.bufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (h *HTTPClients) putBuf(b *bytes.Buffer) {
+	if b.Cap() > httpPooledBufMax {
+		return
+	}
+	b.Reset()
+	h.bufs.Put(b)
+}
+
+// httpCheck is one configured http check: its resty client (built once,
+// sharing a transport) and its precompiled assertions.
+type httpCheck struct {
+	method   string
+	url      string
+	body     string
+	client   *resty.Client
+	clients  *HTTPClients
+	maxBody  int64
+	maxShown string // max_body as messages name it
+	timeout  time.Duration
+	now      func() time.Time
+
+	status      []config.StatusMatcher // empty: any 2xx
+	statusWant  string                 // "200", "2xx", "200, 204 or 3xx"
+	latency     time.Duration
+	contains    []byte
+	notContains []byte
+	re          *regexp.Regexp
+	json        []httpJSONExpect
+	headers     []httpHeaderExpect
+	certExpiry  time.Duration
+	needBody    bool // some assertion reads the body
+}
+
+var _ Checker = (*httpCheck)(nil)
+
+// httpJSONExpect is one expect.json entry, its expected value normalised
+// to what gjson yields so that comparing costs no conversion per run.
+type httpJSONExpect struct {
+	path  string
+	kind  gjson.Type // Number, String, True/False, or JSON for arrays and tables
+	num   float64
+	str   string
+	value any    // arrays and tables, as gjson's Value() would return them
+	shown string // the expected value as messages show it
+}
+
+// httpHeaderExpect is one expect.headers entry.
+type httpHeaderExpect struct {
+	name  string // canonical
+	value string
+}
+
+// newHTTP builds an http check. Its resty client and transport are made
+// here, once; Run only builds the request.
+func newHTTP(c *config.Check, env *Env) (Checker, error) { return newHTTPCheck(c, env) }
+
+// newHTTPCheck is newHTTP with the concrete type, for kinds that reuse the
+// request side (a metric with source = "http" sets needBody and calls
+// exchange).
+func newHTTPCheck(c *config.Check, env *Env) (*httpCheck, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("check %q: url %q: want an absolute http:// or https:// URL", c.Name, c.URL)
+	}
+	if env.HTTP == nil {
+		env.HTTP = NewHTTPClients()
+	}
+	k := &httpCheck{
+		method:     strings.ToUpper(c.Method),
+		url:        c.URL,
+		body:       c.Body,
+		clients:    env.HTTP,
+		maxBody:    int64(c.MaxBody),
+		timeout:    c.Timeout.D(),
+		now:        env.Now,
+		status:     c.Expect.Status,
+		latency:    c.Expect.Latency.D(),
+		certExpiry: c.Expect.CertExpiry.D(),
+	}
+	if k.method == "" {
+		k.method = http.MethodGet
+	}
+	if k.maxBody <= 0 {
+		k.maxBody = config.DefaultMaxBody
+	}
+	k.maxShown = httpSize(k.maxBody)
+	if k.now == nil {
+		k.now = time.Now
+	}
+	k.statusWant = httpStatusWant(k.status)
+	if s := c.Expect.BodyContains; s != "" {
+		k.contains = []byte(s)
+	}
+	if s := c.Expect.BodyNotContains; s != "" {
+		k.notContains = []byte(s)
+	}
+	if c.Expect.BodyRegex != "" {
+		if k.re, err = regexp.Compile(c.Expect.BodyRegex); err != nil {
+			return nil, fmt.Errorf("check %q: expect.body_regex: %w", c.Name, err)
+		}
+	}
+	for _, path := range slices.Sorted(maps.Keys(c.Expect.JSON)) {
+		je, err := httpJSONExpectation(path, c.Expect.JSON[path])
+		if err != nil {
+			return nil, fmt.Errorf("check %q: expect.json %q: %w", c.Name, path, err)
+		}
+		k.json = append(k.json, je)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Expect.Headers)) {
+		k.headers = append(k.headers, httpHeaderExpect{name: http.CanonicalHeaderKey(name), value: c.Expect.Headers[name]})
+	}
+	k.needBody = k.contains != nil || k.notContains != nil || k.re != nil || len(k.json) > 0
+
+	key := httpTLSKey{insecure: c.InsecureSkipVerify, caFile: c.CAFile}
+	if key.insecure {
+		key.caFile = "" // nothing is verified, so the bundle does not matter
+	}
+	tr, err := env.HTTP.transport(key)
+	if err != nil {
+		return nil, fmt.Errorf("check %q: ca_file: %w", c.Name, err)
+	}
+	hc := &http.Client{Transport: tr}
+	if c.FollowRedirects != nil && !*c.FollowRedirects {
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	logger := env.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	k.client = resty.NewWithClient(hc).
+		SetLogger(httpRestyLogger{logger.With("check", c.Name)}).
+		SetDisableWarn(true).
+		SetDoNotParseResponse(true).
+		SetHeader("User-Agent", "pulse")
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
+		k.client.SetHeader(name, c.Headers[name].Reveal())
+	}
+	if c.BasicAuth != nil {
+		k.client.SetBasicAuth(c.BasicAuth.Username, c.BasicAuth.Password.Reveal())
+	}
+	return k, nil
+}
+
+// Run sends the request, reads at most max_body bytes of the answer, and
+// checks the status, headers, body, certificate and latency.
+func (k *httpCheck) Run(ctx context.Context) Result {
+	if _, ok := ctx.Deadline(); !ok && k.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, k.timeout)
+		defer cancel()
+	}
+	x, fail := k.exchange(ctx)
+	defer k.release(x)
+	if fail != nil {
+		return *fail
+	}
+	raw, body, truncated, took := x.resp, x.body, x.truncated, x.took
+	perf := x.perf()
+
+	code := raw.StatusCode
+	statusText := strconv.Itoa(code)
+	if t := http.StatusText(code); t != "" {
+		statusText += " " + t
+	}
+	if !k.statusOK(code) {
+		msg := "status " + strconv.Itoa(code) + ", expected " + k.statusWant
+		if loc := raw.Header.Get("Location"); loc != "" && code/100 == 3 {
+			msg += " (redirect to " + httpClip(loc) + ")"
+		}
+		return Result{State: Crit, Message: msg, Perf: perf}
+	}
+
+	var crits, warns []string
+	for _, h := range k.headers {
+		if p := h.check(raw.Header); p != "" {
+			crits = append(crits, p)
+		}
+	}
+	var bodyFails []string
+	if k.needBody {
+		b := body.Bytes()
+		if k.contains != nil && !bytes.Contains(b, k.contains) {
+			bodyFails = append(bodyFails, "body does not contain "+httpQuote(string(k.contains)))
+		}
+		if k.notContains != nil && bytes.Contains(b, k.notContains) {
+			bodyFails = append(bodyFails, "body contains "+httpQuote(string(k.notContains)))
+		}
+		if k.re != nil && !k.re.Match(b) {
+			bodyFails = append(bodyFails, "body does not match /"+httpClip(k.re.String())+"/")
+		}
+		if len(k.json) > 0 {
+			bodyFails = append(bodyFails, k.checkJSON(b)...)
+		}
+		if len(bodyFails) > 0 && truncated {
+			bodyFails[len(bodyFails)-1] += " (only the first " + k.maxShown + " of the body was read)"
+		}
+	}
+	crits = append(crits, bodyFails...)
+
+	if k.certExpiry > 0 && raw.TLS != nil && len(raw.TLS.PeerCertificates) > 0 {
+		switch st, msg := certVerdict(raw.TLS.PeerCertificates[0], k.now(), k.certExpiry, 0); st {
+		case Crit:
+			crits = append(crits, msg)
+		case Warn:
+			warns = append(warns, msg)
+		}
+	}
+	if k.latency > 0 && took > k.latency {
+		warns = append(warns, probeSlow(took, k.latency))
+	}
+
+	res := Result{State: OK, Perf: perf}
+	switch {
+	case len(crits) > 0:
+		res.State = Crit
+		res.Message = strings.Join(append(crits, warns...), "; ")
+	case len(warns) > 0:
+		res.State = Warn
+		res.Message = strings.Join(warns, "; ") + " (" + statusText + ")"
+	default:
+		res.Message = statusText + " in " + probeDur(took)
+	}
+	return res
+}
+
+// httpExchange is one request and the capped body of its answer.
+type httpExchange struct {
+	resp      *http.Response // body already read and closed
+	body      *bytes.Buffer  // the first max_body bytes; nil when no assertion reads them
+	size      int64          // bytes read, at most max_body
+	truncated bool           // the answer had more than max_body bytes
+	took      time.Duration  // request sent to body read
+}
+
+// perf is the exchange's "time" and "size" perfdata.
+func (x httpExchange) perf() []Perf {
+	return []Perf{{Label: "time", Value: x.took.Seconds(), UOM: "s"}, {Label: "size", Value: float64(x.size), UOM: "B"}}
+}
+
+// exchange sends the configured request under ctx and reads the answer's
+// body (up to max_body). A failure to connect, to get an answer or to read
+// the body comes back as the crit Result to report. Call release with the
+// exchange when done with its body.
+func (k *httpCheck) exchange(ctx context.Context) (httpExchange, *Result) {
+	start := time.Now()
+	req := k.client.R().SetContext(ctx)
+	if k.body != "" {
+		req.SetBody(k.body)
+	}
+	resp, err := req.Execute(k.method, k.url)
+	if err != nil {
+		if resp != nil && resp.RawResponse != nil && resp.RawResponse.Body != nil {
+			_ = resp.RawResponse.Body.Close()
+		}
+		took := time.Since(start)
+		return httpExchange{took: took}, &Result{State: Crit, Message: k.method + " " + k.url + ": " + probeNetReason(ctx, err, took), Perf: probeTimePerf(took)}
+	}
+	x := httpExchange{resp: resp.RawResponse}
+	x.body, x.size, x.truncated, err = k.readBody(x.resp)
+	x.took = time.Since(start)
+	if err != nil {
+		return x, &Result{State: Crit, Message: fmt.Sprintf("%s %s: reading the body after %d bytes: %s", k.method, k.url, x.size, probeNetReason(ctx, err, x.took)), Perf: x.perf()}
+	}
+	return x, nil
+}
+
+// release returns the exchange's body buffer to the pool.
+func (k *httpCheck) release(x httpExchange) {
+	if x.body != nil {
+		k.clients.putBuf(x.body)
+	}
+}
+
+// readBody reads at most max_body bytes and closes the body, so a huge
+// answer costs max_body of memory and the rest is never transferred past
+// the socket buffers. A body no assertion reads is counted, not kept.
+func (k *httpCheck) readBody(raw *http.Response) (buf *bytes.Buffer, n int64, truncated bool, err error) {
+	defer raw.Body.Close()
+	// One byte past the cap tells "exactly max_body" from "more".
+	lr := io.LimitReader(raw.Body, k.maxBody+1)
+	if !k.needBody {
+		n, err = io.Copy(io.Discard, lr)
+	} else {
+		buf = k.clients.getBuf()
+		// A known length sizes the buffer once (ReadFrom wants MinRead of
+		// room before each read, even the one that only finds EOF);
+		// otherwise it grows by doubling up to the cap.
+		if cl := raw.ContentLength; cl >= 0 {
+			buf.Grow(int(min(cl, k.maxBody)) + 1 + bytes.MinRead)
+		}
+		n, err = buf.ReadFrom(lr)
+	}
+	if n > k.maxBody {
+		n, truncated = k.maxBody, true
+		if buf != nil {
+			buf.Truncate(int(k.maxBody))
+		}
+	}
+	return buf, n, truncated, err
+}
+
+// statusOK reports whether code is expected (any 2xx when expect.status is unset).
+func (k *httpCheck) statusOK(code int) bool {
+	if len(k.status) == 0 {
+		return code/100 == 2
+	}
+	for _, m := range k.status {
+		if m.Match(code) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkJSON returns one line per expect.json entry the body does not satisfy.
+func (k *httpCheck) checkJSON(b []byte) []string {
+	var fails []string
+	for i := range k.json {
+		je := &k.json[i]
+		r := gjson.GetBytes(b, je.path)
+		if je.matches(r) {
+			continue
+		}
+		if !r.Exists() {
+			if len(fails) == 0 && !gjson.ValidBytes(b) {
+				return []string{"body is not valid JSON, expected " + je.path + " = " + je.shown}
+			}
+			fails = append(fails, "json "+je.path+": missing, expected "+je.shown)
+			continue
+		}
+		fails = append(fails, "json "+je.path+": expected "+je.shown+", got "+httpClip(r.Raw))
+	}
+	return fails
+}
+
+// matches compares r with the expectation: numbers numerically, booleans
+// and strings exactly, arrays and tables structurally.
+func (je *httpJSONExpect) matches(r gjson.Result) bool {
+	if !r.Exists() {
+		return false
+	}
+	switch je.kind {
+	case gjson.Number:
+		return r.Type == gjson.Number && r.Num == je.num
+	case gjson.String:
+		return r.Type == gjson.String && r.Str == je.str
+	case gjson.True, gjson.False:
+		return r.Type == je.kind
+	}
+	return (r.IsArray() || r.IsObject()) && reflect.DeepEqual(r.Value(), je.value)
+}
+
+// httpJSONExpectation normalises one expect.json value as decoded from TOML.
+func httpJSONExpectation(path string, v any) (httpJSONExpect, error) {
+	je := httpJSONExpect{path: path}
+	switch x := v.(type) {
+	case bool:
+		je.kind, je.shown = gjson.False, "false"
+		if x {
+			je.kind, je.shown = gjson.True, "true"
+		}
+	case string:
+		je.kind, je.str, je.shown = gjson.String, x, httpQuote(x)
+	case int64:
+		je.kind, je.num, je.shown = gjson.Number, float64(x), strconv.FormatInt(x, 10)
+	case int:
+		je.kind, je.num, je.shown = gjson.Number, float64(x), strconv.Itoa(x)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return je, fmt.Errorf("%v cannot appear in JSON", x)
+		}
+		je.kind, je.num, je.shown = gjson.Number, x, strconv.FormatFloat(x, 'g', -1, 64)
+	case []any, map[string]any:
+		norm, err := httpJSONNormalise(x)
+		if err != nil {
+			return je, err
+		}
+		je.kind, je.value, je.shown = gjson.JSON, norm, httpClip(fmt.Sprint(x))
+	default:
+		return je, fmt.Errorf("unsupported value %v (%T): use a string, number, boolean, array or table", v, v)
+	}
+	return je, nil
+}
+
+// httpJSONNormalise turns a TOML array or table into the shape gjson's
+// Value() produces (float64 numbers, []any, map[string]any).
+func httpJSONNormalise(v any) (any, error) {
+	switch x := v.(type) {
+	case bool, string, float64:
+		return x, nil
+	case int64:
+		return float64(x), nil
+	case int:
+		return float64(x), nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			n, err := httpJSONNormalise(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for key, e := range x {
+			n, err := httpJSONNormalise(e)
+			if err != nil {
+				return nil, err
+			}
+			out[key] = n
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unsupported value %v (%T)", v, v)
+}
+
+// check returns why the response headers h fail the expectation, or "".
+// Any one of several values of the header may match.
+func (e httpHeaderExpect) check(h http.Header) string {
+	vs := h.Values(e.name)
+	if len(vs) == 0 {
+		return "header " + e.name + " missing, expected " + httpQuote(e.value)
+	}
+	if slices.Contains(vs, e.value) {
+		return ""
+	}
+	return "header " + e.name + ": expected " + httpQuote(e.value) + ", got " + httpQuote(strings.Join(vs, ", "))
+}
+
+// httpStatusWant renders expect.status for messages: "2xx", "200",
+// "200 or 204", "200, 204 or 3xx".
+func httpStatusWant(ms []config.StatusMatcher) string {
+	if len(ms) == 0 {
+		return "2xx"
+	}
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = m.String()
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
+}
+
+// httpClipMax is how much of a seen or expected value a message shows.
+const httpClipMax = 64
+
+// httpClip shortens s for a one-line message, on a UTF-8 boundary.
+func httpClip(s string) string {
+	if len(s) <= httpClipMax {
+		return s
+	}
+	cut := httpClipMax
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// httpQuote quotes s, clipped, for a message.
+func httpQuote(s string) string { return strconv.Quote(httpClip(s)) }
+
+// httpSize renders a byte count as max_body is usually written: "1MiB", "512KiB", "1000B".
+func httpSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
+// httpRestyLogger sends resty's own log lines to the check's logger.
+type httpRestyLogger struct{ l *slog.Logger }
+
+func (r httpRestyLogger) Errorf(format string, v ...any) { r.l.Error(fmt.Sprintf(format, v...)) }
+func (r httpRestyLogger) Warnf(format string, v ...any)  { r.l.Warn(fmt.Sprintf(format, v...)) }
+func (r httpRestyLogger) Debugf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }

@@ -18,6 +18,9 @@ type Env struct {
 	Targets config.Targets // KPI targets, e.g. the default sql latency
 	// SQL shares connection pools between sql and metric checks (one per DSN).
 	SQL *SQLPools
+	// HTTP shares transports and body buffers between http checks; newHTTP
+	// creates it on first use when nil.
+	HTTP *HTTPClients
 	// History reads earlier values of a check, for metric baselines.
 	History History
 	// Heartbeats reads the pings received for heartbeat checks.
