@@ -285,18 +285,23 @@ func TestNextDST(t *testing.T) {
 }
 
 // TestNextDSTYear walks a whole year in each zone: fixed-hour schedules run
-// exactly once per local day, every-hour schedules exactly one period apart.
+// exactly once per local day; every-hour schedules run exactly one period
+// apart, checked around each of the year's zone changes.
 func TestNextDSTYear(t *testing.T) {
-	for _, zone := range []string{"America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "America/Sao_Paulo", "UTC"} {
-		loc := mustLoc(t, zone)
-		start := time.Date(2026, 1, 1, 0, 0, 0, 0, loc)
-		end := time.Date(2027, 1, 1, 0, 0, 0, 0, loc)
-		t.Run(zone+"/daily", func(t *testing.T) {
+	zones := []struct {
+		name string
+		year int
+	}{{"America/New_York", 2026}, {"Europe/Berlin", 2026}, {"Australia/Lord_Howe", 2026}, {"America/Sao_Paulo", 2018}, {"UTC", 2026}}
+	for _, z := range zones {
+		loc := mustLoc(t, z.name)
+		start := time.Date(z.year, 1, 1, 0, 0, 0, 0, loc)
+		end := time.Date(z.year+1, 1, 1, 0, 0, 0, 0, loc)
+		t.Run(z.name+"/daily", func(t *testing.T) {
 			for _, expr := range []string{"30 2 * * *", "30 1 * * *", "0 0 * * *", "59 23 * * *", "0 3 * * *"} {
 				j := mustCron(t, expr, loc)
 				days := map[string]int{}
 				prev := start.Add(-time.Second)
-				for x := Next(j, start.Add(-time.Second)); x.Before(end); x = Next(j, x) {
+				for x := Next(j, prev); x.Before(end); x = Next(j, x) {
 					if !x.After(prev) {
 						t.Fatalf("%q: %s not after %s", expr, x, prev)
 					}
@@ -304,7 +309,7 @@ func TestNextDSTYear(t *testing.T) {
 					days[x.In(loc).Format("2006-01-02")]++
 				}
 				if len(days) != 365 {
-					t.Errorf("%q ran on %d days of 2026, want 365", expr, len(days))
+					t.Errorf("%q ran on %d days of %d, want 365", expr, len(days), z.year)
 				}
 				for d, n := range days {
 					if n != 1 {
@@ -313,29 +318,38 @@ func TestNextDSTYear(t *testing.T) {
 				}
 			}
 		})
-		t.Run(zone+"/periodic", func(t *testing.T) {
+		t.Run(z.name+"/periodic", func(t *testing.T) {
+			// Each zone change of the year, and one ordinary day.
+			windows := []time.Time{start.AddDate(0, 6, 0)}
+			for p := start; ; {
+				_, e := p.ZoneBounds()
+				if e.IsZero() || !e.Before(end) {
+					break
+				}
+				windows = append(windows, e)
+				p = e
+			}
+			if z.name != "UTC" && len(windows) < 3 {
+				t.Fatalf("found %d zone changes in %d", len(windows)-1, z.year)
+			}
 			for _, tc := range []struct {
 				expr   string
 				period time.Duration
 			}{{"*/30 * * * *", 30 * time.Minute}, {"0 * * * *", time.Hour}, {"*/10 * * * * *", 10 * time.Second}} {
 				j := mustCron(t, tc.expr, loc)
-				stop := end
-				if tc.period < time.Minute {
-					stop = start.AddDate(0, 0, 2)
-				}
-				n := 0
-				prev := Next(j, start)
-				for x := Next(j, prev); x.Before(stop); x = Next(j, x) {
-					// Lord Howe shifts by 30 minutes: an hourly run there
-					// may be 30 or 90 minutes from the last.
-					if d := x.Sub(prev); d != tc.period && zone != "Australia/Lord_Howe" {
-						t.Fatalf("%q: %s after %s (%s), want %s", tc.expr, x.In(loc), prev.In(loc), d, tc.period)
+				for _, w := range windows {
+					prev := Next(j, w.Add(-6*time.Hour))
+					for x := Next(j, prev); x.Before(w.Add(6 * time.Hour)); x = Next(j, x) {
+						// Lord Howe shifts by 30 minutes: an hourly run
+						// there may be 30 or 90 minutes from the last.
+						if d := x.Sub(prev); d != tc.period && z.name != "Australia/Lord_Howe" {
+							t.Fatalf("%q: %s after %s (%s), want %s", tc.expr, x.In(loc), prev.In(loc), d, tc.period)
+						}
+						if !x.After(prev) {
+							t.Fatalf("%q: %s not after %s", tc.expr, x, prev)
+						}
+						prev = x
 					}
-					prev = x
-					n++
-				}
-				if n == 0 {
-					t.Fatalf("%q never ran", tc.expr)
 				}
 			}
 		})
