@@ -440,11 +440,30 @@ func TestHTTPTimeoutIsHonoured(t *testing.T) {
 
 func TestHTTPConnectionErrors(t *testing.T) {
 	addr := closedPort(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = c.Read(make([]byte, 4096)) // the request
+				_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.6\r\n"))
+			}()
+		}
+	}()
+	garbage := ln.Addr().String()
 	tests := []struct {
 		name, url, msg string
 	}{
 		{"refused", "http://" + addr + "/health", "GET http://" + addr + "/health: connection refused"},
-		{"unresolvable", "http://pulse-test.invalid/", "GET http://pulse-test.invalid/: resolve pulse-test.invalid: "},
+		{"not HTTP", "http://" + garbage + "/", "GET http://" + garbage + "/: malformed HTTP response"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -129,6 +129,8 @@ func probeNetReason(ctx context.Context, err error, took time.Duration) string {
 		err = ue.Err
 	}
 	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "remote error: ")
+	for _, p := range []string{"net/http: HTTP/1.x transport connection broken: ", "net/http: ", "remote error: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
 	return msg
 }
