@@ -196,12 +196,15 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (time.Time, error) {
 // round reads the outbox once, starts the sends that are due and returns
 // when the earliest of the rest is due, and whether it started any send.
 func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
+	// Read under the lock: a sender that finishes between the read and the
+	// lock would leave rows it just sent looking pending and not busy.
+	d.mu.Lock()
 	rows, err := d.out.PendingOutbox(ctx)
 	if err != nil {
+		d.mu.Unlock()
 		return time.Time{}, false, err
 	}
 	now := d.now()
-	d.mu.Lock()
 	notifiers := d.notifiers
 	var orphans []int64
 	pending := make([]alert.Pending, 0, len(rows))
