@@ -1,0 +1,380 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/report"
+	"github.com/pulse-monitor/pulse/pkg/store"
+)
+
+const (
+	// PageDays is how many days of uptime bars the status page shows.
+	PageDays = 90
+	// perCheckBarsMax is the number of public checks up to which each check
+	// gets its own bars; past it only tag groups do, to keep the page light
+	// on a phone.
+	perCheckBarsMax = 50
+	barWidth        = 4 // SVG units; bars are barWidth+1 apart
+)
+
+//go:embed page.html.tmpl
+var pageSource string
+
+var pageTmpl = template.Must(template.New("page").Parse(pageSource))
+
+// pageData is what the status page template renders.
+type pageData struct {
+	Title        string
+	Overall      string
+	OverallClass string
+	Updated      string
+	FirstDay     string
+	SVGWidth     int
+	Groups       []pageGroup
+	Flat         bool // no tags: checks without group headers
+	Incidents    []pageIncident
+}
+
+type pageGroup struct {
+	Name   string
+	Class  string
+	Words  string
+	Uptime string
+	Bars   []bar
+	Checks []pageCheck
+}
+
+type pageCheck struct {
+	Name        string
+	Description string
+	Class       string
+	Words       string
+	Uptime      string
+	Bars        []bar // nil when only groups have bars
+}
+
+type pageIncident struct {
+	ID       int64
+	Severity string
+	Check    string
+	Status   string
+	Since    string
+	For      string
+}
+
+type bar struct {
+	X     int
+	Class string
+	Title string
+}
+
+// dayKey identifies one calendar day of one time zone.
+type dayKey struct {
+	loc   string
+	start int64
+}
+
+// dayCache keeps the per-check totals of finished days: the status page
+// sums 90 days of rollups, of which only today changes.
+type dayCache struct {
+	mu      sync.Mutex
+	entries map[dayKey]map[string]store.Rollup
+}
+
+func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
+	cfg := s.o.Config()
+	now := s.o.Now()
+	s.pageMu.Lock()
+	defer s.pageMu.Unlock()
+	if s.page == nil || s.pageFrom != cfg || now.Sub(s.pageAt) >= pageTTL || now.Before(s.pageAt) {
+		b, err := s.renderPage(r.Context(), cfg, now)
+		if err != nil {
+			s.fail(w, "render status page", err)
+			return
+		}
+		s.page, s.pageAt, s.pageFrom = b, now, cfg
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	// Everything is inline: forbid any other source, scripts included.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.Write(s.page)
+}
+
+// renderPage builds the status page of cfg's public checks.
+func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Time) ([]byte, error) {
+	loc := cfg.Agent.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	st, err := s.buildStatus(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	rows := make(map[string]*report.CheckStatus, len(st.Rows))
+	for i := range st.Rows {
+		rows[st.Rows[i].Name] = &st.Rows[i]
+	}
+	days, err := s.lastDays(ctx, loc, now)
+	if err != nil {
+		return nil, err
+	}
+	target := cfg.Targets.Availability
+
+	var public []*config.Check
+	tagged := false
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		if c.IsEnabled() && c.IsPublic() {
+			public = append(public, c)
+			tagged = tagged || len(c.Tags) > 0
+		}
+	}
+	perCheck := len(public) <= perCheckBarsMax
+	d := pageData{
+		Title:    cfg.Agent.StatusPageTitle,
+		Updated:  now.In(loc).Format("2006-01-02 15:04:05 MST"),
+		FirstDay: days[0].label,
+		SVGWidth: PageDays*(barWidth+1) - 1,
+		Flat:     !tagged,
+	}
+	if d.Title == "" {
+		d.Title = "Status"
+	}
+	groupIdx := map[string]int{}
+	var groupSums [][]store.Rollup
+	var counts struct{ ok, bad, degraded, pending int }
+	for _, c := range public {
+		g := "Other"
+		if len(c.Tags) > 0 {
+			g = c.Tags[0]
+		}
+		if !tagged {
+			g = ""
+		}
+		gi, ok := groupIdx[g]
+		if !ok {
+			gi = len(d.Groups)
+			groupIdx[g] = gi
+			d.Groups = append(d.Groups, pageGroup{Name: g, Class: "pending"})
+			groupSums = append(groupSums, make([]store.Rollup, PageDays))
+		}
+		state := report.StatePending
+		if row := rows[c.Name]; row != nil {
+			state = row.State
+		}
+		switch state {
+		case "ok":
+			counts.ok++
+		case "crit":
+			counts.bad++
+		case "warn", "unknown":
+			counts.degraded++
+		default:
+			counts.pending++
+		}
+		var sum store.Rollup
+		var cbars []bar
+		if perCheck {
+			cbars = make([]bar, PageDays)
+		}
+		for i := range days {
+			r := days[i].totals[c.Name]
+			sum.Merge(&r)
+			groupSums[gi][i].Merge(&r)
+			if perCheck {
+				cbars[i] = dayBar(i, days[i].label, &r, target)
+			}
+		}
+		grp := &d.Groups[gi]
+		if stateRank(state) < stateRank(grp.Class) {
+			grp.Class = state
+		}
+		grp.Checks = append(grp.Checks, pageCheck{
+			Name: c.Name, Description: c.Description, Class: state, Words: stateWords(state),
+			Uptime: uptime(&sum), Bars: cbars,
+		})
+	}
+	for gi := range d.Groups {
+		grp := &d.Groups[gi]
+		grp.Words = stateWords(grp.Class)
+		var sum store.Rollup
+		grp.Bars = make([]bar, PageDays)
+		for i := range days {
+			sum.Merge(&groupSums[gi][i])
+			grp.Bars[i] = dayBar(i, days[i].label, &groupSums[gi][i], target)
+		}
+		grp.Uptime = uptime(&sum)
+	}
+	switch n := len(public); {
+	case n == 0:
+		d.Overall, d.OverallClass = "No checks to show", "pending"
+	case counts.bad == n:
+		d.Overall, d.OverallClass = "Major outage", "crit"
+	case counts.bad > 0:
+		d.Overall, d.OverallClass = "Partial outage", "crit"
+	case counts.degraded > 0:
+		d.Overall, d.OverallClass = "Degraded performance", "warn"
+	case counts.pending == n:
+		d.Overall, d.OverallClass = "Awaiting first results", "pending"
+	default:
+		d.Overall, d.OverallClass = "All systems operational", "ok"
+	}
+
+	open, err := s.o.Store.OpenIncidents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	shown := make(map[string]bool, len(public))
+	for _, c := range public {
+		shown[c.Name] = true
+	}
+	for i := range open {
+		in := &open[i]
+		if !shown[in.Check] {
+			continue
+		}
+		d.Incidents = append(d.Incidents, pageIncident{
+			ID: in.ID, Severity: in.Severity, Check: in.Check, Status: in.Status,
+			Since: in.OpenedAt.In(loc).Format("2006-01-02 15:04 MST"),
+			For:   shortDuration(now.Sub(in.OpenedAt)),
+		})
+	}
+	var buf bytes.Buffer
+	if err := pageTmpl.Execute(&buf, d); err != nil {
+		return nil, fmt.Errorf("status page template: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// day is one calendar day of the bars.
+type day struct {
+	label  string
+	totals map[string]store.Rollup
+}
+
+// lastDays returns the PageDays days up to today in loc, oldest first, with
+// each check's totals. Finished days come from the cache after their first
+// read; a day counts as finished an hour after its end, when late results of
+// its last checks have surely been rolled up.
+func (s *Server) lastDays(ctx context.Context, loc *time.Location, now time.Time) ([]day, error) {
+	y, m, dd := now.In(loc).Date()
+	first := time.Date(y, m, dd-(PageDays-1), 0, 0, 0, 0, loc)
+	out := make([]day, PageDays)
+	s.days.mu.Lock()
+	defer s.days.mu.Unlock()
+	for k := range s.days.entries {
+		if k.loc != loc.String() || k.start < first.Unix() {
+			delete(s.days.entries, k)
+		}
+	}
+	for i := range out {
+		start := time.Date(y, m, dd-(PageDays-1)+i, 0, 0, 0, 0, loc)
+		end := time.Date(y, m, dd-(PageDays-1)+i+1, 0, 0, 0, 0, loc)
+		out[i].label = start.Format("Mon 2 Jan 2006")
+		key := dayKey{loc: loc.String(), start: start.Unix()}
+		if t, ok := s.days.entries[key]; ok {
+			out[i].totals = t
+			continue
+		}
+		t, err := s.o.Store.Totals(ctx, start, end)
+		if err != nil {
+			return nil, err
+		}
+		out[i].totals = t
+		if !now.Before(end.Add(time.Hour)) {
+			s.days.entries[key] = t
+		}
+	}
+	return out, nil
+}
+
+// dayBar is the bar of day i: its colour says how the day's availability
+// compares with the target; its tooltip gives the numbers.
+func dayBar(i int, label string, r *store.Rollup, target float64) bar {
+	b := bar{X: i * (barWidth + 1)}
+	if r.Runs == 0 {
+		b.Class, b.Title = "none", label+": no data"
+		return b
+	}
+	a := r.Availability() * 100
+	switch {
+	case a >= target:
+		b.Class = "ok"
+	case a >= min(target, 95):
+		b.Class = "warn"
+	default:
+		b.Class = "crit"
+	}
+	b.Title = fmt.Sprintf("%s: %s up · %d of %d runs ok", label, pctString(a), r.Runs-r.Failures, r.Runs)
+	if r.Failures > 0 {
+		b.Title += fmt.Sprintf(" (%d warn, %d crit, %d unknown)", r.Warn, r.Crit, r.Failures-r.Warn-r.Crit)
+	}
+	b.Title += fmt.Sprintf(" · avg %s, max %s", shortLatency(r.Mean()), shortLatency(r.LatencyMax))
+	return b
+}
+
+func uptime(r *store.Rollup) string {
+	if r.Runs == 0 {
+		return "no data"
+	}
+	return pctString(r.Availability()*100) + " uptime"
+}
+
+// pctString never rounds a failing day up to "100%".
+func pctString(p float64) string {
+	if p >= 100 {
+		return "100%"
+	}
+	s := fmt.Sprintf("%.2f%%", p)
+	if s == "100.00%" {
+		s = "99.99%"
+	}
+	return s
+}
+
+func shortLatency(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	case d < 10*time.Second:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+func shortDuration(d time.Duration) string {
+	d = max(d, 0).Round(time.Minute)
+	switch {
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// stateRank orders page states worst first.
+func stateRank(s string) int {
+	switch s {
+	case "crit":
+		return 0
+	case "unknown":
+		return 1
+	case "warn":
+		return 2
+	case "ok":
+		return 3
+	}
+	return 4
+}
