@@ -131,6 +131,7 @@ func NewRoot(g *Global) *cobra.Command {
 
 	for _, mk := range []func(*Global) *cobra.Command{
 		newRunCmd, newCheckCmd, newValidateCmd, newInitCmd, newVersionCmd,
+		newIncidentsCmd, newAckCmd, newResolveCmd, newSilenceCmd, newNotifyCmd,
 	} {
 		root.AddCommand(mk(g))
 	}

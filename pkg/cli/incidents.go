@@ -1,0 +1,341 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/store"
+	"github.com/pulse-monitor/pulse/pkg/ui"
+)
+
+// IncidentsOptions are `pulse incidents`' inputs.
+type IncidentsOptions struct {
+	Open     bool
+	Since    time.Duration // 0: all
+	Severity string
+	JSON     bool
+	Limit    int
+	Now      func() time.Time // time.Now when nil
+}
+
+func newIncidentsCmd(g *Global) *cobra.Command {
+	o := IncidentsOptions{}
+	var since string
+	cmd := &cobra.Command{
+		Use:   "incidents",
+		Short: "List incidents, newest first",
+		Long: "incidents lists incidents from the database, newest first: severity, check, status,\n" +
+			"when it opened, who acknowledged it, when it resolved, how long it lasted and how many\n" +
+			"notifications were sent and failed. `pulse incidents show ID` prints one incident's timeline.",
+		Example: "  pulse incidents --open\n  pulse incidents --since 7d --severity P1\n  pulse incidents --json | jq '.[0]'\n  pulse incidents show 42",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if since != "" {
+				d, err := config.ParseDuration(since)
+				if err != nil || d <= 0 {
+					return exitCode(1, fmt.Errorf("--since %q: want a positive duration such as 90m, 24h or 7d", since))
+				}
+				o.Since = d
+			}
+			return runIncidents(cmd.Context(), g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.Open, "open", false, "only incidents not resolved")
+	f.StringVar(&since, "since", "", "only incidents opened within this long (e.g. 24h, 7d)")
+	f.StringVar(&o.Severity, "severity", "", "only this severity (P1..P4)")
+	f.BoolVar(&o.JSON, "json", false, "print JSON")
+	f.IntVar(&o.Limit, "limit", 0, "at most this many (0: all)")
+	cmd.AddCommand(newIncidentShowCmd(g))
+	return cmd
+}
+
+// openIncidentStore opens the database for the incident commands; write
+// opens read-write (ack, resolve, silence), which upgrades an old schema.
+func openIncidentStore(g *Global, write bool) (*store.Store, *config.Config, error) {
+	cfg, err := g.LoadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(cfg.Agent.Database, store.Options{ReadOnly: !write})
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, cfg, nil
+}
+
+// incidentJSON is an incident in `pulse incidents --json`.
+type incidentJSON struct {
+	ID                int64      `json:"id"`
+	Check             string     `json:"check"`
+	Type              string     `json:"type,omitempty"`
+	Severity          string     `json:"severity"`
+	State             string     `json:"state"`
+	Status            string     `json:"status"`
+	Message           string     `json:"message"`
+	Value             *float64   `json:"value,omitempty"`
+	OpenedAt          time.Time  `json:"opened_at"`
+	AckedAt           *time.Time `json:"acknowledged_at,omitempty"`
+	AckedBy           string     `json:"acknowledged_by,omitempty"`
+	AckNote           string     `json:"ack_note,omitempty"`
+	ResolvedAt        *time.Time `json:"resolved_at,omitempty"`
+	ResolvedBy        string     `json:"resolved_by,omitempty"`
+	DurationSeconds   float64    `json:"duration_seconds"`
+	NotificationsSent int        `json:"notifications_sent"`
+	NotificationsFail int        `json:"notifications_failed"`
+}
+
+func toJSON(inc *store.Incident, now time.Time) incidentJSON {
+	j := incidentJSON{ID: inc.ID, Check: inc.Check, Type: inc.Type, Severity: inc.Severity, State: inc.State,
+		Status: inc.Status, Message: inc.Message, Value: inc.Value, OpenedAt: inc.OpenedAt.UTC(),
+		AckedBy: inc.AckedBy, AckNote: inc.AckNote, ResolvedBy: inc.ResolvedBy,
+		DurationSeconds: inc.Duration(now).Round(time.Second).Seconds(), NotificationsSent: inc.Sent, NotificationsFail: inc.Failed}
+	if !inc.AckedAt.IsZero() {
+		t := inc.AckedAt.UTC()
+		j.AckedAt = &t
+	}
+	if !inc.ResolvedAt.IsZero() {
+		t := inc.ResolvedAt.UTC()
+		j.ResolvedAt = &t
+	}
+	return j
+}
+
+func runIncidents(ctx context.Context, g *Global, o IncidentsOptions) error {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Severity != "" && !validSeverity(o.Severity) {
+		return exitCode(1, fmt.Errorf("--severity %q: want P1, P2, P3 or P4", o.Severity))
+	}
+	st, cfg, err := openIncidentStore(g, false)
+	if err != nil {
+		return exitCode(1, err)
+	}
+	defer st.Close()
+	now := o.Now()
+	f := store.IncidentFilter{Open: o.Open, Severity: strings.ToUpper(o.Severity), Limit: o.Limit}
+	if o.Since > 0 {
+		f.Since = now.Add(-o.Since)
+	}
+	list, err := st.Incidents(ctx, f)
+	if err != nil {
+		return exitCode(1, err)
+	}
+	out := g.IO.Out
+	if o.JSON {
+		js := make([]incidentJSON, len(list))
+		for i := range list {
+			js[i] = toJSON(&list[i], now)
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(js)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(out, "no incidents")
+		return nil
+	}
+	loc := cfg.Agent.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	sty := ui.NewStyles(g.IO.Color())
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSEV\tCHECK\tSTATUS\tOPENED\tACKED\tRESOLVED\tDURATION\tSENT/FAILED")
+	for i := range list {
+		inc := &list[i]
+		acked := "-"
+		if !inc.AckedAt.IsZero() {
+			acked = inc.AckedBy + " " + stamp(inc.AckedAt, now, loc)
+		}
+		resolved := "-"
+		if !inc.ResolvedAt.IsZero() {
+			resolved = stamp(inc.ResolvedAt, now, loc)
+			if inc.ResolvedBy != "" {
+				resolved += " by " + inc.ResolvedBy
+			}
+		}
+		status := inc.Status
+		switch inc.Status {
+		case store.StatusOpen:
+			status = sty.State(inc.State, status)
+		case store.StatusResolved:
+			status = sty.State("ok", status)
+		}
+		failed := strconv.Itoa(inc.Failed)
+		if inc.Failed > 0 {
+			failed = sty.State("crit", failed)
+		}
+		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%s\n", inc.ID, inc.Severity, inc.Check, status,
+			stamp(inc.OpenedAt, now, loc), acked, resolved, ui.Duration(inc.Duration(now).Truncate(time.Second)), inc.Sent, failed)
+	}
+	return tw.Flush()
+}
+
+// stamp prints t as "15:04" today, "Jan 02 15:04" within the year, with the
+// year otherwise.
+func stamp(t, now time.Time, loc *time.Location) string {
+	t, now = t.In(loc), now.In(loc)
+	switch {
+	case t.Year() == now.Year() && t.YearDay() == now.YearDay():
+		return t.Format("15:04:05")
+	case t.Year() == now.Year():
+		return t.Format("Jan 02 15:04")
+	}
+	return t.Format("2006-01-02 15:04")
+}
+
+func validSeverity(s string) bool {
+	for _, v := range config.Severities {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseIncidentID accepts "42" and "#42".
+func parseIncidentID(s string) (int64, error) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(s, "#"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%q is not an incident id (a number such as 42)", s)
+	}
+	return id, nil
+}
+
+// IncidentShowOptions are `pulse incidents show`'s inputs.
+type IncidentShowOptions struct {
+	ID   int64
+	JSON bool
+	Now  func() time.Time
+}
+
+func newIncidentShowCmd(g *Global) *cobra.Command {
+	o := IncidentShowOptions{}
+	cmd := &cobra.Command{
+		Use:     "show ID",
+		Short:   "Print one incident and its timeline",
+		Example: "  pulse incidents show 42",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseIncidentID(args[0])
+			if err != nil {
+				return exitCode(1, err)
+			}
+			o.ID = id
+			return runIncidentShow(cmd.Context(), g, o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func runIncidentShow(ctx context.Context, g *Global, o IncidentShowOptions) error {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	st, cfg, err := openIncidentStore(g, false)
+	if err != nil {
+		return exitCode(1, err)
+	}
+	defer st.Close()
+	inc, err := st.Incident(ctx, o.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return exitCode(1, fmt.Errorf("no incident #%d", o.ID))
+	}
+	if err != nil {
+		return exitCode(1, err)
+	}
+	tl, err := st.Timeline(ctx, o.ID)
+	if err != nil {
+		return exitCode(1, err)
+	}
+	notes, err := st.IncidentNotifications(ctx, o.ID)
+	if err != nil {
+		return exitCode(1, err)
+	}
+	now := o.Now()
+	out := g.IO.Out
+	if o.JSON {
+		type event struct {
+			At     time.Time `json:"at"`
+			Kind   string    `json:"kind"`
+			Detail string    `json:"detail,omitempty"`
+		}
+		type notification struct {
+			Notifier  string     `json:"notifier"`
+			Event     string     `json:"event"`
+			Status    string     `json:"status"`
+			Attempts  int        `json:"attempts"`
+			SentAt    *time.Time `json:"sent_at,omitempty"`
+			LastError string     `json:"last_error,omitempty"`
+			Answer    string     `json:"answer,omitempty"`
+		}
+		v := struct {
+			incidentJSON
+			Timeline      []event        `json:"timeline"`
+			Notifications []notification `json:"notifications"`
+		}{incidentJSON: toJSON(&inc, now), Timeline: []event{}, Notifications: []notification{}}
+		for _, e := range tl {
+			v.Timeline = append(v.Timeline, event{e.At.UTC(), e.Kind, e.Detail})
+		}
+		for _, n := range notes {
+			nj := notification{Notifier: n.Notifier, Event: n.Event, Status: n.Status, Attempts: n.Attempts, LastError: n.LastError, Answer: n.Answer}
+			if !n.SentAt.IsZero() {
+				t := n.SentAt.UTC()
+				nj.SentAt = &t
+			}
+			v.Notifications = append(v.Notifications, nj)
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	loc := cfg.Agent.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	sty := ui.NewStyles(g.IO.Color())
+	fmt.Fprintf(out, "%s %s %s  %s\n", sty.Bold.Render(fmt.Sprintf("#%d", inc.ID)), inc.Severity, inc.Check, inc.Status)
+	fmt.Fprintf(out, "  %s: %s\n", inc.State, inc.Message)
+	fmt.Fprintf(out, "  opened %s, lasted %s, notifications %d sent, %d failed\n",
+		inc.OpenedAt.In(loc).Format("2006-01-02 15:04:05 MST"), ui.Duration(inc.Duration(now).Truncate(time.Second)), inc.Sent, inc.Failed)
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, e := range tl {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.At.In(loc).Format("2006-01-02 15:04:05"), e.Kind, e.Detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var pending, failed []store.OutboxRowInfo
+	for _, n := range notes {
+		switch n.Status {
+		case store.OutboxPending:
+			pending = append(pending, n)
+		case store.OutboxFailed:
+			failed = append(failed, n)
+		}
+	}
+	for _, n := range pending {
+		line := fmt.Sprintf("  queued: %s → %s, due %s", n.Event, n.Notifier, n.DueAt.In(loc).Format("15:04:05"))
+		if n.Attempts > 0 {
+			line += fmt.Sprintf(", %d failed attempts, last: %s", n.Attempts, n.LastError)
+		}
+		fmt.Fprintln(out, line)
+	}
+	for _, n := range failed {
+		fmt.Fprintf(out, "  %s: %s → %s: %s\n", sty.State("crit", "failed"), n.Event, n.Notifier, n.LastError)
+	}
+	return nil
+}
