@@ -36,6 +36,9 @@ func toneColor(t tone) string {
 }
 
 func htmlCell(cl cell) string {
+	if cl.spark != nil {
+		return sparkSVG(cl.spark, 160, "trend", func(v float64) string { return fmtNumP(&v) })
+	}
 	t := html.EscapeString(cl.text)
 	col := toneColor(cl.tone)
 	if col == "" {
@@ -220,27 +223,41 @@ func availabilitySVG(bs []Bucket, target float64) string {
 }
 
 func latencySVG(bs []Bucket) string {
+	vs := make([]*float64, len(bs))
+	for i := range bs {
+		vs[i] = bs[i].MeanMs
+	}
+	return sparkSVG(vs, chartWidth, "mean latency by hour", fmtMs)
+}
+
+// sparkLabel is the room right of a sparkline for its peak's label, so the
+// label never covers the line.
+const sparkLabel = 40
+
+// sparkSVG draws values as a line scaled from 0 to the peak, the peak's
+// label beside it; gaps (nil) break the line.
+func sparkSVG(values []*float64, width int, what string, label func(float64) string) string {
 	const height = 24.0
 	hi := 0.0
-	for _, bk := range bs {
-		if bk.MeanMs != nil {
-			hi = max(hi, *bk.MeanMs)
+	for _, v := range values {
+		if v != nil {
+			hi = max(hi, *v)
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="mean latency by hour, peak %s">`,
-		chartWidth, int(height), chartWidth, int(height), html.EscapeString(fmtMs(hi)))
+	fmt.Fprintf(&b, `<svg width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s, peak %s">`,
+		width, int(height), width, int(height), html.EscapeString(what), html.EscapeString(label(hi)))
 	if hi <= 0 {
 		b.WriteString("</svg>")
 		return b.String()
 	}
-	n := max(len(bs), 1)
-	step := float64(chartWidth) / float64(n)
+	plot := float64(width - sparkLabel)
+	step := plot / float64(max(len(values), 1))
 	var pts []string
 	flush := func() {
 		switch len(pts) {
 		case 0:
-		case 1: // a lone hour between gaps: a dot, a line needs two points
+		case 1: // a lone point between gaps: a dot, a line needs two points
 			xy := strings.Split(pts[0], ",")
 			fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="1.5" fill="%s"/>`, xy[0], xy[1], colLine)
 		default:
@@ -248,17 +265,20 @@ func latencySVG(bs []Bucket) string {
 		}
 		pts = pts[:0]
 	}
-	for i, bk := range bs {
-		if bk.MeanMs == nil {
+	// A faint baseline shows where zero is, so a flat line reads as steady
+	// rather than missing.
+	fmt.Fprintf(&b, `<line x1="0" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="1"/>`, num(height-1), num(plot), num(height-1), colNoData)
+	for i, v := range values {
+		if v == nil {
 			flush()
 			continue
 		}
 		x := (float64(i) + 0.5) * step
-		y := height - 2 - (*bk.MeanMs/hi)*(height-4)
+		y := height - 3 - (*v/hi)*(height-6)
 		pts = append(pts, num(x)+","+num(y))
 	}
 	flush()
-	fmt.Fprintf(&b, `<text x="%d" y="9" font-size="9" text-anchor="end" fill="%s">%s</text>`, chartWidth-1, colFaint, html.EscapeString(fmtMs(hi)))
+	fmt.Fprintf(&b, `<text x="%s" y="10" font-size="10" fill="%s">%s</text>`, num(plot+4), colFaint, html.EscapeString(label(hi)))
 	b.WriteString("</svg>")
 	return b.String()
 }

@@ -38,10 +38,10 @@ func statusCols() []statusCol {
 	return []statusCol{
 		{head: "STATE", keep: 100, cell: func(r *CheckStatus) cell { return stateCell(r.State) }},
 		{head: "CHECK", keep: 100, cell: func(r *CheckStatus) cell { return c(r.Name) }},
-		{head: "KIND", keep: 3, cell: func(r *CheckStatus) cell { return cell{r.Kind, faint} }},
+		{head: "KIND", keep: 3, cell: func(r *CheckStatus) cell { return cell{text: r.Kind, tone: faint} }},
 		{head: "LAST", right: true, keep: 7, cell: func(r *CheckStatus) cell {
 			if r.LastRunAgeS == nil {
-				return cell{"–", faint}
+				return cell{text: "–", tone: faint}
 			}
 			if *r.LastRunAgeS < 1 {
 				return c("now")
@@ -57,7 +57,7 @@ func statusCols() []statusCol {
 			if len(h) > TableSparkHours {
 				h = h[len(h)-TableSparkHours:]
 			}
-			return cell{Sparkline(h), faint}
+			return cell{text: Sparkline(h), tone: faint}
 		}},
 		{head: "INCIDENT", keep: 9, cell: func(r *CheckStatus) cell {
 			if r.Incident == nil {
@@ -72,7 +72,7 @@ func statusCols() []statusCol {
 			if in.Status == "acknowledged" {
 				s += " ack"
 			}
-			return cell{s, t}
+			return cell{text: s, tone: t}
 		}},
 	}
 }
@@ -91,12 +91,12 @@ func stateCell(state string) cell {
 	if state == StatePending {
 		sym = "…"
 	}
-	return cell{sym + " " + state, t}
+	return cell{text: sym + " " + state, tone: t}
 }
 
 func uptimeCell(v *float64) cell {
 	if v == nil {
-		return cell{"–", faint}
+		return cell{text: "–", tone: faint}
 	}
 	return c(fmtPct(*v))
 }

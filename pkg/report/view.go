@@ -21,8 +21,9 @@ const (
 )
 
 type cell struct {
-	text string
-	tone tone
+	text  string
+	tone  tone
+	spark []*float64 // html draws these as a line instead of text
 }
 
 func c(s string) cell { return cell{text: s} }
@@ -105,7 +106,7 @@ func (d *Digest) sections() []section {
 	errs := fmt.Sprintf("%d of %d runs failed", s.Failures, s.Runs)
 	exec.lines = []line{
 		{"availability", []cell{metCell(s.AvailabilityMet, fmtPctP(s.Availability)), c("target " + fmtPct(s.AvailabilityTarget)), metCell(s.AvailabilityMet, metWord(s.AvailabilityMet))}},
-		{"error rate", []cell{metCell(s.ErrorRateMet, fmtRate(s.ErrorRate)), c("target " + fmtRate(&s.ErrorRateTarget)), metCell(s.ErrorRateMet, metWord(s.ErrorRateMet)), cell{errs, faint}}},
+		{"error rate", []cell{metCell(s.ErrorRateMet, fmtRate(s.ErrorRate)), c("target " + fmtRate(&s.ErrorRateTarget)), metCell(s.ErrorRateMet, metWord(s.ErrorRateMet)), cell{text: errs, tone: faint}}},
 		{"error budget", budgetCells(s.ErrorBudget)},
 		{"incidents", []cell{c(fmt.Sprintf("opened %d: P1 %d · P2 %d · P3 %d · P4 %d", s.Opened.Total(), s.Opened.P1, s.Opened.P2, s.Opened.P3, s.Opened.P4)),
 			c(fmt.Sprintf("resolved %d · open at end %d", s.Resolved, s.OpenAtEnd))}},
@@ -116,7 +117,7 @@ func (d *Digest) sections() []section {
 	for _, cp := range d.Checks {
 		avail.rows = append(avail.rows, []cell{c(cp.Name), metCell(cp.AvailabilityMet, fmtPctP(cp.Availability)),
 			metCell(cp.AvailabilityMet, metWord(cp.AvailabilityMet)), c(strconv.FormatInt(cp.Runs, 10)),
-			failCell(cp.Failures), cell{Sparkline(bucketMeans(cp.Hourly, 24)), faint}})
+			failCell(cp.Failures), cell{text: Sparkline(bucketMeans(cp.Hourly, 24)), tone: faint}})
 	}
 	exec.tables = append(exec.tables, avail)
 
@@ -132,7 +133,7 @@ func (d *Digest) sections() []section {
 		right: []bool{false, true, true, true, true, true}, empty: "no failed runs"}
 	for _, name := range d.Operations.ErrorRates {
 		cp := d.Check(name)
-		er.rows = append(er.rows, []cell{c(cp.Name), cell{fmtRate(cp.ErrorRate), bad}, c(strconv.FormatInt(cp.Failures, 10)),
+		er.rows = append(er.rows, []cell{c(cp.Name), cell{text: fmtRate(cp.ErrorRate), tone: bad}, c(strconv.FormatInt(cp.Failures, 10)),
 			c(strconv.FormatInt(cp.Warn, 10)), c(strconv.FormatInt(cp.Crit, 10)), c(strconv.FormatInt(cp.Runs, 10))})
 	}
 	sqlT := tableData{title: "SQL query times (target " + fmtMs(d.Operations.SQLTarget) + ")", head: []string{"check", "mean", "p50", "p95", "target", ""},
@@ -149,7 +150,7 @@ func (d *Digest) sections() []section {
 		if f.IncidentID != 0 {
 			inc = "#" + strconv.FormatInt(f.IncidentID, 10)
 		}
-		fn.rows = append(fn.rows, []cell{c(f.Notifier), c(f.Event), c(inc), c(strconv.Itoa(f.Attempts)), cell{f.Status, bad}, c(f.Error)})
+		fn.rows = append(fn.rows, []cell{c(f.Notifier), c(f.Event), c(inc), c(strconv.Itoa(f.Attempts)), cell{text: f.Status, tone: bad}, c(f.Error)})
 	}
 	ops.tables = []tableData{lat, er, sqlT, fn}
 
@@ -162,7 +163,7 @@ func (d *Digest) sections() []section {
 			base += " (" + m.Compare + " ago)"
 		}
 		mt.rows = append(mt.rows, []cell{c(m.Name), c(fmtNumP(m.Min)), c(fmtNumP(m.Avg)), c(fmtNumP(m.Max)), c(fmtNumP(m.Last)),
-			c(strconv.Itoa(m.Samples)), c(base), c(fmtChange(m.Change)), cell{Sparkline(valuesP(m.Values, 24)), faint}})
+			c(strconv.Itoa(m.Samples)), c(base), c(fmtChange(m.Change)), sparkCell(valuesP(m.Values, 48))})
 	}
 	biz.tables = []tableData{mt}
 
@@ -186,7 +187,7 @@ func (d *Digest) sections() []section {
 			if in.Severity == "P1" {
 				sevTone = bad
 			}
-			t.rows = append(t.rows, []cell{c("#" + strconv.FormatInt(in.ID, 10)), {in.Severity, sevTone}, c(in.Check), c(hhmm(in.OpenedAt, loc)),
+			t.rows = append(t.rows, []cell{c("#" + strconv.FormatInt(in.ID, 10)), {text: in.Severity, tone: sevTone}, c(in.Check), c(hhmm(in.OpenedAt, loc)),
 				c(ack), c(res), c(dur), c(in.Message)})
 		}
 		return t
@@ -206,7 +207,7 @@ func (d *Digest) sections() []section {
 		case "recovered", "faster":
 			t = good
 		}
-		ct.rows = append(ct.rows, []cell{c(x.Check), {strings.ReplaceAll(x.What, "_", " "), t}, c(x.Before), c(x.After)})
+		ct.rows = append(ct.rows, []cell{c(x.Check), {text: strings.ReplaceAll(x.What, "_", " "), tone: t}, c(x.Before), c(x.After)})
 	}
 	ch.tables = []tableData{ct}
 	return []section{exec, ops, biz, incs, ch}
@@ -226,11 +227,39 @@ func budgetCells(b Budget) []cell {
 	return []cell{left, c(fmt.Sprintf("of %s allowed (%d days at %s), %s used", fmtMinutes(b.AllowedMinutes), b.WindowDays, fmtPct(b.Target), fmtMinutes(b.UsedMinutes))), burn}
 }
 
+func sparkCell(vs []*float64) cell {
+	if len(vs) == 0 {
+		return cell{text: "", tone: faint}
+	}
+	// The text renderings fold to 24 characters; html draws every point.
+	folded := vs
+	if len(vs) > 24 {
+		folded = make([]*float64, 0, 24)
+		per := (len(vs) + 23) / 24
+		for i := 0; i < len(vs); i += per {
+			var sum float64
+			n := 0
+			for _, v := range vs[i:min(i+per, len(vs))] {
+				if v != nil {
+					sum += *v
+					n++
+				}
+			}
+			if n == 0 {
+				folded = append(folded, nil)
+			} else {
+				folded = append(folded, ptr(sum/float64(n)))
+			}
+		}
+	}
+	return cell{text: Sparkline(folded), tone: faint, spark: vs}
+}
+
 func failCell(n int64) cell {
 	if n == 0 {
-		return cell{"0", faint}
+		return cell{text: "0", tone: faint}
 	}
-	return cell{strconv.FormatInt(n, 10), bad}
+	return cell{text: strconv.FormatInt(n, 10), tone: bad}
 }
 
 // bucketMeans folds hourly buckets into at most n run-weighted latency means.
