@@ -130,7 +130,7 @@ func NewRoot(g *Global) *cobra.Command {
 	pf.BoolVar(&g.NoColor, "no-color", false, "no ANSI colours (NO_COLOR is honoured too)")
 
 	for _, mk := range []func(*Global) *cobra.Command{
-		newRunCmd, newCheckCmd, newValidateCmd, newInitCmd, newVersionCmd,
+		newRunCmd, newCheckCmd, newStatusCmd, newReportCmd, newValidateCmd, newInitCmd, newVersionCmd,
 		newIncidentsCmd, newAckCmd, newResolveCmd, newSilenceCmd, newNotifyCmd,
 	} {
 		root.AddCommand(mk(g))
