@@ -18,6 +18,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/schedule"
+	"github.com/pulse-monitor/pulse/pkg/server"
 	"github.com/pulse-monitor/pulse/pkg/store"
 )
 
@@ -41,6 +42,9 @@ type Agent struct {
 	sched *schedule.Scheduler
 	inc   *incidents // incident records, escalation and notification delivery
 	env   *checks.Env
+
+	metrics *server.Metrics // /metrics; fed by record
+	health  *health         // self-check of /healthz, the watchdog and heartbeat_url
 
 	mu  sync.RWMutex // guards cfg and rts (replaced on reload)
 	cfg *config.Config
@@ -77,7 +81,8 @@ func New(o Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{log: o.Logger, now: o.Now, notify: o.Notify, store: st}
+	a := &Agent{log: o.Logger, now: o.Now, notify: o.Notify, store: st, metrics: server.NewMetrics(st, o.Logger)}
+	a.health = &health{now: time.Now, lastTick: a.lastTick, probe: a.probeWrite} // the scheduler's clock is real
 	a.env = &checks.Env{
 		Now:        o.Now,
 		Logger:     o.Logger,
@@ -123,6 +128,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
 	a.mu.Lock()
 	a.cfg, a.rts = cfg, rts
 	a.mu.Unlock()
+	a.metrics.Retain(cfg)
 	if a.sched != nil {
 		a.sched.Set(js)
 	}
@@ -260,6 +266,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.sched.Set(js)
+	waitOps, err := a.startOps(ctx)
+	if err != nil {
+		return err
+	}
 	incDone := make(chan struct{})
 	go func() { defer close(incDone); a.inc.run(ctx) }()
 	a.notify("READY=1")
@@ -268,6 +278,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.sched.Run(ctx)
 	a.notify("STOPPING=1")
 	<-incDone
+	waitOps()
 	a.log.Info("stopped: in-flight checks finished; results and queued notifications are on disk")
 	return nil
 }
@@ -333,6 +344,7 @@ func (a *Agent) execute(ctx context.Context, rt *runtime) checks.Result {
 // record evaluates res and submits it, with the state and incident events
 // it caused, to the writer: one transaction, nothing sent before it commits.
 func (a *Agent) record(rt *runtime, res checks.Result) {
+	a.metrics.ObserveResult(res, rt.cfg.Type)
 	now := a.now()
 	rt.mu.Lock()
 	prev := rt.state
