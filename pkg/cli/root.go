@@ -131,7 +131,7 @@ func NewRoot(g *Global) *cobra.Command {
 
 	for _, mk := range []func(*Global) *cobra.Command{
 		newRunCmd, newCheckCmd, newStatusCmd, newReportCmd, newValidateCmd, newInitCmd, newVersionCmd,
-		newIncidentsCmd, newAckCmd, newResolveCmd, newSilenceCmd, newNotifyCmd,
+		newIncidentsCmd, newAckCmd, newResolveCmd, newSilenceCmd, newNotifyCmd, newPingCmd,
 	} {
 		root.AddCommand(mk(g))
 	}
