@@ -32,7 +32,7 @@ func runFloor(base string, n int, interval, d time.Duration) error {
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 64, // as pulse's shared transport
+			MaxIdleConnsPerHost: 1024, // as pulse's shared transport
 			IdleConnTimeout:     90 * time.Second,
 		},
 	}
