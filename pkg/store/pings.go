@@ -108,11 +108,13 @@ func (s *Store) WatchStart(ctx context.Context, check, typ string) (time.Time, e
 // ensureCheck returns check's id, adding it to the dictionary when missing.
 func ensureCheck(ctx context.Context, tx *sql.Tx, name, typ string, firstMs int64) (int64, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO checks(name, type, first_seen) VALUES(?1, ?2, ?3)
-		ON CONFLICT(name) DO UPDATE SET type = iif(?2 = '', type, ?2), first_seen = min(first_seen, ?3)
-		RETURNING id`, name, typ, firstMs).Scan(&id)
+	err := tx.QueryRowContext(ctx, ensureCheckSQL, name, typ, firstMs).Scan(&id)
 	return id, err
 }
+
+const ensureCheckSQL = `INSERT INTO checks(name, type, first_seen) VALUES(?1, ?2, ?3)
+		ON CONFLICT(name) DO UPDATE SET type = iif(?2 = '', type, ?2), first_seen = min(first_seen, ?3)
+		RETURNING id`
 
 // writeTx runs f in a short transaction on the write connection, between
 // two of the writer's batches.
@@ -137,8 +139,15 @@ func (s *Store) WatchChecks(ctx context.Context, types map[string]string) error 
 	}
 	now := msOf(s.now())
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		// Prepared once: preparing it per check was a fifth of a reload.
+		st, err := tx.PrepareContext(ctx, ensureCheckSQL)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		var id int64
 		for name, typ := range types {
-			if _, err := ensureCheck(ctx, tx, name, typ, now); err != nil {
+			if err := st.QueryRowContext(ctx, name, typ, now).Scan(&id); err != nil {
 				return err
 			}
 		}
