@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"hash"
 	"math"
 	"reflect"
 	"slices"
@@ -21,9 +20,13 @@ func (c *Check) Fingerprint() string { return fingerprint(reflect.ValueOf(c).Ele
 func (n *Notifier) Fingerprint() string { return fingerprint(reflect.ValueOf(n).Elem()) }
 
 func fingerprint(v reflect.Value) string {
-	h := sha256.New()
-	hashValue(h, v)
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	// The encoding is built in one buffer and hashed once: writing each
+	// field to the hash through its interface allocated per string, which
+	// made fingerprints a quarter of a reload (BenchmarkReload1000Checks).
+	// The bytes hashed, hence every fingerprint, are unchanged.
+	b := hashValue(make([]byte, 0, 4096), v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 var locationPtrType = reflect.TypeFor[*time.Location]()
@@ -31,15 +34,11 @@ var locationPtrType = reflect.TypeFor[*time.Location]()
 // hashValue writes a self-delimiting encoding of v: every string is length
 // prefixed and every container counted, so distinct values cannot collide by
 // concatenation.
-func hashValue(h hash.Hash, v reflect.Value) {
-	var buf [8]byte
-	num := func(n uint64) {
-		binary.LittleEndian.PutUint64(buf[:], n)
-		h.Write(buf[:])
-	}
+func hashValue(b []byte, v reflect.Value) []byte {
+	num := func(n uint64) { b = binary.LittleEndian.AppendUint64(b, n) }
 	str := func(s string) {
 		num(uint64(len(s)))
-		h.Write([]byte(s))
+		b = append(b, s...)
 	}
 	if v.Type() == locationPtrType {
 		if v.IsNil() {
@@ -47,7 +46,7 @@ func hashValue(h hash.Hash, v reflect.Value) {
 		} else {
 			str(v.Interface().(*time.Location).String())
 		}
-		return
+		return b
 	}
 	switch v.Kind() {
 	case reflect.String:
@@ -65,16 +64,16 @@ func hashValue(h hash.Hash, v reflect.Value) {
 	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
 			num(0)
-			return
+			return b
 		}
 		num(1)
 		e := v.Elem()
 		str(e.Type().String())
-		hashValue(h, e)
+		b = hashValue(b, e)
 	case reflect.Slice:
 		num(uint64(v.Len()))
 		for i := range v.Len() {
-			hashValue(h, v.Index(i))
+			b = hashValue(b, v.Index(i))
 		}
 	case reflect.Map:
 		keys := v.MapKeys()
@@ -90,7 +89,7 @@ func hashValue(h hash.Hash, v reflect.Value) {
 		num(uint64(len(keys)))
 		for _, k := range keys {
 			str(k.String())
-			hashValue(h, v.MapIndex(k))
+			b = hashValue(b, v.MapIndex(k))
 		}
 	case reflect.Struct:
 		t := v.Type()
@@ -100,9 +99,10 @@ func hashValue(h hash.Hash, v reflect.Value) {
 				continue
 			}
 			str(f.Name)
-			hashValue(h, v.Field(i))
+			b = hashValue(b, v.Field(i))
 		}
 	default:
 		str(v.Kind().String())
 	}
+	return b
 }
