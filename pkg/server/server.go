@@ -36,8 +36,9 @@ const (
 	// MaxBody caps request bodies of every route but /ping (which keeps
 	// store.MaxPingBody bytes of what it is sent).
 	MaxBody = 64 << 10
-	// shutdownGrace is how long Shutdown waits for requests in flight.
-	shutdownGrace = 5 * time.Second
+	// shutdownGrace is how long Shutdown waits for requests in flight: the
+	// agent must stop within its longest check timeout plus 2 s.
+	shutdownGrace = 2 * time.Second
 	// pageTTL is how long a rendered status page is served again: a page
 	// refreshed by many browsers costs the database one build.
 	pageTTL = 10 * time.Second
