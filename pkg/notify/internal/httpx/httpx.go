@@ -1,0 +1,123 @@
+// Package httpx is the HTTP plumbing the Slack, PagerDuty and webhook
+// notifiers share: one resty client per notifier, JSON POSTs under a
+// deadline, and the conversion of whatever happened into a notify.SendError
+// that never carries the notifier's secrets.
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-resty/resty/v2"
+
+	"github.com/pulse-monitor/pulse/pkg/notify"
+)
+
+// DefaultTimeout bounds one request when the notifier sets no timeout.
+const DefaultTimeout = 10 * time.Second
+
+// maxAnswer bounds what is read of a receiver's answer: enough for any error
+// document, not enough for a misconfigured URL serving a large file to hurt.
+const maxAnswer = 64 << 10
+
+// Client posts JSON documents to one receiver.
+type Client struct {
+	r       *resty.Client
+	timeout time.Duration
+	now     func() time.Time
+	secrets []string
+}
+
+// Answer is the receiver's HTTP answer.
+type Answer struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// New returns a Client using a copy of hc (nil: Go's default transport) that
+// redacts secrets from everything it reports.
+func New(hc *http.Client, timeout time.Duration, log *slog.Logger, now func() time.Time, secrets ...string) *Client {
+	var own http.Client
+	if hc != nil {
+		own = *hc // resty sets fields on the client it is given
+	}
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	r := resty.NewWithClient(&own).
+		SetLogger(restyLogger{log: log, secrets: secrets}).
+		SetDisableWarn(true).
+		SetResponseBodyLimit(maxAnswer).
+		// A redirect is an answer, not something to follow: a POST turned
+		// into a GET by a 302 could "succeed" without delivering anything.
+		SetRedirectPolicy(resty.RedirectPolicyFunc(func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}))
+	return &Client{r: r, timeout: timeout, now: now, secrets: secrets}
+}
+
+// Post sends body (JSON) to url with the given extra headers. A failure to get
+// any answer is returned as a retryable *notify.SendError without secrets.
+func (c *Client) Post(ctx context.Context, url string, body []byte, header http.Header) (*Answer, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req := c.r.R().SetContext(ctx).SetBody(body)
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "pulse")
+	resp, err := req.Post(url)
+	if errors.Is(err, resty.ErrResponseBodyTooLarge) && resp != nil && resp.RawResponse != nil {
+		return &Answer{Status: resp.StatusCode(), Header: resp.Header(), Body: []byte("(answer larger than 64 KiB)")}, nil
+	}
+	if err != nil {
+		return nil, notify.TransportError(err, c.secrets...)
+	}
+	return &Answer{Status: resp.StatusCode(), Header: resp.Header(), Body: resp.Body()}, nil
+}
+
+// Err classifies an answer the notifier did not accept.
+func (c *Client) Err(a *Answer) *notify.SendError {
+	return notify.ResponseError(a.Status, a.Header, a.Body, c.now(), c.secrets...)
+}
+
+// restyLogger sends resty's own complaints to slog, redacted: they can
+// include the request URL.
+type restyLogger struct {
+	log     *slog.Logger
+	secrets []string
+}
+
+func (l restyLogger) Errorf(format string, v ...any) { l.out(slog.LevelWarn, format, v) }
+func (l restyLogger) Warnf(format string, v ...any)  { l.out(slog.LevelWarn, format, v) }
+func (l restyLogger) Debugf(format string, v ...any) { l.out(slog.LevelDebug, format, v) }
+
+func (l restyLogger) out(level slog.Level, format string, v []any) {
+	if l.log == nil {
+		return
+	}
+	l.log.Log(context.Background(), level, "http client", "detail", notify.Redact(fmt.Sprintf(format, v...), l.secrets...))
+}
+
+// JSON encodes v as a request body. Unlike json.Marshal it leaves <, > and &
+// alone: receivers show these strings to people, and "\u003c" in a payload
+// only makes the golden files and receiver logs harder to read.
+func JSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
