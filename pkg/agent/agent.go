@@ -272,12 +272,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	incDone := make(chan struct{})
 	go func() { defer close(incDone); a.inc.run(ctx) }()
+	digestsDone := make(chan struct{})
+	go func() { defer close(digestsDone); a.runDigests(ctx) }()
 	a.notify("READY=1")
 	a.notify(fmt.Sprintf("STATUS=running %d checks", len(js)))
 	a.log.Info("pulse running", "checks", len(js), "database", a.cfg.Agent.Database, "pid", os.Getpid())
 	a.sched.Run(ctx)
 	a.notify("STOPPING=1")
 	<-incDone
+	<-digestsDone
 	waitOps()
 	a.log.Info("stopped: in-flight checks finished; results and queued notifications are on disk")
 	return nil

@@ -1,0 +1,81 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/report"
+)
+
+// digestEvery is how often the agent asks whether a daily digest is due.
+const digestEvery = time.Minute
+
+// runDigests sends the daily digest at [report].daily_at in the agent's
+// timezone, once per day and per notifier even across restarts (the last
+// day sent to each notifier is kept in the database), catching up on start
+// when the agent was down at that time. A notifier that fails is retried
+// on the next round; one that succeeded is not sent the digest again.
+func (a *Agent) runDigests(ctx context.Context) {
+	t := time.NewTicker(digestEvery)
+	defer t.Stop()
+	for {
+		a.sendDueDigests(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) sendDueDigests(ctx context.Context) {
+	cfg := a.Config()
+	now := a.now()
+	var digest *report.Digest
+	for _, name := range cfg.Report.Notify {
+		key := report.DailyDueKey + "." + name
+		last, _, err := a.store.GetMeta(ctx, key)
+		if err != nil {
+			a.log.Error("daily digest: read last sent day", "notifier", name, "err", err)
+			continue
+		}
+		day, due := report.DailyDue(last, now, cfg)
+		if !due {
+			continue
+		}
+		n := a.inc.notifier(name)
+		if n == nil {
+			continue // validated config: only during a reload race
+		}
+		if digest == nil || digest.EndDate != day {
+			digest, err = report.BuildDigest(ctx, a.store, cfg, report.DigestOptions{Kind: report.Daily, Date: day, Now: now})
+			if err != nil {
+				a.log.Error("daily digest: build", "day", day, "err", err)
+				return
+			}
+		}
+		msg := report.Message(digest, a.inc.name, a.inc.source, now)
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err = n.Send(sctx, msg)
+		cancel()
+		if err != nil {
+			a.log.Warn("daily digest not delivered; retrying in a minute", "notifier", name, "day", day, "err", err)
+			continue
+		}
+		if err := a.store.SetMeta(ctx, key, day); err != nil {
+			a.log.Error("daily digest: record sent day", "notifier", name, "err", err)
+		}
+		a.log.Info("daily digest sent", "notifier", name, "day", day)
+	}
+}
+
+// notifier returns the configured notifier called name, or nil.
+func (m *incidents) notifier(name string) notify.Notifier {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if n, ok := m.notifiers[name]; ok {
+		return n
+	}
+	return nil
+}

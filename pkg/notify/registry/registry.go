@@ -1,0 +1,54 @@
+// Package registry builds a notifier from its [[notifier]] table: an
+// explicit map from type to constructor, one line per integration.
+package registry
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
+	"github.com/pulse-monitor/pulse/pkg/notify/webhook"
+)
+
+// Options are what every notifier gets besides its own table.
+type Options struct {
+	Logger     *slog.Logger
+	HTTPClient *http.Client // nil: Go's default transport settings
+	Now        func() time.Time
+	Agent      string // the agent's name
+	Host       string // the host it runs on
+}
+
+type constructor func(c *config.Notifier, o notify.Options) (notify.Notifier, error)
+
+func kinds() map[string]constructor {
+	return map[string]constructor{
+		"pagerduty": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			cfg, err := pagerduty.ConfigFrom(c)
+			if err != nil {
+				return nil, err
+			}
+			return pagerduty.New(cfg, o)
+		},
+		"webhook": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			cfg, err := webhook.ConfigFrom(c)
+			if err != nil {
+				return nil, err
+			}
+			return webhook.New(cfg, o)
+		},
+	}
+}
+
+// New builds the notifier described by c.
+func New(c *config.Notifier, o Options) (notify.Notifier, error) {
+	mk, ok := kinds()[c.Type]
+	if !ok {
+		return nil, fmt.Errorf("notifier %q: type %q is not supported", c.Name, c.Type)
+	}
+	return mk(c, notify.Options{Logger: o.Logger, HTTPClient: o.HTTPClient, Now: o.Now, Agent: o.Agent, Host: o.Host})
+}

@@ -1,0 +1,135 @@
+// Package webhook delivers incidents as JSON documents POSTed to a URL, one
+// request per item: {"version":1,"event":...,"incident":{...},"check":{...}}.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/notify/internal/httpx"
+)
+
+// Version is the payload's schema version.
+const Version = 1
+
+// Config is a webhook notifier's configuration.
+type Config struct {
+	Name    string
+	URL     config.Secret
+	Headers map[string]config.Secret
+	Timeout time.Duration
+}
+
+// ConfigFrom takes a webhook [[notifier]] table.
+func ConfigFrom(n *config.Notifier) (Config, error) {
+	c := Config{Name: n.Name, URL: n.URL, Headers: n.Headers, Timeout: n.Timeout.D()}
+	if c.URL == "" {
+		return c, fmt.Errorf("notifier %q: url is required", n.Name)
+	}
+	return c, nil
+}
+
+// Notifier posts incidents to a URL.
+type Notifier struct {
+	cfg    Config
+	header http.Header
+	http   *httpx.Client
+	log    *slog.Logger
+}
+
+var _ notify.Notifier = (*Notifier)(nil)
+
+// New returns a webhook notifier.
+func New(cfg Config, opts notify.Options) (*Notifier, error) {
+	if cfg.URL == "" {
+		return nil, fmt.Errorf("notifier %q: url is required", cfg.Name)
+	}
+	opts = opts.WithDefaults()
+	secrets := []string{cfg.URL.Reveal()}
+	header := http.Header{}
+	for k, v := range cfg.Headers {
+		header.Set(k, v.Reveal())
+		secrets = append(secrets, v.Reveal())
+	}
+	log := opts.Logger.With("notifier", cfg.Name, "type", "webhook")
+	return &Notifier{cfg: cfg, header: header, http: httpx.New(opts.HTTPClient, cfg.Timeout, log, opts.Now, secrets...), log: log}, nil
+}
+
+// Name returns the notifier's name.
+func (n *Notifier) Name() string { return n.cfg.Name }
+
+// Payload is one webhook document.
+type Payload struct {
+	Version  int             `json:"version"`
+	Event    string          `json:"event"`
+	Agent    string          `json:"agent"`
+	Source   string          `json:"source"`
+	At       time.Time       `json:"at"`
+	Note     string          `json:"note,omitempty"`
+	Incident notify.Incident `json:"incident"`
+	Check    notify.Check    `json:"check"`
+}
+
+// Payloads renders m: one document per item, in order. A digest becomes one
+// "digest" document carrying its summary and markdown.
+func Payloads(m *notify.Message) ([]json.RawMessage, error) {
+	if m.Digest != nil {
+		b, err := json.Marshal(struct {
+			Version int            `json:"version"`
+			Event   string         `json:"event"`
+			Agent   string         `json:"agent"`
+			Source  string         `json:"source"`
+			Digest  *notify.Digest `json:"digest"`
+		}{Version, "digest", m.Agent, m.Source, m.Digest})
+		return []json.RawMessage{b}, err
+	}
+	out := make([]json.RawMessage, 0, len(m.Items))
+	for _, it := range m.Items {
+		b, err := json.Marshal(Payload{
+			Version: Version, Event: it.Event, Agent: m.Agent, Source: m.Source,
+			At: it.At.UTC(), Note: it.Note, Incident: it.Incident, Check: it.Check,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Send posts one document per item. A 2xx answer is acceptance. It stops at
+// the first retryable failure (the whole message is retried) and reports a
+// permanent one after trying the other items.
+func (n *Notifier) Send(ctx context.Context, m *notify.Message) error {
+	docs, err := Payloads(m)
+	if err != nil {
+		return &notify.SendError{Err: fmt.Errorf("webhook %q: encode: %w", n.cfg.Name, err)}
+	}
+	var permanent *notify.SendError
+	for i, doc := range docs {
+		ans, err := n.http.Post(ctx, n.cfg.URL.Reveal(), doc, n.header)
+		if err != nil {
+			return fmt.Errorf("webhook %q: %w", n.cfg.Name, err)
+		}
+		if ans.Status < 200 || ans.Status > 299 {
+			se := n.http.Err(ans)
+			se.Err = fmt.Errorf("webhook %q (document %d of %d): %w", n.cfg.Name, i+1, len(docs), se.Err)
+			if se.Retryable {
+				return se
+			}
+			if permanent == nil {
+				permanent = se
+			}
+		}
+	}
+	if permanent != nil {
+		return permanent
+	}
+	return nil
+}
