@@ -227,11 +227,20 @@ func SeverityRank(sev string) int {
 	return 9
 }
 
-// SortItems orders a batch for reading: most severe first, then problems
-// before acknowledgements and resolves, otherwise as given.
+// SortItems orders a batch for reading: open problems first, most severe
+// first, then acknowledgements and resolves; otherwise as given.
 func SortItems(items []Item) []Item {
 	out := slices.Clone(items)
+	over := func(it Item) int {
+		if it.Event == EventAcknowledged || it.Event == EventResolved {
+			return 1
+		}
+		return 0
+	}
 	slices.SortStableFunc(out, func(a, b Item) int {
+		if d := over(a) - over(b); d != 0 {
+			return d
+		}
 		if d := SeverityRank(a.Incident.Severity) - SeverityRank(b.Incident.Severity); d != 0 {
 			return d
 		}
