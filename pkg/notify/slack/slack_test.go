@@ -422,7 +422,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			defer l.Close()
 			return "http://" + l.Addr().String() + hookPath
 		},
-		"unparsable": func(*testing.T) string { return "http://[::1" + hookPath },
+		"unparsable":     func(*testing.T) string { return "http://[::1" + hookPath },
 		"no such scheme": func(*testing.T) string { return "gopher://hooks.invalid" + hookPath },
 	} {
 		t.Run(name, func(t *testing.T) {
