@@ -65,7 +65,7 @@ func newIncidents(a *Agent, cfg *config.Config) (*incidents, error) {
 	}
 	m.disp = notify.NewDispatcher(notify.DispatcherOptions{
 		Outbox: a.store, Notifiers: m.notifiers, Now: a.now, Logger: a.log,
-		Agent: m.name, Source: m.source,
+		Agent: m.name, Source: m.source, Observe: a.metrics.ObserveNotification,
 	})
 	sls, err := a.store.Silences(context.Background(), a.now())
 	if err != nil {

@@ -66,6 +66,9 @@ type DispatcherOptions struct {
 	// math/rand/v2 when nil.
 	Jitter                 func() float64
 	MinBackoff, MaxBackoff time.Duration
+	// Observe, when set, is told each send's outcome per notifier:
+	// "sent", "retry" or "failed" (the pulse_notifications_total metric).
+	Observe func(notifier, result string)
 }
 
 // Dispatcher drains the outbox: it groups the due rows per notifier
@@ -74,14 +77,15 @@ type DispatcherOptions struct {
 // one's messages in order. Failures worth retrying back off exponentially
 // with jitter (honouring Retry-After); the others are recorded as failed.
 type Dispatcher struct {
-	out    Outbox
-	now    func() time.Time
-	log    *slog.Logger
-	agent  string
-	source string
-	jitter func() float64
-	minB   time.Duration
-	maxB   time.Duration
+	out     Outbox
+	now     func() time.Time
+	log     *slog.Logger
+	agent   string
+	source  string
+	jitter  func() float64
+	observe func(notifier, result string)
+	minB    time.Duration
+	maxB    time.Duration
 
 	wake chan struct{}
 	wg   sync.WaitGroup // in-flight sends
@@ -109,9 +113,12 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
+	if o.Observe == nil {
+		o.Observe = func(string, string) {}
+	}
 	d := &Dispatcher{
 		out: o.Outbox, now: o.Now, log: o.Logger, agent: o.Agent, source: o.Source,
-		jitter: o.Jitter, minB: o.MinBackoff, maxB: o.MaxBackoff,
+		jitter: o.Jitter, observe: o.Observe, minB: o.MinBackoff, maxB: o.MaxBackoff,
 		wake:      make(chan struct{}, 1),
 		busy:      map[string]bool{},
 		holdUntil: map[string]time.Time{},
@@ -297,6 +304,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 		now := d.now()
 		switch {
 		case err == nil:
+			d.observe(n.Name(), "sent")
 			if err := d.out.MarkSent(context.WithoutCancel(ctx), ids, now); err != nil {
 				log.Error("notification sent but not marked sent; it may be sent again", "rows", len(ids), "err", err)
 			}
@@ -304,6 +312,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 		case ctx.Err() != nil:
 			return // shutting down: the rows stay queued for the next start
 		case Retryable(err):
+			d.observe(n.Name(), "retry")
 			delay := d.Backoff(attempts)
 			if ra := min(RetryAfter(err), MaxRetryAfter); ra > delay {
 				delay = ra
@@ -319,6 +328,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 				"retry_in", delay.Round(time.Millisecond), "err", err)
 			return
 		default:
+			d.observe(n.Name(), "failed")
 			var answer string
 			var se *SendError
 			if errors.As(err, &se) {
