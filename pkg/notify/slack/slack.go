@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -68,28 +67,9 @@ func New(cfg Config, opts notify.Options) (*Notifier, error) {
 	return &Notifier{
 		cfg:  cfg,
 		opts: opts,
-		http: httpx.New(opts.HTTPClient, cfg.Timeout, log, opts.Now, urlSecrets(cfg.WebhookURL.Reveal())...),
+		http: httpx.New(opts.HTTPClient, cfg.Timeout, log, opts.Now, httpx.URLSecrets(cfg.WebhookURL.Reveal())...),
 		log:  log,
 	}, nil
-}
-
-// urlSecrets is what must never be shown of a webhook URL: all of it, and
-// its path and query on their own (the token lives there; some errors print
-// only part of a URL).
-func urlSecrets(raw string) []string {
-	s := []string{raw}
-	if u, err := url.Parse(raw); err == nil {
-		if len(u.Path) > 1 {
-			s = append(s, u.Path, u.EscapedPath())
-			if i := strings.LastIndexByte(u.Path, '/'); i >= 0 && len(u.Path)-i > 4 {
-				s = append(s, u.Path[i+1:])
-			}
-		}
-		if u.RawQuery != "" {
-			s = append(s, u.RawQuery)
-		}
-	}
-	return s
 }
 
 // Name returns the notifier's name.

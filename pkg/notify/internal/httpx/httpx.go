@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-resty/resty/v2"
@@ -120,4 +122,23 @@ func JSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// URLSecrets is what must never be shown of a URL that is a credential:
+// all of it, and its path, last path segment and query on their own (the
+// token lives there; some errors print only part of a URL).
+func URLSecrets(raw string) []string {
+	s := []string{raw}
+	if u, err := url.Parse(raw); err == nil {
+		if len(u.Path) > 1 {
+			s = append(s, u.Path, u.EscapedPath())
+			if i := strings.LastIndexByte(u.Path, '/'); i >= 0 && len(u.Path)-i > 4 {
+				s = append(s, u.Path[i+1:])
+			}
+		}
+		if u.RawQuery != "" {
+			s = append(s, u.RawQuery)
+		}
+	}
+	return s
 }
