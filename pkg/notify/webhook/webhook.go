@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
@@ -51,14 +52,24 @@ func New(cfg Config, opts notify.Options) (*Notifier, error) {
 		return nil, fmt.Errorf("notifier %q: url is required", cfg.Name)
 	}
 	opts = opts.WithDefaults()
-	secrets := []string{cfg.URL.Reveal()}
+	secrets := httpx.URLSecrets(cfg.URL.Reveal())
 	header := http.Header{}
 	for k, v := range cfg.Headers {
 		header.Set(k, v.Reveal())
-		secrets = append(secrets, v.Reveal())
+		secrets = append(secrets, headerSecrets(v.Reveal())...)
 	}
 	log := opts.Logger.With("notifier", cfg.Name, "type", "webhook")
 	return &Notifier{cfg: cfg, header: header, http: httpx.New(opts.HTTPClient, cfg.Timeout, log, opts.Now, secrets...), log: log}, nil
+}
+
+// headerSecrets is a header value and, for "Bearer xyz"-style values, the
+// credential on its own (an answer may quote just the token).
+func headerSecrets(v string) []string {
+	out := []string{v}
+	if i := strings.LastIndexByte(v, ' '); i >= 0 && len(v)-i > 4 {
+		out = append(out, v[i+1:])
+	}
+	return out
 }
 
 // Name returns the notifier's name.
@@ -66,14 +77,16 @@ func (n *Notifier) Name() string { return n.cfg.Name }
 
 // Payload is one webhook document.
 type Payload struct {
-	Version  int             `json:"version"`
-	Event    string          `json:"event"`
-	Agent    string          `json:"agent"`
-	Source   string          `json:"source"`
-	At       time.Time       `json:"at"`
-	Note     string          `json:"note,omitempty"`
-	Incident notify.Incident `json:"incident"`
-	Check    notify.Check    `json:"check"`
+	Version int    `json:"version"`
+	Event   string `json:"event"`
+	// Text is the event in one line, for people and chat bridges.
+	Text     string           `json:"text"`
+	Agent    string           `json:"agent"`
+	Source   string           `json:"source"`
+	At       time.Time        `json:"at"`
+	Note     string           `json:"note,omitempty"`
+	Incident *notify.Incident `json:"incident,omitempty"` // absent for "test"
+	Check    *notify.Check    `json:"check,omitempty"`    // absent for "test"
 }
 
 // Payloads renders m: one document per item, in order. A digest becomes one
@@ -83,18 +96,28 @@ func Payloads(m *notify.Message) ([]json.RawMessage, error) {
 		b, err := json.Marshal(struct {
 			Version int            `json:"version"`
 			Event   string         `json:"event"`
+			Text    string         `json:"text"`
 			Agent   string         `json:"agent"`
 			Source  string         `json:"source"`
 			Digest  *notify.Digest `json:"digest"`
-		}{Version, "digest", m.Agent, m.Source, m.Digest})
+		}{Version, "digest", "pulse " + m.Digest.Title + ": " + m.Digest.Summary, m.Agent, m.Source, m.Digest})
 		return []json.RawMessage{b}, err
 	}
 	out := make([]json.RawMessage, 0, len(m.Items))
 	for _, it := range m.Items {
-		b, err := json.Marshal(Payload{
+		p := Payload{
 			Version: Version, Event: it.Event, Agent: m.Agent, Source: m.Source,
-			At: it.At.UTC(), Note: it.Note, Incident: it.Incident, Check: it.Check,
-		})
+			At: it.At.UTC(), Note: it.Note,
+		}
+		if it.Event == notify.EventTest {
+			// A test has no incident: a zero one would only confuse receivers.
+			p.Text = notify.TestText(m)
+		} else {
+			inc, chk := it.Incident, it.Check
+			p.Text = notify.EventLabel(it.Event) + " " + notify.Summary(m, it)
+			p.Incident, p.Check = &inc, &chk
+		}
+		b, err := json.Marshal(p)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -154,4 +155,47 @@ func TestSendToAClosedPortIsRetryableAndSecretFree(t *testing.T) {
 		t.Fatalf("send to a closed port: %v, want a retryable error", err)
 	}
 	notifytest.NoSecret(t, err, logs.String(), url, "secret-path-123")
+}
+
+// `pulse notify test` sends a document with a line for people and no
+// zero-valued incident.
+func TestTestDocument(t *testing.T) {
+	rc := &receiver{status: 200}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	n, _ := newNotifier(t, srv.URL+"/pulse")
+	if err := n.Send(context.Background(), notifytest.TestMessage()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.bodies) != 1 {
+		t.Fatalf("%d requests, want 1", len(rc.bodies))
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(rc.bodies[0], &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["event"] != "test" || doc["text"] != "pulse test notification from edge-1.example.com" || doc["version"] != 1.0 {
+		t.Fatalf("test document %v", doc)
+	}
+	if _, ok := doc["incident"]; ok {
+		t.Fatalf("test document carries an incident: %v", doc)
+	}
+}
+
+// A receiver that quotes the request back (URL, token) must not get the
+// secrets into the stored answer.
+func TestEchoedSecretsAreRedacted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(401)
+		_, _ = io.WriteString(w, "bad credentials "+r.Header.Get("Authorization")+" for "+r.URL.Path+" (token s3cr3t-token)")
+	}))
+	defer srv.Close()
+	url := srv.URL + "/hook/secret-path-123"
+	n, logs := newNotifier(t, url)
+	err := n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+	var se *notify.SendError
+	if !errors.As(err, &se) || se.Retryable || se.Status != 401 || !strings.Contains(se.Answer, "bad credentials") {
+		t.Fatalf("got %#v, want a permanent 401 with the answer", err)
+	}
+	notifytest.NoSecret(t, err, logs.String(), url, "secret-path-123", "s3cr3t-token", "Bearer s3cr3t-token")
 }
