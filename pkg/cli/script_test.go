@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ func TestScripts(t *testing.T) {
 			"httpserver": cmdHTTPServer,
 			"freeport":   cmdFreePort,
 			"exitcode":   cmdExitCode,
+			"eventually": cmdEventually,
 		},
 	})
 }
@@ -112,6 +114,32 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdEventually reruns a program until its stdout matches a regexp:
+//
+//	eventually TIMEOUT REGEXP PROGRAM [ARGS...]
+//
+// for conditions another process (a background agent) makes true.
+func cmdEventually(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: eventually TIMEOUT REGEXP PROGRAM [ARGS...]")
+	}
+	timeout, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(timeout)
+	for {
+		err := ts.Exec(args[2], args[3:]...)
+		if err == nil && re.MatchString(ts.ReadFile("stdout")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not print %q within %s (last error: %v)", args[2], args[1], timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
