@@ -102,7 +102,7 @@ func (k *heartbeatCheck) judge(now time.Time, ps PingState) Result {
 	// With no grace a running job cannot be told from a hung one; the
 	// period deadline alone judges it then.
 	if running && k.grace > 0 && now.Sub(ps.LastStart) >= k.grace {
-		return Result{State: Crit, Message: "started " + hbAgo(now.Sub(ps.LastStart)) + " ago, no success within grace " + metricDur(k.grace)}
+		return Result{State: Crit, Message: "started " + hbAgo(now.Sub(ps.LastStart)) + " ago, no success within grace " + config.Duration(k.grace).String()}
 	}
 	if succ.IsZero() {
 		watched := ps.FirstSeen
@@ -121,7 +121,7 @@ func (k *heartbeatCheck) judge(now time.Time, ps PingState) Result {
 	if !now.Before(due.Add(k.grace)) {
 		if k.sched != nil {
 			return Result{State: Crit, Message: "no success since the run expected at " + due.In(k.loc).Format("2006-01-02 15:04") +
-				" (grace " + metricDur(k.grace) + "), last ping " + hbAgo(now.Sub(succ)) + " ago"}
+				" (grace " + config.Duration(k.grace).String() + "), last ping " + hbAgo(now.Sub(succ)) + " ago"}
 		}
 		return Result{State: Crit, Message: "no ping for " + hbAgo(now.Sub(succ)) + " (" + k.rule() + ")"}
 	}
@@ -139,9 +139,9 @@ func (k *heartbeatCheck) judge(now time.Time, ps PingState) Result {
 // rule describes the deadline for messages: "period 1h + grace 5m".
 func (k *heartbeatCheck) rule() string {
 	if k.sched != nil {
-		return "schedule + grace " + metricDur(k.grace)
+		return "schedule + grace " + config.Duration(k.grace).String()
 	}
-	return "period " + metricDur(k.period) + " + grace " + metricDur(k.grace)
+	return "period " + config.Duration(k.period).String() + " + grace " + config.Duration(k.grace).String()
 }
 
 // hbRuntime is the last run's duration, when its start ping preceded its

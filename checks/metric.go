@@ -89,7 +89,7 @@ func newMetric(c *config.Check, env *Env) (Checker, error) {
 	if k.tolerance <= 0 {
 		k.tolerance = metricScheduledTolerance
 	}
-	k.compareStr = metricDur(k.compare)
+	k.compareStr = config.Duration(k.compare).String()
 	return k, nil
 }
 
@@ -340,19 +340,4 @@ func metricNumber(v float64) string {
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 6, 64)
-}
-
-// metricDur formats a compare window as written: "7d", "12h", "90m".
-func metricDur(d time.Duration) string {
-	if d > 0 && d%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }

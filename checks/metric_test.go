@@ -371,8 +371,8 @@ func TestMetricFormatting(t *testing.T) {
 		}
 	}
 	for d, want := range map[time.Duration]string{7 * 24 * time.Hour: "7d", 3 * time.Hour: "3h", 90 * time.Minute: "1h30m", 45 * time.Second: "45s", 36 * time.Hour: "36h"} {
-		if got := metricDur(d); got != want {
-			t.Errorf("metricDur(%v) = %q, want %q", d, got, want)
+		if got := config.Duration(d).String(); got != want {
+			t.Errorf("config.Duration(%v).String() = %q, want %q", d, got, want)
 		}
 	}
 }
