@@ -318,3 +318,24 @@ func OneLine(s string) string {
 	}
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// Complete returns m, or a shallow copy of it with the agent, source and
+// send time the sender left empty taken from o, so that every notifier can
+// name its host (a hand-built test message may carry neither).
+func (o Options) Complete(m *Message) *Message {
+	if m.Agent != "" && m.Source != "" && !m.SentAt.IsZero() {
+		return m
+	}
+	o = o.WithDefaults()
+	c := *m
+	if c.Source == "" {
+		c.Source = o.Host
+	}
+	if c.Agent == "" {
+		c.Agent = o.Agent
+	}
+	if c.SentAt.IsZero() {
+		c.SentAt = o.Now()
+	}
+	return &c
+}

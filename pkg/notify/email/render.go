@@ -58,6 +58,7 @@ func atom(s string) string {
 // Render builds the email for m.
 func Render(m *notify.Message, opts notify.Options) (*Mail, error) {
 	opts = opts.WithDefaults()
+	m = opts.Complete(m)
 	now := m.SentAt
 	if now.IsZero() {
 		now = opts.Now()

@@ -185,6 +185,7 @@ type Link struct {
 // open alert behind.
 func Events(m *notify.Message, routingKey string, opts notify.Options) ([]Event, error) {
 	opts = opts.WithDefaults()
+	m = opts.Complete(m)
 	events := make([]Event, 0, len(m.Items))
 	for _, it := range m.Items {
 		key := dedupKey(m, it, opts)

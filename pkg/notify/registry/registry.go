@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/notify/email"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
+	"github.com/pulse-monitor/pulse/pkg/notify/slack"
 	"github.com/pulse-monitor/pulse/pkg/notify/webhook"
 )
 
@@ -34,6 +37,20 @@ func kinds() map[string]constructor {
 			}
 			return pagerduty.New(cfg, o)
 		},
+		"slack": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			cfg, err := slack.ConfigFrom(c)
+			if err != nil {
+				return nil, err
+			}
+			return slack.New(cfg, o)
+		},
+		"email": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			cfg, err := email.ConfigFrom(c)
+			if err != nil {
+				return nil, err
+			}
+			return email.New(cfg, o)
+		},
 		"webhook": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			cfg, err := webhook.ConfigFrom(c)
 			if err != nil {
@@ -42,6 +59,16 @@ func kinds() map[string]constructor {
 			return webhook.New(cfg, o)
 		},
 	}
+}
+
+// Types lists the notifier types New knows, for validation messages.
+func Types() []string {
+	types := make([]string, 0, len(kinds()))
+	for t := range kinds() {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return types
 }
 
 // New builds the notifier described by c.

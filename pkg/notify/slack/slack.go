@@ -150,6 +150,7 @@ func field(name, value string) Text {
 // size of the batch.
 func Render(m *notify.Message, notifier string, opts notify.Options) Payload {
 	opts = opts.WithDefaults()
+	m = opts.Complete(m)
 	now := m.SentAt
 	if now.IsZero() {
 		now = opts.Now()

@@ -39,6 +39,7 @@ func ConfigFrom(n *config.Notifier) (Config, error) {
 // Notifier posts incidents to a URL.
 type Notifier struct {
 	cfg    Config
+	opts   notify.Options
 	header http.Header
 	http   *httpx.Client
 	log    *slog.Logger
@@ -59,7 +60,7 @@ func New(cfg Config, opts notify.Options) (*Notifier, error) {
 		secrets = append(secrets, headerSecrets(v.Reveal())...)
 	}
 	log := opts.Logger.With("notifier", cfg.Name, "type", "webhook")
-	return &Notifier{cfg: cfg, header: header, http: httpx.New(opts.HTTPClient, cfg.Timeout, log, opts.Now, secrets...), log: log}, nil
+	return &Notifier{cfg: cfg, opts: opts, header: header, http: httpx.New(opts.HTTPClient, cfg.Timeout, log, opts.Now, secrets...), log: log}, nil
 }
 
 // headerSecrets is a header value and, for "Bearer xyz"-style values, the
@@ -130,7 +131,7 @@ func Payloads(m *notify.Message) ([]json.RawMessage, error) {
 // the first retryable failure (the whole message is retried) and reports a
 // permanent one after trying the other items.
 func (n *Notifier) Send(ctx context.Context, m *notify.Message) error {
-	docs, err := Payloads(m)
+	docs, err := Payloads(n.opts.Complete(m))
 	if err != nil {
 		return &notify.SendError{Err: fmt.Errorf("webhook %q: encode: %w", n.cfg.Name, err)}
 	}
