@@ -40,12 +40,6 @@ type window struct {
 	patterns []string
 }
 
-// cronParser accepts what [[maintenance]] schedule accepts: 5 or 6 fields
-// and descriptors.
-func cronParser() cron.Parser {
-	return cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-}
-
 // NewSuppressor builds a Suppressor from the config's [[maintenance]]
 // windows (their cron schedules read in [agent].timezone, UTC when unset),
 // the checks' depends_on, and the silences currently in force.
@@ -60,7 +54,6 @@ func NewSuppressor(cfg *config.Config, silences []Silence) (*Suppressor, error) 
 			s.deps[cfg.Checks[i].Name] = cfg.Checks[i].DependsOn
 		}
 	}
-	p := cronParser()
 	var errs []error
 	for i, m := range cfg.Maintenance {
 		where := fmt.Sprintf("maintenance %d", i+1)
@@ -71,13 +64,11 @@ func NewSuppressor(cfg *config.Config, silences []Silence) (*Suppressor, error) 
 			errs = append(errs, fmt.Errorf("%s: schedule %q: @every has no start time; use a cron expression", where, m.Schedule))
 			continue
 		}
-		sched, err := p.Parse(m.Schedule)
+		// The agent's timezone, never the host's; DST-safe like check schedules.
+		sched, err := config.ParseCron(m.Schedule, loc)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: schedule %q: %w", where, m.Schedule, err))
 			continue
-		}
-		if spec, ok := sched.(*cron.SpecSchedule); ok && spec.Location == time.Local {
-			spec.Location = loc // no CRON_TZ= prefix: the agent's timezone, never the host's
 		}
 		if m.Duration <= 0 {
 			errs = append(errs, fmt.Errorf("%s: duration must be positive", where))

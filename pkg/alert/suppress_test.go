@@ -27,7 +27,7 @@ func TestMaintenanceWindows(t *testing.T) {
 			{Checks: []string{"api-*"}, Schedule: "0 3 * * SUN", Duration: config.Duration(time.Hour)},
 			{Checks: []string{"tag:db"}, Schedule: "30 0 22 * * *", Duration: config.Duration(30 * time.Minute)}, // 6 fields: 22:00:30
 			{Checks: []string{"tag:infra*", "batch"}, Schedule: "@daily", Duration: config.Duration(15 * time.Minute)},
-			{Checks: []string{"utc-job"}, Schedule: "CRON_TZ=UTC 0 3 * * *", Duration: config.Duration(time.Hour)},
+			{Checks: []string{"dst-job"}, Schedule: "30 2 * * *", Duration: config.Duration(time.Hour)},
 		},
 	}
 	sup, err := alert.NewSuppressor(cfg, nil)
@@ -39,7 +39,7 @@ func TestMaintenanceWindows(t *testing.T) {
 	pg := &config.Check{Name: "postgres", Tags: []string{"db", "core"}}
 	node := &config.Check{Name: "node-disk", Tags: []string{"infrastructure"}}
 	batch := &config.Check{Name: "batch"}
-	utcJob := &config.Check{Name: "utc-job"}
+	dstJob := &config.Check{Name: "dst-job"}
 
 	sunday := func(h, m, s int, loc *time.Location) time.Time { return time.Date(2026, 11, 29, h, m, s, 0, loc) }
 	tests := []struct {
@@ -62,8 +62,10 @@ func TestMaintenanceWindows(t *testing.T) {
 		{"tag glob with descriptor @daily", node, time.Date(2026, 11, 25, 0, 14, 0, 0, berlin), true, "@daily"},
 		{"name in a list with a tag pattern", batch, time.Date(2026, 11, 25, 0, 5, 0, 0, berlin), true, "@daily"},
 		{"descriptor window over", node, time.Date(2026, 11, 25, 0, 15, 0, 0, berlin), false, ""},
-		{"CRON_TZ prefix overrides the agent's zone", utcJob, time.Date(2026, 11, 25, 3, 30, 0, 0, time.UTC), true, "maintenance"},
-		{"CRON_TZ: 03:30 Berlin is 02:30 UTC", utcJob, time.Date(2026, 11, 25, 3, 30, 0, 0, berlin), false, ""},
+		// 02:30 does not exist on 2026-03-29 in Berlin: the window starts when the gap ends.
+		{"window in a spring-forward gap opens at its end", dstJob, time.Date(2026, 3, 29, 3, 15, 0, 0, berlin), true, "maintenance"},
+		{"window in a spring-forward gap lasts its duration", dstJob, time.Date(2026, 3, 29, 4, 5, 0, 0, berlin), false, ""},
+		{"window on an ordinary day", dstJob, time.Date(2026, 3, 30, 3, 15, 0, 0, berlin), true, "maintenance"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,6 +38,7 @@ func ParseCron(expr string, loc *time.Location) (s cron.Schedule, err error) {
 	}
 	if spec, ok := s.(*cron.SpecSchedule); ok {
 		spec.Location = loc
+		return &wallSchedule{spec: spec, loc: loc}, nil
 	}
 	return s, nil
 }

@@ -74,16 +74,7 @@ func Next(j *Job, after time.Time) time.Time {
 	if j.Cron == nil {
 		return time.Time{}
 	}
-	if s, ok := j.Cron.(*cron.SpecSchedule); ok {
-		loc := j.Location
-		if loc == nil {
-			loc = s.Location
-		}
-		if loc == nil {
-			loc = time.UTC
-		}
-		return nextSpec(s, loc, after)
-	}
+	// config.ParseCron's schedules are DST-safe in the check's location.
 	return j.Cron.Next(after)
 }
 

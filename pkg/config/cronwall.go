@@ -1,4 +1,4 @@
-package schedule
+package config
 
 import (
 	"time"
@@ -26,6 +26,17 @@ import (
 //     silent for an hour every autumn.
 
 const allHours = 1<<24 - 1
+
+// wallSchedule is a field schedule read in a time zone with the rules above.
+// ParseCron returns it, so the scheduler and maintenance windows alike get
+// a Next that neither skips nor doubles a run around a clock change.
+type wallSchedule struct {
+	spec *cron.SpecSchedule
+	loc  *time.Location
+}
+
+// Next returns the first run time strictly after t.
+func (w *wallSchedule) Next(t time.Time) time.Time { return nextSpec(w.spec, w.loc, t) }
 
 // nextSpec is s.Next(after) in loc with the daylight-saving rules above.
 func nextSpec(s *cron.SpecSchedule, loc *time.Location, after time.Time) time.Time {
