@@ -36,14 +36,16 @@ type phase struct {
 	load     string // 1-minute load average at the window's start → end
 
 	// pulse only
-	ready     time.Duration // exec → "pulse running" logged
-	firstHit  time.Duration // exec → the first request at the target
-	stop      time.Duration // SIGTERM → exit
-	reload    time.Duration // SIGHUP → "config reloaded" logged (0: not measured)
-	reloadP99 time.Duration // p99 lateness of the slots in the 5 s after SIGHUP
-	reloadMax time.Duration
-	dbBytes   int64 // database + WAL after a checkpoint
-	results   int64 // rows in results
+	ready              time.Duration // exec → "pulse running" logged
+	firstHit           time.Duration // exec → the first request at the target
+	stop               time.Duration // SIGTERM → exit
+	reload             time.Duration // SIGHUP → "config reloaded" logged (0: not measured)
+	reloadP99          time.Duration // p99 lateness of the slots in the 5 s after SIGHUP
+	reloadMax          time.Duration
+	alerts, alertsSent int           // checks made to fail; of those, notified
+	alert50, alert99   time.Duration // first failing answer → webhook arrival
+	dbBytes            int64         // database + WAL after a checkpoint
+	results            int64         // rows in results
 }
 
 func (p phase) runsPct() float64 { return 100 * float64(p.runs) / float64(max(p.expected, 1)) }
@@ -81,8 +83,15 @@ func runLoad(o options, dir string) (int, error) {
 		printTable(o, []phase{p}, []phase{f})
 	}
 	if o.runs > 1 {
-		fmt.Printf("\nmedians of %d runs\n", o.runs)
+		fmt.Printf("\nmedians of %d runs (each column on its own)\n", o.runs)
 		printTable(o, []phase{median(pulses)}, []phase{median(floors)})
+		if len(floors) == len(pulses) {
+			var rs []float64
+			for i := range pulses {
+				rs = append(rs, float64(pulses[i].cpuPerRun())/float64(max(floors[i].cpuPerRun(), 1)))
+			}
+			fmt.Printf("CPU per run pulse/floor, each run: %.2f; median %.2fx\n", rs, medianOf(rs))
+		}
 	}
 	if o.smoke {
 		p, f := median(pulses), median(floors)
@@ -105,6 +114,11 @@ func nproc() int { return numCPU() }
 func writeConfig(o options, path, db, base string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[agent]\ndatabase = %q\nmax_concurrency = %d\n\n[defaults]\ntimeout = \"5s\"\n", db, o.concurrency)
+	if o.alerts > 0 {
+		// One failed run opens a P1 incident, sent at once to a webhook on
+		// the target (goal 6).
+		fmt.Fprintf(&b, "severity = \"P1\"\nfail_after = 1\nrecover_after = 1\n\n[[notifier]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"%s/hook\"\n\n[escalation.P1]\nnotify = [\"hook\"]\nwithin = \"0s\"\n", base)
+	}
 	for i := range o.checks {
 		fmt.Fprintf(&b, "\n[[check]]\nname = %q\ntype = \"http\"\nurl = \"%s/c/%d\"\ninterval = %q\n", checkName(i), base, i, o.interval.String())
 	}
@@ -175,6 +189,26 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 			fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs), filepath.Join(o.profile, "cpu.pprof"))
 		}()
 	}
+	if o.alerts > 0 {
+		// Fail o.alerts checks one after another across the first half of
+		// the window, each for two intervals.
+		go func() {
+			step := o.duration / 2 / time.Duration(o.alerts)
+			failing := map[int]bool{}
+			for k := range o.alerts {
+				time.Sleep(time.Until(a.Add(time.Duration(k) * step)))
+				next := map[int]bool{}
+				for i := range failing {
+					next[i] = true
+				}
+				next[(k*7919)%o.checks] = true
+				failing = next
+				tg.failing.Store(&next)
+			}
+			time.Sleep(2 * o.interval)
+			tg.failing.Store(nil)
+		}()
+	}
 	var hup time.Time
 	if o.reload {
 		if err := wait(a.Add(o.duration / 2)); err != nil {
@@ -238,6 +272,14 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 		var q phase
 		analyse(&q, o, hits, hup, hup.Add(5*time.Second))
 		p.reloadP99, p.reloadMax = q.p99, q.max
+	}
+	if o.alerts > 0 {
+		lat, failed := tg.alertLatencies()
+		p.alerts, p.alertsSent = failed, len(lat)
+		if len(lat) > 0 {
+			slices.Sort(lat)
+			p.alert50, p.alert99 = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+		}
 	}
 	if err := storage(&p, db); err != nil {
 		return p, err
@@ -390,6 +432,9 @@ func median(ps []phase) phase {
 	m.reload = pick(func(p phase) float64 { return float64(p.reload) }).reload
 	m.reloadP99 = pick(func(p phase) float64 { return float64(p.reloadP99) }).reloadP99
 	m.reloadMax = pick(func(p phase) float64 { return float64(p.reloadMax) }).reloadMax
+	al := pick(func(p phase) float64 { return float64(p.alert50) })
+	m.alerts, m.alertsSent, m.alert50 = al.alerts, al.alertsSent, al.alert50
+	m.alert99 = pick(func(p phase) float64 { return float64(p.alert99) }).alert99
 	st := pick(func(p phase) float64 { return float64(p.dbBytes) / float64(max(p.results, 1)) })
 	m.dbBytes, m.results = st.dbBytes, st.results
 	m.load = ""
@@ -426,6 +471,10 @@ func printTable(o options, pulses, floors []phase) {
 	if p.reload > 0 {
 		fmt.Printf("pulse: SIGHUP reload of %d checks logged %s after the signal; lateness in the 5s after it: p99 %s, max %s\n",
 			o.checks, ms(p.reload), ms(p.reloadP99), ms(p.reloadMax))
+	}
+	if p.alerts > 0 {
+		fmt.Printf("pulse: alert latency (first failing answer to webhook): %d of %d incidents notified, median %s, p99 %s\n",
+			p.alertsSent, p.alerts, ms(p.alert50), ms(p.alert99))
 	}
 	if p.results > 0 {
 		fmt.Printf("pulse: %d results stored, database %.1f MB after checkpoint = %.1f bytes per result (rollups included)\n",
@@ -515,4 +564,10 @@ func fetch(url, path string) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 	}
+}
+
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

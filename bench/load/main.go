@@ -38,6 +38,7 @@ type options struct {
 	keep        bool
 	smoke       bool
 	logLevel    string
+	alerts      int
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (config, database, logs)")
 	flag.BoolVar(&o.smoke, "smoke", false, "CI smoke: 2,000 checks at 1s for 10s after 5s; exit 1 under 90% of runs or a CPU ratio over 3x")
 	flag.StringVar(&o.logLevel, "log-level", "info", "pulse's --log-level")
+	flag.IntVar(&o.alerts, "alerts", 0, "goal 6: make this many checks fail during the window (P1, fail_after 1, webhook within 0s) and time first failure -> webhook")
 	flag.BoolVar(&floor, "floor", false, "internal: run the floor client")
 	flag.StringVar(&floorTarget, "target", "", "internal: the floor's target base URL")
 	flag.DurationVar(&floorFor, "for", 0, "internal: the floor's run time (0: until SIGTERM)")

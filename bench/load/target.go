@@ -1,10 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -47,6 +49,10 @@ type target struct {
 	phase atomic.Pointer[recorder]
 	// failing, when set, makes /c/<i> answer 503 for i in it (alert latency).
 	failing atomic.Pointer[map[int]bool]
+
+	mu        sync.Mutex
+	firstFail map[int]time.Time    // first 503 answered per check
+	opened    map[string]time.Time // first "opened" webhook per check name
 }
 
 func startTarget() (*target, error) {
@@ -54,7 +60,7 @@ func startTarget() (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &target{ln: ln}
+	t := &target{ln: ln, firstFail: map[int]time.Time{}, opened: map[string]time.Time{}}
 	t.srv = &http.Server{Handler: t, ReadHeaderTimeout: 10 * time.Second}
 	go t.srv.Serve(ln)
 	return t, nil
@@ -64,6 +70,10 @@ func (t *target) URL() string { return "http://" + t.ln.Addr().String() }
 
 func (t *target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
+	if r.URL.Path == "/hook" {
+		t.hook(w, r, now)
+		return
+	}
 	rec := t.phase.Load()
 	i, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/c/"))
 	if err != nil || !strings.HasPrefix(r.URL.Path, "/c/") {
@@ -78,11 +88,52 @@ func (t *target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	if f := t.failing.Load(); f != nil && (*f)[i] {
+		t.mu.Lock()
+		if _, ok := t.firstFail[i]; !ok {
+			t.firstFail[i] = now
+		}
+		t.mu.Unlock()
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("down"))
 		return
 	}
 	w.Write([]byte("ok"))
+}
+
+// hook is the webhook notifier's receiver: it notes when the first
+// "opened" notification of each check arrives.
+func (t *target) hook(w http.ResponseWriter, r *http.Request, now time.Time) {
+	var m struct {
+		Event string `json:"event"`
+		Check struct {
+			Name string `json:"name"`
+		} `json:"check"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if m.Event == "opened" {
+		t.mu.Lock()
+		if _, ok := t.opened[m.Check.Name]; !ok {
+			t.opened[m.Check.Name] = now
+		}
+		t.mu.Unlock()
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// alertLatencies returns, for each failed check that was notified, the
+// time from its first failing answer to the webhook's arrival.
+func (t *target) alertLatencies() (lat []time.Duration, failed int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, at := range t.firstFail {
+		if o, ok := t.opened[checkName(i)]; ok {
+			lat = append(lat, o.Sub(at))
+		}
+	}
+	return lat, len(t.firstFail)
 }
 
 func (t *target) Close() { t.srv.Close() }
