@@ -141,6 +141,7 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 	}
 	rec := newRecorder(capacity(o))
 	tg.phase.Store(rec)
+	tg.resetAlerts()
 	cmd := exec.Command(o.pulse, "--config", cfg, "--log-format", "json", "--log-level", o.logLevel, "run")
 	cmd.Env = os.Environ()
 	pprofAddr := ""

@@ -100,6 +100,14 @@ func (t *target) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok"))
 }
 
+// resetAlerts forgets the failures and notifications of a previous phase.
+func (t *target) resetAlerts() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.firstFail)
+	clear(t.opened)
+}
+
 // hook is the webhook notifier's receiver: it notes when the first
 // "opened" notification of each check arrives.
 func (t *target) hook(w http.ResponseWriter, r *http.Request, now time.Time) {
