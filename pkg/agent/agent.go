@@ -162,8 +162,10 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 		}
 		key := c.Fingerprint()
 		if prev, ok := old[c.Name]; ok && prev.key == key {
+			// Same definition: the runtime, its checker and its state carry
+			// over. Its cfg is never reassigned, since runs read it without a
+			// lock; the old *config.Check is equal but for its line number.
 			rts[c.Name] = prev
-			prev.cfg = c
 			continue
 		}
 		chk, err := checks.New(c, a.env)

@@ -8,8 +8,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +41,7 @@ func TestScripts(t *testing.T) {
 			"freeport":   cmdFreePort,
 			"exitcode":   cmdExitCode,
 			"eventually": cmdEventually,
+			"sighup":     cmdSighup,
 		},
 	})
 }
@@ -140,6 +144,36 @@ func cmdEventually(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%s did not print %q within %s (last error: %v)", args[2], args[1], timeout, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// cmdSighup sends SIGHUP to the `pulse ... run` processes started by this
+// script (testscript's kill knows only INT and KILL): those whose working
+// directory is the script's $WORK.
+func cmdSighup(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: sighup")
+	}
+	work := ts.Getenv("WORK")
+	procs, err := filepath.Glob("/proc/[0-9]*")
+	ts.Check(err)
+	sent := 0
+	for _, p := range procs {
+		cwd, err := os.Readlink(p + "/cwd")
+		if err != nil || cwd != work {
+			continue
+		}
+		cmdline, err := os.ReadFile(p + "/cmdline")
+		if err != nil || !strings.Contains(string(cmdline), "\x00run") {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(p))
+		ts.Check(err)
+		ts.Check(syscall.Kill(pid, syscall.SIGHUP))
+		sent++
+	}
+	if sent == 0 {
+		ts.Fatalf("no pulse run process in %s", work)
 	}
 }
 

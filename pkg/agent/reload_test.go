@@ -1,0 +1,169 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulse-monitor/pulse/checks"
+	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/store"
+)
+
+const reloadBase = `
+[agent]
+database = "pulse.db"
+[defaults]
+interval = "1s"
+fail_after = 1
+[[check]]
+name = "keeps"
+type = "command"
+command = ["/bin/sh", "-c", "echo CRITICAL down; exit 2"]
+[[check]]
+name = "changes"
+type = "command"
+command = ["/bin/sh", "-c", "echo OK before"]
+[[check]]
+name = "goes"
+type = "command"
+command = ["/bin/true"]
+`
+
+const reloadNext = `
+[agent]
+database = "pulse.db"
+[defaults]
+interval = "1s"
+fail_after = 1
+[[check]]
+name = "keeps"
+type = "command"
+command = ["/bin/sh", "-c", "echo CRITICAL down; exit 2"]
+[[check]]
+name = "changes"
+type = "command"
+command = ["/bin/sh", "-c", "echo OK after"]
+[[check]]
+name = "comes"
+type = "command"
+command = ["/bin/true"]
+`
+
+// waitFor polls cond every 50ms for up to d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func latest(t *testing.T, st *store.Store, check string) (checks.Result, int) {
+	t.Helper()
+	rs, err := st.Results(context.Background(), check, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) == 0 {
+		return checks.Result{}, 0
+	}
+	return rs[len(rs)-1], len(rs)
+}
+
+// TestReloadAddsRemovesChangesAndKeeps covers SIGHUP's contract: checks
+// added start, removed ones stop, changed ones take their new definition,
+// unchanged ones keep their schedule phase, state and open incident.
+func TestReloadAddsRemovesChangesAndKeeps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pulse.toml")
+	write := func(body string) *config.Config {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	a, err := New(Options{Config: write(reloadBase)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	keeps := func() *runtime { return a.lookup("keeps") }
+	waitFor(t, 10*time.Second, "keeps to open an incident", func() bool {
+		rt := keeps()
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return rt.state.IncidentID != 0
+	})
+	before := keeps()
+	before.mu.Lock()
+	incident := before.state.IncidentID
+	before.mu.Unlock()
+	due, ok := a.sched.Due("keeps")
+	if !ok {
+		t.Fatal("keeps is not scheduled")
+	}
+
+	if err := a.Reload(ctx, write(reloadNext)); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+
+	if keeps() != before {
+		t.Error("an unchanged check got a new runtime: its state would be lost")
+	}
+	if due2, _ := a.sched.Due("keeps"); !due2.Equal(due) && due2.Sub(due)%time.Second != 0 {
+		t.Errorf("unchanged check's phase moved: due %v, then %v", due, due2)
+	}
+	if a.lookup("goes") != nil {
+		t.Error("a removed check still has a runtime")
+	}
+	if _, ok := a.sched.Due("goes"); ok {
+		t.Error("a removed check is still scheduled")
+	}
+
+	reader, err := store.Open(a.Config().Agent.Database, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	waitFor(t, 10*time.Second, "the added check to run", func() bool {
+		_, n := latest(t, reader, "comes")
+		return n > 0
+	})
+	// Stored ok results keep no message; each check's latest result does.
+	waitFor(t, 10*time.Second, "the changed check to run its new definition", func() bool {
+		last, err := reader.LastResults(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(last["changes"].Message, "after")
+	})
+	_, goneRuns := latest(t, reader, "goes")
+	time.Sleep(2500 * time.Millisecond)
+	if _, n := latest(t, reader, "goes"); n != goneRuns {
+		t.Errorf("the removed check ran %d more times after the reload", n-goneRuns)
+	}
+	rt := keeps()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.state.IncidentID != incident || !rt.state.IncidentOpen {
+		t.Errorf("unchanged check's incident: %d open=%v, want #%d still open", rt.state.IncidentID, rt.state.IncidentOpen, incident)
+	}
+}
