@@ -83,8 +83,9 @@ type IncidentRef struct {
 	AgeS     float64   `json:"age_s"`
 }
 
-// stateRank orders states worst first.
-func stateRank(s string) int {
+// StateRank orders states worst first: crit, unknown, warn, ok, then
+// anything else (pending).
+func StateRank(s string) int {
 	switch s {
 	case "crit":
 		return 0
@@ -256,7 +257,7 @@ func BuildStatus(ctx context.Context, src StatusSource, cfg *config.Config, now 
 // SortWorstFirst orders rows crit, unknown, warn, ok, pending, then by name.
 func SortWorstFirst(rows []CheckStatus) {
 	slices.SortStableFunc(rows, func(a, b CheckStatus) int {
-		if c := cmp.Compare(stateRank(a.State), stateRank(b.State)); c != 0 {
+		if c := cmp.Compare(StateRank(a.State), StateRank(b.State)); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.Name, b.Name)

@@ -197,7 +197,7 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 			}
 		}
 		grp := &d.Groups[gi]
-		if stateRank(state) < stateRank(grp.Class) {
+		if report.StateRank(state) < report.StateRank(grp.Class) {
 			grp.Class = state
 		}
 		grp.Checks = append(grp.Checks, pageCheck{
@@ -362,19 +362,4 @@ func shortDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
-}
-
-// stateRank orders page states worst first.
-func stateRank(s string) int {
-	switch s {
-	case "crit":
-		return 0
-	case "unknown":
-		return 1
-	case "warn":
-		return 2
-	case "ok":
-		return 3
-	}
-	return 4
 }

@@ -18,19 +18,7 @@ func (s *Store) IncidentsBetween(ctx context.Context, from, to time.Time) ([]Inc
 	if err != nil {
 		return nil, fmt.Errorf("read incidents between %s and %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
-	defer rows.Close()
-	var out []Incident
-	for rows.Next() {
-		inc, err := scanIncident(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read incidents: %w", err)
-		}
-		out = append(out, inc)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read incidents: %w", err)
-	}
-	return out, nil
+	return collectIncidents(rows, nil)
 }
 
 // NotificationFailure is an outbox row that failed: given up (status
