@@ -61,6 +61,9 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				if ctx.Err() != nil {
+					return // stopping: a reload now would race the shutdown
+				}
 				next, err := g.LoadConfig()
 				if err != nil {
 					log.Error("reload refused: the new config is invalid; still running the old one", "err", err)

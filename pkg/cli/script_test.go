@@ -42,6 +42,14 @@ func TestScripts(t *testing.T) {
 			"exitcode":   cmdExitCode,
 			"eventually": cmdEventually,
 			"sighup":     cmdSighup,
+			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: sleep DURATION")
+				}
+				d, err := time.ParseDuration(args[0])
+				ts.Check(err)
+				time.Sleep(d)
+			},
 		},
 	})
 }
