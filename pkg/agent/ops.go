@@ -183,9 +183,15 @@ func (a *Agent) retentionLoop(ctx context.Context) {
 	}
 }
 
-// prune applies [agent].retention and max_db_size once.
+// prune sums the complete days of rollups not summed yet (status' 30-day
+// figures read them), then applies [agent].retention and max_db_size once.
 func (a *Agent) prune(ctx context.Context) (store.PruneStats, error) {
 	ag := a.Config().Agent
+	if n, err := a.store.CompactRollups(ctx, a.now()); err != nil && ctx.Err() == nil {
+		a.log.Error("sum daily rollups", "err", err)
+	} else if n > 0 {
+		a.log.Info("summed daily rollups", "days", n)
+	}
 	st, err := a.store.Prune(ctx, a.now(), ag.Retention.D(), int64(ag.MaxDBSize))
 	if err != nil && ctx.Err() == nil {
 		a.log.Error("prune database", "err", err)

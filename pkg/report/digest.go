@@ -175,10 +175,6 @@ func BuildDigest(ctx context.Context, src Source, cfg *config.Config, o DigestOp
 		d.Title = "pulse weekly digest " + first + " to " + end
 	}
 
-	rolls, err := src.AllRollups(ctx, prevFrom, to)
-	if err != nil {
-		return nil, err
-	}
 	budgetFrom := to.Add(-BudgetWindow)
 	month, err := src.Totals(ctx, budgetFrom, to)
 	if err != nil {
@@ -203,8 +199,7 @@ func BuildDigest(ctx context.Context, src Source, cfg *config.Config, o DigestOp
 	per := map[string]*acc{}
 	hourly := map[string][]Bucket{}
 	last24 := to.Add(-24 * time.Hour)
-	for i := range rolls {
-		r := &rolls[i]
+	err = src.EachRollup(ctx, prevFrom, to, func(r *store.Rollup) error {
 		a := per[r.Check]
 		if a == nil {
 			a = &acc{}
@@ -216,7 +211,7 @@ func BuildDigest(ctx context.Context, src Source, cfg *config.Config, o DigestOp
 		}
 		if r.Hour.Before(from) {
 			a.prev.Merge(r)
-			continue
+			return nil
 		}
 		a.cur.Merge(r)
 		b := hourly[r.Check]
@@ -235,6 +230,10 @@ func BuildDigest(ctx context.Context, src Source, cfg *config.Config, o DigestOp
 				b[h].MeanMs = ptr(ms(r.Mean()))
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	firstSeen := map[string]time.Time{}
 	for _, r := range rows {

@@ -11,7 +11,9 @@ import (
 // ResultSource is what report reads of results: *store.Store implements it.
 type ResultSource interface {
 	Checks(ctx context.Context) ([]store.CheckRow, error)
-	AllRollups(ctx context.Context, from, to time.Time) ([]store.Rollup, error)
+	// EachRollup calls fn with every check's hourly rollups in [from, to),
+	// by check then hour; fn must not keep r.
+	EachRollup(ctx context.Context, from, to time.Time, fn func(r *store.Rollup) error) error
 	Totals(ctx context.Context, from, to time.Time) (map[string]store.Rollup, error)
 	Results(ctx context.Context, check string, from, to time.Time, limit int) ([]checks.Result, error)
 }

@@ -108,7 +108,25 @@ func BuildStatus(ctx context.Context, src StatusSource, cfg *config.Config, now 
 		return nil, err
 	}
 	h0 := now.Truncate(time.Hour).Add(-(SparkHours - 1) * time.Hour)
-	hourly, err := src.AllRollups(ctx, h0, now)
+	// The last 24 hours, summed per check as they are read (the rollups
+	// come by check, so d is looked up once per check).
+	day := map[string]*store.Rollup{}
+	spark := map[string][]*float64{}
+	var d *store.Rollup
+	err = src.EachRollup(ctx, h0, now, func(r *store.Rollup) error {
+		if d == nil || d.Check != r.Check {
+			if d = day[r.Check]; d == nil {
+				d = &store.Rollup{Check: r.Check, Hour: h0}
+				day[r.Check] = d
+				spark[r.Check] = make([]*float64, SparkHours)
+			}
+		}
+		d.Merge(r)
+		if idx := int(r.Hour.Sub(h0) / time.Hour); idx >= 0 && idx < SparkHours && r.Runs > 0 {
+			spark[r.Check][idx] = ptr(ms(r.Mean()))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -126,21 +144,6 @@ func BuildStatus(ctx context.Context, src StatusSource, cfg *config.Config, now 
 	last := make(map[string]*store.CheckRow, len(rows))
 	for i := range rows {
 		last[rows[i].Name] = &rows[i]
-	}
-	day := map[string]*store.Rollup{}
-	spark := map[string][]*float64{}
-	for i := range hourly {
-		r := &hourly[i]
-		d := day[r.Check]
-		if d == nil {
-			d = &store.Rollup{Check: r.Check, Hour: h0}
-			day[r.Check] = d
-			spark[r.Check] = make([]*float64, SparkHours)
-		}
-		d.Merge(r)
-		if idx := int(r.Hour.Sub(h0) / time.Hour); idx >= 0 && idx < SparkHours && r.Runs > 0 {
-			spark[r.Check][idx] = ptr(ms(r.Mean()))
-		}
 	}
 	incByCheck := map[string]*Incident{}
 	st := &Status{GeneratedAt: now.UTC(), Agent: cfg.Agent.Name}

@@ -98,7 +98,7 @@ func BenchmarkRollupUpdate(b *testing.B) {
 		for c := range min(batch, b.N-i) {
 			w.rolls = append(w.rolls, rollAcc{key: rollKey{int64(c), 490_000}, r: a})
 		}
-		if err := w.aggregates(ctx, &st); err != nil {
+		if err := w.aggregates(ctx, tx, &st); err != nil {
 			b.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {

@@ -11,7 +11,7 @@ import (
 type PruneStats struct {
 	Results   int64 // raw results deleted, by age and by size
 	BySize    int64 // of which deleted to get under maxSize
-	Rollups   int64
+	Rollups   int64 // hourly and daily
 	Messages  int64
 	FreedSize int64 // bytes the file and its WAL shrank
 	Size      int64 // bytes on disk afterwards
@@ -23,7 +23,7 @@ const (
 )
 
 // Prune deletes raw results older than retention (none when retention is
-// 0), rollups older than RollupRetention and messages no kept result uses;
+// 0), hourly and daily rollups older than RollupRetention and messages no kept result uses;
 // then, while the database is larger than maxSize (no limit when 0), the
 // oldest raw results of all checks. Freed pages are returned to the file
 // system with incremental vacuum. Every statement is short and the writer's
@@ -62,6 +62,12 @@ func (s *Store) Prune(ctx context.Context, now time.Time, retention time.Duratio
 		st.Rollups += n
 		if err != nil {
 			return st, fmt.Errorf("prune rollups: %w", err)
+		}
+		n, err = s.deleteChunked(ctx, `DELETE FROM rollups_daily WHERE check_id = ?1 AND day < ?2 AND day < coalesce(
+			(SELECT day FROM rollups_daily WHERE check_id = ?1 AND day < ?2 ORDER BY day LIMIT 1 OFFSET ?3), ?2)`, id, floorDiv(cut, dayHours))
+		st.Rollups += n
+		if err != nil {
+			return st, fmt.Errorf("prune daily rollups: %w", err)
 		}
 	}
 	if err := s.reclaim(ctx); err != nil {

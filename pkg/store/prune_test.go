@@ -20,6 +20,10 @@ func TestPruneByAge(t *testing.T) {
 	recent.Message = "recent failure"
 	submit(t, s, Record{Result: ancient}, Record{Result: recent})
 
+	if _, err := s.CompactRollups(ctx, t0); err != nil { // the ancient day gets a daily row
+		t.Fatal(err)
+	}
+	dailyBefore := count(t, s, `SELECT count(*) FROM rollups_daily`)
 	cut := t0.Add(-30 * 24 * time.Hour)
 	wantGone := count(t, s, `SELECT count(*) FROM results WHERE ts < ?`, msOf(cut))
 	wantKept := count(t, s, `SELECT count(*) FROM results WHERE ts >= ?`, msOf(cut))
@@ -38,8 +42,9 @@ func TestPruneByAge(t *testing.T) {
 	if n := count(t, s, `SELECT count(*) FROM results WHERE ts < ?`, msOf(cut)); n != 0 {
 		t.Errorf("%d results older than the retention left", n)
 	}
-	if st.Rollups != 1 || count(t, s, `SELECT count(*) FROM rollups`) != rollupsBefore-1 {
-		t.Errorf("Prune deleted %d rollups, want only the 450-day-old one", st.Rollups)
+	if st.Rollups != 2 || count(t, s, `SELECT count(*) FROM rollups`) != rollupsBefore-1 ||
+		count(t, s, `SELECT count(*) FROM rollups_daily`) != dailyBefore-1 {
+		t.Errorf("Prune deleted %d rollups, want only the 450-day-old hour and day", st.Rollups)
 	}
 	if n := count(t, s, `SELECT count(*) FROM messages WHERE text = 'ancient failure'`); n != 0 {
 		t.Error("a message no result uses was kept")

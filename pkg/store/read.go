@@ -199,49 +199,97 @@ func (s *Store) Rollups(ctx context.Context, check string, from, to time.Time) (
 // AllRollups returns the hourly rollups of every check for the hours that
 // start in [from, to), by check name then hour.
 func (s *Store) AllRollups(ctx context.Context, from, to time.Time) ([]Rollup, error) {
-	return s.rollups(ctx, `SELECT c.name, r.hour, r.runs, r.failures, r.warn, r.crit, r.lat_sum, r.lat_max, r.hist
-		FROM checks c JOIN rollups r ON r.check_id = c.id AND r.hour >= ? AND r.hour < ?
-		ORDER BY c.name, r.hour`, ceilDiv(from.Unix(), 3600), ceilDiv(to.Unix(), 3600))
+	return s.rollups(ctx, allRollupsSQL, ceilDiv(from.Unix(), 3600), ceilDiv(to.Unix(), 3600))
 }
 
+const allRollupsSQL = `SELECT c.name, r.hour, r.runs, r.failures, r.warn, r.crit, r.lat_sum, r.lat_max, r.hist
+	FROM checks c CROSS JOIN rollups r ON r.check_id = c.id AND r.hour >= ? AND r.hour < ?
+	ORDER BY c.name, r.hour`
+
+// EachRollup calls fn with the hourly rollups of every check for the hours
+// that start in [from, to), by check name then hour, as it reads them. fn
+// must not keep r (it is reused); an error from fn ends the read with it.
+// Status and the digest read tens of thousands of rollups this way:
+// building a slice of them (600 bytes each, with the histogram) cost more
+// than the query.
+func (s *Store) EachRollup(ctx context.Context, from, to time.Time, fn func(r *Rollup) error) error {
+	return s.eachRollup(ctx, fn, allRollupsSQL, ceilDiv(from.Unix(), 3600), ceilDiv(to.Unix(), 3600))
+}
+
+// rollups collects what eachRollup reads.
 func (s *Store) rollups(ctx context.Context, q string, args ...any) ([]Rollup, error) {
+	var out []Rollup
+	err := s.eachRollup(ctx, func(r *Rollup) error {
+		out = append(out, *r)
+		return nil
+	}, q, args...)
+	return out, err
+}
+
+func (s *Store) eachRollup(ctx context.Context, fn func(r *Rollup) error, q string, args ...any) error {
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read rollups: %w", err)
+		return fmt.Errorf("read rollups: %w", err)
 	}
 	defer rows.Close()
-	var out []Rollup
+	var (
+		r          Rollup
+		name, hist sql.RawBytes // valid until the next row: copied or decoded at once
+		check      string
+	)
 	for rows.Next() {
-		var r Rollup
 		var hour, sum, mx int64
-		var hist []byte
-		if err := rows.Scan(&r.Check, &hour, &r.Runs, &r.Failures, &r.Warn, &r.Crit, &sum, &mx, &hist); err != nil {
-			return nil, fmt.Errorf("read rollups: %w", err)
+		r = Rollup{}
+		if err := rows.Scan(&name, &hour, &r.Runs, &r.Failures, &r.Warn, &r.Crit, &sum, &mx, &hist); err != nil {
+			return fmt.Errorf("read rollups: %w", err)
 		}
+		if string(name) != check { // rows come by check: one string per check
+			check = string(name)
+		}
+		r.Check = check
 		r.Hour = time.Unix(hour*3600, 0)
 		r.LatencySum = time.Duration(sum) * time.Microsecond
 		r.LatencyMax = time.Duration(mx) * time.Microsecond
 		if err := decodeHist(hist, &r.Hist); err != nil {
-			return nil, fmt.Errorf("read rollups: %s: %w", r.Check, err)
+			return fmt.Errorf("read rollups: %s: %w", r.Check, err)
 		}
-		out = append(out, r)
+		if err := fn(&r); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read rollups: %w", err)
+		return fmt.Errorf("read rollups: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Totals sums every check's rollups over the hours that start in
 // [from, to), in SQL: one row per check however long the span (status'
-// 30-day uptime). The histograms are not summed; Hour is the span's first
-// hour.
+// 30-day uptime). The whole UTC days of the span that CompactRollups has
+// summed are read from the daily rows, the hours around them from the
+// hourly ones. The histograms are not summed; Hour is the span's first hour.
 func (s *Store) Totals(ctx context.Context, from, to time.Time) (map[string]Rollup, error) {
 	h0, h1 := ceilDiv(from.Unix(), 3600), ceilDiv(to.Unix(), 3600)
-	rows, err := s.r.QueryContext(ctx, `SELECT c.name, sum(r.runs), sum(r.failures), sum(r.warn), sum(r.crit),
-		sum(r.lat_sum), max(r.lat_max)
-		FROM checks c JOIN rollups r ON r.check_id = c.id AND r.hour >= ? AND r.hour < ?
-		GROUP BY c.id`, h0, h1)
+	through, err := s.dailyThrough(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sum rollups: %w", err)
+	}
+	// Days [d0, d1) are whole inside the span and summed: read hours
+	// [h0, d0·24), days [d0, d1), hours [d1·24, h1). Without such a day:
+	// hours [h0, h1) and two empty ranges.
+	d0, d1 := ceilDiv(h0, dayHours), min(floorDiv(h1, dayHours), through)
+	a1, b0 := d0*dayHours, d1*dayHours
+	if d1 <= d0 {
+		d0, d1, a1, b0 = 0, 0, h1, h1
+	}
+	// CROSS JOIN makes checks the outer loop: one primary-key range per
+	// check and arm. Left to itself the planner scans the rollup tables
+	// whole (every hour of 400 days) and looks the checks up.
+	const arm = `SELECT c.id, c.name, t.runs, t.failures, t.warn, t.crit, t.lat_sum, t.lat_max
+		FROM checks c CROSS JOIN %s t ON t.check_id = c.id AND t.%s >= ? AND t.%s < ?`
+	rows, err := s.r.QueryContext(ctx, `SELECT name, sum(runs), sum(failures), sum(warn), sum(crit), sum(lat_sum), max(lat_max)
+		FROM (`+fmt.Sprintf(arm, "rollups", "hour", "hour")+` UNION ALL `+fmt.Sprintf(arm, "rollups_daily", "day", "day")+
+		` UNION ALL `+fmt.Sprintf(arm, "rollups", "hour", "hour")+`) GROUP BY id`, h0, a1, d0, d1, b0, h1)
 	if err != nil {
 		return nil, fmt.Errorf("sum rollups: %w", err)
 	}

@@ -277,7 +277,7 @@ func (w *writer) write(ctx context.Context, batch []item, failed map[int]error) 
 		}
 		n++
 	}
-	if err := w.aggregates(ctx, &st); err != nil {
+	if err := w.aggregates(ctx, tx, &st); err != nil {
 		return 0, -1, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -385,7 +385,9 @@ func (w *writer) result(ctx context.Context, st *txStmts, cid int64, res *checks
 
 // aggregates writes the batch's latest results and rollup increments: one
 // upsert per check (and hour), however many results it had in the batch.
-func (w *writer) aggregates(ctx context.Context, st *txStmts) error {
+// An increment to a UTC day that CompactRollups has summed already (a
+// result written long after it started) goes to the daily row too.
+func (w *writer) aggregates(ctx context.Context, tx *sql.Tx, st *txStmts) error {
 	for cid, res := range w.latest {
 		var value, perf any
 		if res.HasValue {
@@ -399,12 +401,26 @@ func (w *writer) aggregates(ctx context.Context, st *txStmts) error {
 			return fmt.Errorf("update latest result of %s: %w", res.Check, err)
 		}
 	}
+	if len(w.rolls) == 0 {
+		return nil
+	}
+	through, err := dailyThroughTx(ctx, tx) // one primary-key read a batch
+	if err != nil {
+		return fmt.Errorf("update rollup: %w", err)
+	}
 	for i := range w.rolls {
 		a := &w.rolls[i]
 		w.buf = appendHist(w.buf[:0], &a.r.Hist)
-		if _, err := st.rollup.ExecContext(ctx, a.key.check, a.key.hour, a.r.Runs, a.r.Failures, a.r.Warn, a.r.Crit,
-			a.r.LatencySum.Microseconds(), a.r.LatencyMax.Microseconds(), w.buf); err != nil {
+		args := []any{a.key.check, a.key.hour, a.r.Runs, a.r.Failures, a.r.Warn, a.r.Crit,
+			a.r.LatencySum.Microseconds(), a.r.LatencyMax.Microseconds(), w.buf}
+		if _, err := st.rollup.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("update rollup: %w", err)
+		}
+		if day := floorDiv(a.key.hour, dayHours); day < through {
+			args[1] = day
+			if _, err := st.rollupDay.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("update daily rollup: %w", err)
+			}
 		}
 	}
 	return nil
@@ -444,21 +460,22 @@ func (w *writer) msgID(ctx context.Context, st *txStmts, text string, ts int64) 
 
 // stmts are the writer's statements, prepared once on the write connection.
 type stmts struct {
-	result, check, msg, latest, rollup, state *sql.Stmt
+	result, check, msg, latest, rollup, rollupDay, state *sql.Stmt
 }
 
 type txStmts struct {
-	result, check, msg, latest, rollup, state *sql.Stmt
+	result, check, msg, latest, rollup, rollupDay, state *sql.Stmt
 }
 
 func (st *stmts) inTx(ctx context.Context, tx *sql.Tx) txStmts {
 	return txStmts{
-		result: tx.StmtContext(ctx, st.result),
-		check:  tx.StmtContext(ctx, st.check),
-		msg:    tx.StmtContext(ctx, st.msg),
-		latest: tx.StmtContext(ctx, st.latest),
-		rollup: tx.StmtContext(ctx, st.rollup),
-		state:  tx.StmtContext(ctx, st.state),
+		result:    tx.StmtContext(ctx, st.result),
+		check:     tx.StmtContext(ctx, st.check),
+		msg:       tx.StmtContext(ctx, st.msg),
+		latest:    tx.StmtContext(ctx, st.latest),
+		rollup:    tx.StmtContext(ctx, st.rollup),
+		rollupDay: tx.StmtContext(ctx, st.rollupDay),
+		state:     tx.StmtContext(ctx, st.state),
 	}
 }
 
@@ -483,6 +500,12 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.rollup, `INSERT INTO rollups(check_id, hour, runs, failures, warn, crit, lat_sum, lat_max, hist)
 			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(check_id, hour) DO UPDATE SET runs = runs + excluded.runs,
+			failures = failures + excluded.failures, warn = warn + excluded.warn, crit = crit + excluded.crit,
+			lat_sum = lat_sum + excluded.lat_sum, lat_max = max(lat_max, excluded.lat_max),
+			hist = pulse_hist_merge(hist, excluded.hist)`},
+		{&s.stmts.rollupDay, `INSERT INTO rollups_daily(check_id, day, runs, failures, warn, crit, lat_sum, lat_max, hist)
+			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(check_id, day) DO UPDATE SET runs = runs + excluded.runs,
 			failures = failures + excluded.failures, warn = warn + excluded.warn, crit = crit + excluded.crit,
 			lat_sum = lat_sum + excluded.lat_sum, lat_max = max(lat_max, excluded.lat_max),
 			hist = pulse_hist_merge(hist, excluded.hist)`},
