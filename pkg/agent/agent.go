@@ -190,9 +190,13 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	// Register the checks this agent has not registered yet (all at start;
+	// on reload the new ones and those whose type changed).
 	types := make(map[string]string, len(rts))
 	for name, rt := range rts {
-		types[name] = rt.cfg.Type
+		if prev, ok := old[name]; !ok || prev.cfg.Type != rt.cfg.Type {
+			types[name] = rt.cfg.Type
+		}
 	}
 	// Heartbeat checks measure their first period from when pulse first saw them.
 	if err := a.store.WatchChecks(ctx, types); err != nil {

@@ -143,6 +143,21 @@ func TestReloadAddsRemovesChangesAndKeeps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reader.Close()
+	// The reload registered the added check (with its type) in the
+	// database; the unchanged ones were registered at start.
+	rows, err := reader.Checks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]string{}
+	for _, r := range rows {
+		types[r.Name] = r.Type
+	}
+	for _, name := range []string{"keeps", "changes", "comes"} {
+		if types[name] != "command" {
+			t.Errorf("check %q registered with type %q, want command", name, types[name])
+		}
+	}
 	waitFor(t, 10*time.Second, "the added check to run", func() bool {
 		_, n := latest(t, reader, "comes")
 		return n > 0

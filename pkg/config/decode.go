@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 var (
@@ -43,8 +44,25 @@ func (l *loader) typeErr(path []string, want string, v any) {
 	l.at(path, "expected %s, got %s", want, tomlType(v))
 }
 
-// fieldTags returns a struct type's toml keys and their field indexes.
+type tagInfo struct {
+	fields map[string]int
+	names  []string
+}
+
+var tagCache sync.Map // reflect.Type → tagInfo
+
+// fieldTags returns a struct type's toml keys and their field indexes
+// (cached per type, shared: callers must not modify them).
 func fieldTags(t reflect.Type) (map[string]int, []string) {
+	if ti, ok := tagCache.Load(t); ok {
+		return ti.(tagInfo).fields, ti.(tagInfo).names
+	}
+	fields, names := readFieldTags(t)
+	tagCache.Store(t, tagInfo{fields, names})
+	return fields, names
+}
+
+func readFieldTags(t reflect.Type) (map[string]int, []string) {
 	fields := make(map[string]int, t.NumField())
 	names := make([]string, 0, t.NumField())
 	for i := range t.NumField() {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -30,6 +31,32 @@ func fingerprint(v reflect.Value) string {
 }
 
 var locationPtrType = reflect.TypeFor[*time.Location]()
+
+type hashField struct {
+	index int
+	name  string
+}
+
+var hashFieldCache sync.Map // reflect.Type → []hashField
+
+// hashFields are the fields of struct type t that a fingerprint covers, in
+// order. Cached: reading struct tags per field per check was a fifth of a
+// reload.
+func hashFields(t reflect.Type) []hashField {
+	if fs, ok := hashFieldCache.Load(t); ok {
+		return fs.([]hashField)
+	}
+	var fs []hashField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == "Line" || f.Tag.Get("toml") == "-" && f.Type != locationPtrType {
+			continue
+		}
+		fs = append(fs, hashField{i, f.Name})
+	}
+	hashFieldCache.Store(t, fs)
+	return fs
+}
 
 // hashValue writes a self-delimiting encoding of v: every string is length
 // prefixed and every container counted, so distinct values cannot collide by
@@ -92,14 +119,9 @@ func hashValue(b []byte, v reflect.Value) []byte {
 			b = hashValue(b, v.MapIndex(k))
 		}
 	case reflect.Struct:
-		t := v.Type()
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if f.Name == "Line" || f.Tag.Get("toml") == "-" && f.Type != locationPtrType {
-				continue
-			}
-			str(f.Name)
-			b = hashValue(b, v.Field(i))
+		for _, f := range hashFields(v.Type()) {
+			str(f.name)
+			b = hashValue(b, v.Field(f.index))
 		}
 	default:
 		str(v.Kind().String())
