@@ -203,7 +203,8 @@ func printTimes(name string, ts []time.Duration, goal time.Duration) {
 // check's results in time order, so SQLite appends to the (check, ts) key
 // instead of touching a page per check per batch: the same rows and rollups
 // the agent writes, in a fraction of the time). Results look like the http
-// check's: 2-40 ms, perfdata time and size, 1 % crit with a repeated message.
+// check's: 2-40 ms, perfdata time (to the nanosecond) and size (600-2,000
+// bytes), 1 % crit with a repeated message.
 func seedDB(seed seedOptions) error {
 	st, err := store.Open(seed.db, store.Options{})
 	if err != nil {
@@ -221,10 +222,11 @@ func seedDB(seed seedOptions) error {
 		name := checkName(c)
 		for i := range per {
 			d := time.Duration(2000+(i*31+c*17)%38000) * time.Microsecond
+			took := d - time.Duration(1+(i*7919)%99_000) // the exchange, measured to the ns
 			r := checks.Result{
 				Check: name, Start: begin.Add(time.Duration(i)*seed.every + time.Duration(c)*time.Millisecond),
 				Duration: d, State: checks.OK, Message: "200 OK in " + d.Round(time.Millisecond).String(),
-				Perf: []checks.Perf{{Label: "time", Value: d.Seconds(), UOM: "s"}, {Label: "size", Value: 2, UOM: "B"}},
+				Perf: []checks.Perf{{Label: "time", Value: took.Seconds(), UOM: "s"}, {Label: "size", Value: float64(600 + (c*13)%1400), UOM: "B"}},
 			}
 			if (i+c)%100 == 0 {
 				r.State, r.Message = checks.Crit, "status 503, expected 200"

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -129,6 +130,11 @@ func TestPerfEncoding(t *testing.T) {
 		{"negative zero", []checks.Perf{{Label: "z", Value: math.Copysign(0, -1)}}},
 		{"big integral", []checks.Perf{{Label: "bytes", Value: 1 << 60}}},
 		{"unicode", []checks.Perf{{Label: "température", Value: 21.5, UOM: "°C"}}},
+		{"seconds to the ns", []checks.Perf{{Label: "time", Value: (12345678 * time.Nanosecond).Seconds(), UOM: "s"}}},
+		{"decimals", []checks.Perf{{Label: "x", Value: -2.5}, {Label: "y", Value: 1e-9}, {Label: "z", Value: 123.456},
+			{Label: "w", Value: 0.1 + 0.2}, {Label: "v", Value: 2.199023255552e3}, {Label: "u", Value: math.NaN()}}},
+		{"not worth a decimal", []checks.Perf{{Label: "big", Value: 3e12 + 0.5}, {Label: "small", Value: 1e-10}}},
+		{"well-known and not", []checks.Perf{{Label: "load1", Value: 0.52, Min: "0", Max: "100"}, {Label: "time2", Value: 1, UOM: "ss"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,21 +146,92 @@ func TestPerfEncoding(t *testing.T) {
 			if len(got) != len(tt.in) {
 				t.Fatalf("decoded %d items, want %d", len(got), len(tt.in))
 			}
-			for i := range got {
-				if got[i] != tt.in[i] || math.Signbit(got[i].Value) != math.Signbit(tt.in[i].Value) {
-					t.Errorf("item %d = %+v, want %+v", i, got[i], tt.in[i])
-				}
-			}
+			samePerf(t, got, tt.in)
 			for cut := range len(enc) {
 				if _, err := decodePerf(enc[:cut]); err == nil {
 					t.Errorf("decoded a truncated encoding (%d of %d bytes)", cut, len(enc))
 				}
 			}
+			// Databases written before flagDict and flagDecimal hold this.
+			old, err := decodePerf(appendPerfV1(nil, tt.in))
+			if err != nil {
+				t.Fatalf("the first encoding: %v", err)
+			}
+			samePerf(t, old, tt.in)
 		})
 	}
-	if n := len(appendPerf(nil, []checks.Perf{{Label: "time", Value: 0.012, UOM: "s", Warn: "1", Crit: "2", Min: "0"}})); n > 24 {
+	if n := len(appendPerf(nil, []checks.Perf{{Label: "time", Value: 0.012, UOM: "s", Warn: "1", Crit: "2", Min: "0"}})); n > 12 {
 		t.Errorf("a typical perf item takes %d bytes", n)
 	}
+	httpPerf := []checks.Perf{{Label: "time", Value: (12345678 * time.Nanosecond).Seconds(), UOM: "s"}, {Label: "size", Value: 1234, UOM: "B"}}
+	if n := len(appendPerf(nil, httpPerf)); n > 14 {
+		t.Errorf("the http check's perfdata takes %d bytes, want at most 14", n)
+	}
+	rng := rand.New(rand.NewPCG(5, 8))
+	for range 20_000 {
+		var v float64
+		switch rng.IntN(3) {
+		case 0:
+			v = time.Duration(rng.Int64N(int64(time.Minute))).Seconds()
+		case 1:
+			v = float64(rng.Int64N(1e7)-5e6) / pow10[rng.IntN(maxDecimalExp+1)]
+		default:
+			v = math.Float64frombits(rng.Uint64())
+		}
+		in := []checks.Perf{{Label: "v", Value: v}}
+		got, err := decodePerf(appendPerf(nil, in))
+		if err != nil {
+			t.Fatalf("%v: %v", v, err)
+		}
+		samePerf(t, got, in)
+	}
+}
+
+func samePerf(t *testing.T, got, want []checks.Perf) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("decoded %d items, want %d", len(got), len(want))
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		sameValue := math.Float64bits(g.Value) == math.Float64bits(w.Value) || (math.IsNaN(g.Value) && math.IsNaN(w.Value))
+		g.Value, w.Value = 0, 0
+		if !sameValue || g != w {
+			t.Errorf("item %d = %+v (%v), want %+v (%v)", i, got[i], got[i].Value, want[i], want[i].Value)
+		}
+	}
+}
+
+// appendPerfV1 is the first encoding of perfdata (before flagDict and
+// flagDecimal), kept to prove that what it stored still decodes.
+func appendPerfV1(b []byte, ps []checks.Perf) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ps)))
+	for i := range ps {
+		p := &ps[i]
+		var flags byte
+		iv, isInt := asInt(p.Value)
+		if isInt {
+			flags |= flagInt
+		}
+		for j, s := range [...]string{p.UOM, p.Warn, p.Crit, p.Min, p.Max} {
+			if s != "" {
+				flags |= flagUOM << j
+			}
+		}
+		b = append(b, flags)
+		b = appendString(b, p.Label)
+		if isInt {
+			b = binary.AppendVarint(b, iv)
+		} else {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.Value))
+		}
+		for _, s := range [...]string{p.UOM, p.Warn, p.Crit, p.Min, p.Max} {
+			if s != "" {
+				b = appendString(b, s)
+			}
+		}
+	}
+	return b
 }
 
 func TestRollupsMatchRawResults(t *testing.T) {
@@ -301,4 +378,28 @@ func fill(t testing.TB, s *Store, nChecks, perCheck int, start time.Time, every 
 	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// FuzzDecodePerf: no stored blob makes decodePerf panic, and what it
+// decodes encodes and decodes to the same items.
+func FuzzDecodePerf(f *testing.F) {
+	f.Add(appendPerf(nil, []checks.Perf{{Label: "time", Value: 0.0123, UOM: "s"}, {Label: "size", Value: 1234, UOM: "B"}}))
+	f.Add(appendPerfV1(nil, []checks.Perf{{Label: "/var", Value: 812.5, UOM: "MB", Warn: "900", Crit: "950", Min: "0", Max: "1000"}}))
+	f.Add([]byte{1, flagDict | flagDecimal, 1, 5, 200})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ps, err := decodePerf(b)
+		if err != nil {
+			return
+		}
+		again, err := decodePerf(appendPerf(nil, ps))
+		if err != nil {
+			t.Fatalf("re-encoding of %+v does not decode: %v", ps, err)
+		}
+		samePerf(t, again, ps)
+	})
 }
