@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
@@ -52,24 +53,25 @@ type PingState struct {
 // Constructor builds a Checker from a validated check definition.
 type Constructor func(c *config.Check, env *Env) (Checker, error)
 
-// Kinds returns the registry: one line per check kind, no init() side effects.
-func Kinds() map[string]Constructor {
-	return map[string]Constructor{
-		"http":      newHTTP,
-		"tcp":       newTCP,
-		"dns":       newDNS,
-		"tls":       newTLS,
-		"sql":       newSQL,
-		"command":   newCommand,
-		"system":    newSystem,
-		"heartbeat": newHeartbeat,
-		"metric":    newMetric,
-	}
+// kinds is the registry: one line per check kind, no init() side effects.
+var kinds = map[string]Constructor{
+	"http":      newHTTP,
+	"tcp":       newTCP,
+	"dns":       newDNS,
+	"tls":       newTLS,
+	"sql":       newSQL,
+	"command":   newCommand,
+	"system":    newSystem,
+	"heartbeat": newHeartbeat,
+	"metric":    newMetric,
 }
+
+// Kinds returns a copy of the registry.
+func Kinds() map[string]Constructor { return maps.Clone(kinds) }
 
 // New builds the Checker for c.
 func New(c *config.Check, env *Env) (Checker, error) {
-	mk, ok := Kinds()[c.Type]
+	mk, ok := kinds[c.Type]
 	if !ok {
 		return nil, fmt.Errorf("check %q: unknown type %q", c.Name, c.Type)
 	}

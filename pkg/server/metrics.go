@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,7 @@ import (
 
 // durationBuckets are the bounds (seconds) of pulse_check_duration_seconds:
 // from a local TCP connect to a check that runs into a long timeout.
-var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+var durationBuckets = [...]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 
 // DBStats is what the metrics read from the database at scrape time;
 // *store.Store implements it.
@@ -35,18 +36,17 @@ var _ DBStats = (*store.Store)(nil)
 // dispatcher, and incident and outbox gauges read from the database when
 // scraped. It has its own Registry (nothing global), so tests and several
 // agents in one process do not collide.
+//
+// The per-check series are kept by pulse itself, about 250 bytes a check,
+// and turned into metrics when scraped (checkCollector): client_golang's
+// vectors held about 4 KB a check (a histogram, four counters, gauges and
+// their label pairs), 96 MB of the 147 MB heap with 25,000 checks
+// (docs/BENCHMARKS.md, goal 3).
 type Metrics struct {
 	reg *prometheus.Registry
 
-	up       *prometheus.GaugeVec
-	state    *prometheus.GaugeVec
-	duration *prometheus.HistogramVec
-	runs     *prometheus.CounterVec
-	value    *prometheus.GaugeVec
 	notified *prometheus.CounterVec
 
-	// children caches each check's label-bound series: a result costs a
-	// read-locked map lookup and a few atomic operations, not a label hash.
 	mu       sync.RWMutex
 	children map[string]*checkSeries
 
@@ -54,16 +54,37 @@ type Metrics struct {
 	counts [4]atomic.Int64
 }
 
-// checkSeries is one check's bound series.
+// checkSeries is one check's series: its latest state and value, its runs
+// by state and its duration histogram. mu keeps a scrape from seeing a
+// histogram whose count and buckets disagree.
 type checkSeries struct {
-	typ      string
-	up       prometheus.Gauge
-	state    prometheus.Gauge
-	duration prometheus.Observer
-	runs     [4]prometheus.Counter            // by checks.State
-	value    atomic.Pointer[prometheus.Gauge] // nil until the check has a value
-	last     atomic.Int32                     // latest checks.State, -1 before the first result
+	mu sync.Mutex
+	seriesData
 }
+
+type seriesData struct {
+	typ      string
+	last     int32 // latest checks.State, -1 before the first result
+	hasValue bool
+	value    float64
+	runs     [4]uint64 // by checks.State
+	buckets  [len(durationBuckets)]uint64
+	count    uint64
+	sum      float64
+}
+
+var (
+	upDesc = prometheus.NewDesc("pulse_check_up",
+		"1 when the check's latest result is ok or warn, 0 when it is crit or unknown.", []string{"check", "type"}, nil)
+	stateDesc = prometheus.NewDesc("pulse_check_state",
+		"The check's latest state as a Nagios exit code: 0 ok, 1 warn, 2 crit, 3 unknown.", []string{"check"}, nil)
+	durationDesc = prometheus.NewDesc("pulse_check_duration_seconds",
+		"How long each check run took.", []string{"check"}, nil)
+	runsDesc = prometheus.NewDesc("pulse_check_runs_total",
+		"Check runs by resulting state.", []string{"check", "state"}, nil)
+	valueDesc = prometheus.NewDesc("pulse_check_value",
+		"The value of the check's latest result that had one (sql, metric, system, command checks).", []string{"check"}, nil)
+)
 
 // NewMetrics builds the registry. db, when not nil, is read at each scrape
 // for pulse_incidents_open and pulse_outbox_pending (with a short timeout);
@@ -74,34 +95,13 @@ func NewMetrics(db DBStats, log *slog.Logger) *Metrics {
 	}
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "pulse_check_up",
-			Help: "1 when the check's latest result is ok or warn, 0 when it is crit or unknown.",
-		}, []string{"check", "type"}),
-		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "pulse_check_state",
-			Help: "The check's latest state as a Nagios exit code: 0 ok, 1 warn, 2 crit, 3 unknown.",
-		}, []string{"check"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "pulse_check_duration_seconds",
-			Help:    "How long each check run took.",
-			Buckets: durationBuckets,
-		}, []string{"check"}),
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pulse_check_runs_total",
-			Help: "Check runs by resulting state.",
-		}, []string{"check", "state"}),
-		value: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "pulse_check_value",
-			Help: "The value of the check's latest result that had one (sql, metric, system, command checks).",
-		}, []string{"check"}),
 		notified: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pulse_notifications_total",
 			Help: "Notification delivery attempts by notifier and result (sent, retry, failed).",
 		}, []string{"notifier", "result"}),
 		children: map[string]*checkSeries{},
 	}
-	m.reg.MustRegister(m.up, m.state, m.duration, m.runs, m.value, m.notified,
+	m.reg.MustRegister((*checkCollector)(m), m.notified,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(),
@@ -127,75 +127,55 @@ func (m *Metrics) Handler() http.Handler {
 // ObserveResult counts one check result. typ is the check's type. Safe for
 // concurrent use; after the check's first result it allocates nothing.
 func (m *Metrics) ObserveResult(r checks.Result, typ string) {
-	cs := m.series(r.Check, typ)
+	cs := m.series(r.Check)
 	st := r.State
 	if st > checks.Crit {
 		st = checks.Unknown
 	}
-	if prev := cs.last.Swap(int32(st)); prev != int32(st) {
+	secs := r.Duration.Seconds()
+	b := sort.SearchFloat64s(durationBuckets[:], secs) // the first bound ≥ secs; len: +Inf only
+	cs.mu.Lock()
+	prev := cs.last
+	cs.last = int32(st)
+	cs.typ = typ
+	cs.runs[st]++
+	if b < len(cs.buckets) {
+		cs.buckets[b]++
+	}
+	cs.count++
+	cs.sum += secs
+	if r.HasValue {
+		cs.hasValue, cs.value = true, r.Value
+	}
+	cs.mu.Unlock()
+	if prev != int32(st) {
 		if prev >= 0 {
 			m.counts[prev].Add(-1)
 		}
 		m.counts[st].Add(1)
 	}
-	if st == checks.OK || st == checks.Warn {
-		cs.up.Set(1)
-	} else {
-		cs.up.Set(0)
-	}
-	cs.state.Set(float64(st.ExitCode()))
-	cs.duration.Observe(r.Duration.Seconds())
-	cs.runs[st].Inc()
-	if r.HasValue {
-		g := cs.value.Load()
-		if g == nil {
-			// Racing first values bind the same child: WithLabelValues is idempotent.
-			v := m.value.WithLabelValues(r.Check)
-			g = &v
-			cs.value.Store(g)
-		}
-		(*g).Set(r.Value)
-	}
 }
 
-// series returns check's bound series, creating them on first use and when
-// the check's type changed.
-func (m *Metrics) series(check, typ string) *checkSeries {
+// series returns check's series, creating them on first use.
+func (m *Metrics) series(check string) *checkSeries {
 	m.mu.RLock()
 	cs := m.children[check]
 	m.mu.RUnlock()
-	if cs != nil && cs.typ == typ {
+	if cs != nil {
 		return cs
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cs = m.children[check]; cs != nil && cs.typ == typ {
-		return cs
+	if cs = m.children[check]; cs == nil {
+		cs = &checkSeries{seriesData: seriesData{last: -1}}
+		m.children[check] = cs
 	}
-	if cs != nil {
-		m.up.DeleteLabelValues(check, cs.typ)
-	}
-	ncs := &checkSeries{
-		typ:      typ,
-		up:       m.up.WithLabelValues(check, typ),
-		state:    m.state.WithLabelValues(check),
-		duration: m.duration.WithLabelValues(check),
-	}
-	if cs != nil {
-		ncs.value.Store(cs.value.Load())
-		ncs.last.Store(cs.last.Load())
-	} else {
-		ncs.last.Store(-1)
-	}
-	for s := checks.OK; s <= checks.Crit; s++ {
-		ncs.runs[s] = m.runs.WithLabelValues(check, s.String())
-	}
-	m.children[check] = ncs
-	return ncs
+	return cs
 }
 
 // Retain drops the series of checks that are not in cfg (removed by a
-// reload, or disabled), so /metrics does not report ghosts.
+// reload, or disabled) or whose type changed, so /metrics does not report
+// ghosts.
 func (m *Metrics) Retain(cfg *config.Config) {
 	keep := make(map[string]string, len(cfg.Checks))
 	for i := range cfg.Checks {
@@ -206,20 +186,65 @@ func (m *Metrics) Retain(cfg *config.Config) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name, cs := range m.children {
-		if typ, ok := keep[name]; ok && typ == cs.typ {
+		cs.mu.Lock()
+		typ, last := cs.typ, cs.last
+		cs.mu.Unlock()
+		if k, ok := keep[name]; ok && (k == typ || last < 0) {
 			continue
 		}
-		if last := cs.last.Load(); last >= 0 {
+		if last >= 0 {
 			m.counts[last].Add(-1)
 		}
-		m.up.DeleteLabelValues(name, cs.typ)
-		m.state.DeleteLabelValues(name)
-		m.duration.DeleteLabelValues(name)
-		m.value.DeleteLabelValues(name)
-		for s := checks.OK; s <= checks.Crit; s++ {
-			m.runs.DeleteLabelValues(name, s.String())
-		}
 		delete(m.children, name)
+	}
+}
+
+// checkCollector turns the per-check series into metrics at scrape time.
+type checkCollector Metrics
+
+func (c *checkCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{upDesc, stateDesc, durationDesc, runsDesc, valueDesc} {
+		ch <- d
+	}
+}
+
+func (c *checkCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.RLock()
+	names := make([]string, 0, len(c.children))
+	series := make([]*checkSeries, 0, len(c.children))
+	for name, cs := range c.children {
+		names = append(names, name)
+		series = append(series, cs)
+	}
+	c.mu.RUnlock()
+	for i, cs := range series {
+		name := names[i]
+		cs.mu.Lock()
+		snap := cs.seriesData // a copy, read outside the lock
+		cs.mu.Unlock()
+		if snap.last < 0 {
+			continue
+		}
+		st := checks.State(snap.last)
+		up := 0.0
+		if st == checks.OK || st == checks.Warn {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, name, snap.typ)
+		ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, float64(st.ExitCode()), name)
+		buckets := make(map[float64]uint64, len(durationBuckets))
+		var cum uint64
+		for b, n := range snap.buckets {
+			cum += n
+			buckets[durationBuckets[b]] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(durationDesc, snap.count, snap.sum, buckets, name)
+		for s := checks.OK; s <= checks.Crit; s++ {
+			ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.CounterValue, float64(snap.runs[s]), name, s.String())
+		}
+		if snap.hasValue {
+			ch <- prometheus.MustNewConstMetric(valueDesc, prometheus.GaugeValue, snap.value, name)
+		}
 	}
 }
 

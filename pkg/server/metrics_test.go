@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/pulse-monitor/pulse/checks"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/store"
@@ -109,7 +106,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("States after Retain = %+v, want only payments ok", got)
 		}
 		f.m.ObserveResult(result("api", checks.Crit, time.Millisecond), "tcp")
-		if got := value(t, f.m.up.WithLabelValues("api", "tcp")); got != 0 {
+		if got := gathered(t, f.m, "pulse_check_up", "api", "tcp"); got != 0 {
 			t.Errorf("pulse_check_up{api,tcp} = %v, want 0", got)
 		}
 	})
@@ -125,7 +122,7 @@ func TestMetricsStateCountsFollowTransitions(t *testing.T) {
 	if got, want := m.States(), (StateCounts{Warn: 1, Crit: 1}); got != want {
 		t.Errorf("States = %+v, want %+v", got, want)
 	}
-	if got := value(t, m.runs.WithLabelValues("a", "ok")); got != 3 {
+	if got := gathered(t, m, "pulse_check_runs_total", "a", "ok"); got != 3 {
 		t.Errorf("runs{a,ok} = %v, want 3", got)
 	}
 }
@@ -158,19 +155,68 @@ func BenchmarkObserveResult(b *testing.B) {
 	})
 }
 
-// value reads a gauge or counter.
-func value(t *testing.T, m prometheus.Metric) float64 {
+// gathered reads the gauge or counter name whose label values are
+// labels (in the order of the metric's labels) from m's registry; it fails
+// the test when there is no such series.
+func gathered(t *testing.T, m *Metrics, name string, labels ...string) float64 {
 	t.Helper()
-	var d dto.Metric
-	if err := m.Write(&d); err != nil {
+	mfs, err := m.Registry().Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	switch {
-	case d.Gauge != nil:
-		return d.Gauge.GetValue()
-	case d.Counter != nil:
-		return d.Counter.GetValue()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, s := range mf.GetMetric() {
+			lp := s.GetLabel() // sorted by label name, like the descs' label lists here
+			if len(lp) != len(labels) {
+				continue
+			}
+			for i := range lp {
+				if lp[i].GetValue() != labels[i] {
+					continue series
+				}
+			}
+			switch {
+			case s.Gauge != nil:
+				return s.Gauge.GetValue()
+			case s.Counter != nil:
+				return s.Counter.GetValue()
+			}
+		}
 	}
-	t.Fatalf("%v is neither gauge nor counter", m.Desc())
+	t.Fatalf("no series %s%v", name, labels)
 	return 0
+}
+
+// TestDurationHistogram: a duration on a bucket's bound counts in that
+// bucket, one past the last bound only in +Inf (the count); the sum adds up.
+func TestDurationHistogram(t *testing.T) {
+	m := NewMetrics(nil, nil)
+	for _, d := range []time.Duration{50 * time.Millisecond, 51 * time.Millisecond, 90 * time.Second, 0} {
+		m.ObserveResult(result("x", checks.OK, d), "http")
+	}
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "pulse_check_duration_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		if h.GetSampleCount() != 4 || h.GetSampleSum() != 90.101 {
+			t.Errorf("count %d sum %v, want 4 and 90.101", h.GetSampleCount(), h.GetSampleSum())
+		}
+		want := map[float64]uint64{0.005: 1, 0.025: 1, 0.05: 2, 0.1: 3, 30: 3, 60: 3}
+		for _, b := range h.GetBucket() {
+			if w, ok := want[b.GetUpperBound()]; ok && b.GetCumulativeCount() != w {
+				t.Errorf("bucket le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), w)
+			}
+		}
+		return
+	}
+	t.Fatal("no pulse_check_duration_seconds")
 }
