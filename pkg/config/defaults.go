@@ -315,7 +315,7 @@ func (l *loader) applyDefaults(cfg *Config) {
 				}
 			}
 		}
-		c.Line = l.ix.line(cp)
+		c.Line = l.line(cp)
 		c.Location = a.Location
 		if c.Timezone != "" {
 			if loc, err := loadLocation(c.Timezone); err != nil {
@@ -330,7 +330,7 @@ func (l *loader) applyDefaults(cfg *Config) {
 	for i := range cfg.Notifiers {
 		n := &cfg.Notifiers[i]
 		np := []string{"notifier", strconv.Itoa(i)}
-		n.Line = l.ix.line(np)
+		n.Line = l.line(np)
 		if !l.has(np, "timeout") {
 			n.Timeout = Duration(DefaultNotifierTimeout)
 		}
@@ -384,6 +384,6 @@ func (l *loader) applyDefaults(cfg *Config) {
 		cfg.Report.Notify = digestable
 	}
 	for i := range cfg.Maintenance {
-		cfg.Maintenance[i].Line = l.ix.line([]string{"maintenance", strconv.Itoa(i)})
+		cfg.Maintenance[i].Line = l.line([]string{"maintenance", strconv.Itoa(i)})
 	}
 }

@@ -24,10 +24,18 @@ func (ix lineIndex) line(path []string) int {
 	return 0
 }
 
-// buildIndex walks the document once with go-toml's parser. It is only called
-// on documents the decoder already accepted, so parse errors cannot occur;
-// if one does, the index simply stops there.
-func buildIndex(data []byte) lineIndex {
+// shallowDepth is the depth of the index Parse builds up front: tables and
+// array elements (check.3), whose lines every check and notifier keeps.
+// Deeper keys are only named in problems; their index is built when the
+// first problem is reported. With 25,000 checks the full index was a fifth
+// of what loading allocated.
+const shallowDepth = 2
+
+// buildIndex walks the document once with go-toml's parser, recording the
+// paths up to maxDepth segments (all of them when maxDepth is 0). It is only
+// called on documents the decoder already accepted, so parse errors cannot
+// occur; if one does, the index simply stops there.
+func buildIndex(data []byte, maxDepth int) lineIndex {
 	ix := lineIndex{}
 	starts := []int{0}
 	for i, c := range data {
@@ -44,6 +52,9 @@ func buildIndex(data []byte) lineIndex {
 	}
 	arrays := map[string]int{} // array-of-tables path → elements so far
 	set := func(path []string, line int) {
+		if maxDepth > 0 && len(path) > maxDepth {
+			return
+		}
 		k := pathKey(path)
 		if _, ok := ix[k]; !ok {
 			ix[k] = line
@@ -128,6 +139,9 @@ func buildIndex(data []byte) lineIndex {
 			set(resolved, line)
 			cur = resolved
 		case unstable.KeyValue:
+			if maxDepth > 0 && len(cur) >= maxDepth {
+				continue // every path below is deeper
+			}
 			keys, line := keyOf(e)
 			full := slices.Concat(cur, keys)
 			for i := len(cur) + 1; i <= len(full); i++ {

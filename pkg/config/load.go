@@ -62,7 +62,7 @@ func Parse(path string, data []byte, getenv func(string) (string, bool)) (cfg *C
 	if root == nil {
 		root = map[string]any{}
 	}
-	l.ix = buildIndex(data)
+	l.data, l.ix = data, buildIndex(data, shallowDepth)
 	l.root = root
 	l.names()
 
@@ -88,7 +88,9 @@ type loader struct {
 	file   string
 	dir    string
 	getenv func(string) (string, bool)
-	ix     lineIndex
+	data   []byte
+	ix     lineIndex // up to shallowDepth until fullIx
+	fullIx bool
 	root   map[string]any
 
 	checkNames, checkTypes       []string
@@ -96,6 +98,15 @@ type loader struct {
 
 	problems []Problem
 	seen     map[string]bool // key paths that already have a problem
+}
+
+// line returns the line of path. Paths deeper than shallowDepth (only
+// problems name them) build the full index on first use.
+func (l *loader) line(path []string) int {
+	if len(path) > shallowDepth && !l.fullIx {
+		l.ix, l.fullIx = buildIndex(l.data, 0), true
+	}
+	return l.ix.line(path)
 }
 
 // names reads each check's and notifier's name and type from the raw tree, so
@@ -220,7 +231,7 @@ func (l *loader) at(path []string, format string, args ...any) {
 	if ctx != "" {
 		msg = ctx + ": " + msg
 	}
-	l.add(l.ix.line(path), msg)
+	l.add(l.line(path), msg)
 }
 
 // in records a problem about the table (or key) at path as a whole.
@@ -230,7 +241,7 @@ func (l *loader) in(path []string, format string, args ...any) {
 	if ctx != "" {
 		msg = ctx + ": " + msg
 	}
-	l.add(l.ix.line(path), msg)
+	l.add(l.line(path), msg)
 }
 
 func (l *loader) add(line int, msg string) {
