@@ -1,7 +1,7 @@
 // Package store is pulse's SQLite database: embedded, numbered migrations
 // under PRAGMA user_version; one batched writer for results, check state and
 // whatever other packages write in the same transaction (incident events,
-// outbox rows); hourly rollups; reads for status and reports; retention.
+// outbox rows); hourly and daily rollups; reads for status and reports; retention.
 //
 // The agent holds one write connection and a few read connections, all in
 // WAL mode, so readers (the CLI, the status page) never wait for the writer
