@@ -497,18 +497,8 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.latest, `INSERT INTO latest(check_id, ts, dur, state, value, msg, perf) VALUES(?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(check_id) DO UPDATE SET ts = excluded.ts, dur = excluded.dur, state = excluded.state,
 			value = excluded.value, msg = excluded.msg, perf = excluded.perf WHERE excluded.ts >= latest.ts`},
-		{&s.stmts.rollup, `INSERT INTO rollups(check_id, hour, runs, failures, warn, crit, lat_sum, lat_max, hist)
-			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(check_id, hour) DO UPDATE SET runs = runs + excluded.runs,
-			failures = failures + excluded.failures, warn = warn + excluded.warn, crit = crit + excluded.crit,
-			lat_sum = lat_sum + excluded.lat_sum, lat_max = max(lat_max, excluded.lat_max),
-			hist = pulse_hist_merge(hist, excluded.hist)`},
-		{&s.stmts.rollupDay, `INSERT INTO rollups_daily(check_id, day, runs, failures, warn, crit, lat_sum, lat_max, hist)
-			VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(check_id, day) DO UPDATE SET runs = runs + excluded.runs,
-			failures = failures + excluded.failures, warn = warn + excluded.warn, crit = crit + excluded.crit,
-			lat_sum = lat_sum + excluded.lat_sum, lat_max = max(lat_max, excluded.lat_max),
-			hist = pulse_hist_merge(hist, excluded.hist)`},
+		{&s.stmts.rollup, rollupUpsertSQL("rollups", "hour")},
+		{&s.stmts.rollupDay, rollupUpsertSQL("rollups_daily", "day")},
 		{&s.stmts.state, `INSERT INTO check_state(check_id, state, updated) VALUES(?, ?, ?)
 			ON CONFLICT(check_id) DO UPDATE SET state = excluded.state, updated = excluded.updated`},
 	} {
@@ -519,4 +509,15 @@ func (s *Store) prepare(ctx context.Context) error {
 		*p.dst = st
 	}
 	return nil
+}
+
+// rollupUpsertSQL adds a rollup increment to table's row of (check, span),
+// key naming the span's column.
+func rollupUpsertSQL(table, key string) string {
+	return fmt.Sprintf(`INSERT INTO %[1]s(check_id, %[2]s, runs, failures, warn, crit, lat_sum, lat_max, hist)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(check_id, %[2]s) DO UPDATE SET runs = runs + excluded.runs,
+		failures = failures + excluded.failures, warn = warn + excluded.warn, crit = crit + excluded.crit,
+		lat_sum = lat_sum + excluded.lat_sum, lat_max = max(lat_max, excluded.lat_max),
+		hist = pulse_hist_merge(hist, excluded.hist)`, table, key)
 }
