@@ -31,6 +31,10 @@ command = ["/bin/sh", "-c", "echo OK before"]
 name = "goes"
 type = "command"
 command = ["/bin/true"]
+[[check]]
+name = "retyped"
+type = "command"
+command = ["/bin/true"]
 `
 
 const reloadNext = `
@@ -51,6 +55,10 @@ command = ["/bin/sh", "-c", "echo OK after"]
 name = "comes"
 type = "command"
 command = ["/bin/true"]
+[[check]]
+name = "retyped"
+type = "tcp"
+address = "127.0.0.1:9"
 `
 
 // waitFor polls cond every 50ms for up to d.
@@ -143,8 +151,8 @@ func TestReloadAddsRemovesChangesAndKeeps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reader.Close()
-	// The reload registered the added check (with its type) in the
-	// database; the unchanged ones were registered at start.
+	// The reload registered the added check and the one whose type changed
+	// in the database; the others were registered at start.
 	rows, err := reader.Checks(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -153,9 +161,9 @@ func TestReloadAddsRemovesChangesAndKeeps(t *testing.T) {
 	for _, r := range rows {
 		types[r.Name] = r.Type
 	}
-	for _, name := range []string{"keeps", "changes", "comes"} {
-		if types[name] != "command" {
-			t.Errorf("check %q registered with type %q, want command", name, types[name])
+	for name, want := range map[string]string{"keeps": "command", "changes": "command", "comes": "command", "retyped": "tcp"} {
+		if types[name] != want {
+			t.Errorf("check %q registered with type %q, want %s", name, types[name], want)
 		}
 	}
 	waitFor(t, 10*time.Second, "the added check to run", func() bool {

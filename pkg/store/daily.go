@@ -150,12 +150,17 @@ func sumDay(ctx context.Context, tx *sql.Tx, day int64) error {
 	return nil
 }
 
-// dailyThroughTx reads the first day not summed yet (0 when never set).
+// noneSummed is the mark of a database where no day is summed yet: a day
+// before any clock (day 0 is 1970-01-01, and hours before it are valid).
+const noneSummed = -1 << 40
+
+// dailyThroughTx reads the first day not summed yet (noneSummed when never
+// set).
 func dailyThroughTx(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var v string
 	err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, dailyThroughKey).Scan(&v)
 	if err == sql.ErrNoRows {
-		return 0, nil
+		return noneSummed, nil
 	}
 	if err != nil {
 		return 0, err
@@ -166,8 +171,11 @@ func dailyThroughTx(ctx context.Context, tx *sql.Tx) (int64, error) {
 // dailyThrough is dailyThroughTx for readers.
 func (s *Store) dailyThrough(ctx context.Context) (int64, error) {
 	v, ok, err := s.GetMeta(ctx, dailyThroughKey)
-	if err != nil || !ok {
+	if err != nil {
 		return 0, err
+	}
+	if !ok {
+		return noneSummed, nil
 	}
 	d, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -91,6 +93,7 @@ func TestDailyRollups(t *testing.T) {
 		{day0.Add(25 * time.Hour), day0.Add(26 * time.Hour)},                    // inside one day
 		{day0.Add(2*24*time.Hour - time.Second), day0.Add(3*24*time.Hour + 1)},  // hours not aligned
 		{t0.Add(-24 * time.Hour), t0},                                           // the last day
+		{day0.Add(6*24*time.Hour + 12*time.Hour), t0},                           // days 7 and 8 whole, 9 in part
 	}
 	before := make([]map[string]Rollup, len(spans))
 	for i, sp := range spans {
@@ -116,6 +119,15 @@ func TestDailyRollups(t *testing.T) {
 	}
 	if n := count(t, s, `SELECT count(*) FROM rollups_daily`); n != 5*int64(len(names)) {
 		t.Errorf("%d daily rows, want %d", n, 5*len(names))
+	}
+	// Summed through day 7 only: the spans over days 7 and 8 read day 7's
+	// row and day 8's hours.
+	for i, sp := range spans {
+		got, err := s.Totals(ctx, sp.from, sp.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameTotals(t, fmt.Sprintf("span %d summed in part", i), got, before[i])
 	}
 	// A day's row is the sum of its hours, histogram included.
 	var runs int64
@@ -173,15 +185,35 @@ func TestDailyRollups(t *testing.T) {
 	}
 }
 
-// TestDailyRollupsUpgrade: a database with hourly rollups and no daily rows
-// (upgraded from schema 2) reads right at once, and is summed from its
-// oldest hour on.
+// TestDailyRollupsUpgrade: a database of schema 2 (hourly rollups, no
+// daily table) is migrated on open, reads right at once, and is summed from
+// its oldest hour on, hours before 1970 included.
 func TestDailyRollupsUpgrade(t *testing.T) {
-	s, _ := newStore(t)
+	path := filepath.Join(t.TempDir(), "pulse.db")
+	old := openTest(t, path, Options{Now: func() time.Time { return t0 }})
+	fill(t, old, 4, 10*24, t0.Add(-10*24*time.Hour), time.Hour)
+	epoch := time.Unix(0, 0)
+	submit(t, old, Record{Result: result("check-000", epoch.Add(-30*time.Hour), checks.Crit, time.Second)})
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DROP TABLE rollups_daily`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	setUserVersion(t, path, 2)
+
+	s := openTest(t, path, Options{Now: func() time.Time { return t0 }})
 	ctx := context.Background()
-	fill(t, s, 4, 10*24, t0.Add(-10*24*time.Hour), time.Hour)
-	from := t0.Add(-10 * 24 * time.Hour)
+	from := epoch.Add(-3 * 24 * time.Hour)
 	want := hourlyTotals(t, s, from, t0)
+	if want["check-000"].Crit < 1 {
+		t.Fatal("the 1969 result is not in the hourly rollups")
+	}
 	if _, ok, _ := s.GetMeta(ctx, dailyThroughKey); ok {
 		t.Fatal("daily rollups marked summed before any CompactRollups")
 	}
@@ -194,9 +226,10 @@ func TestDailyRollupsUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Data from day -10 10:00 to day 0 09:00: eleven days, today's not complete.
-	if n != 10 {
-		t.Errorf("CompactRollups summed %d days, want 10", n)
+	// 1969-12-30, and day -10 10:00 to day 0 09:00: eleven days, today's
+	// not complete.
+	if n != 11 {
+		t.Errorf("CompactRollups summed %d days, want 11", n)
 	}
 	v, _, _ := s.GetMeta(ctx, dailyThroughKey)
 	if d, _ := strconv.ParseInt(v, 10, 64); d != dayOf(t0) {
@@ -207,8 +240,11 @@ func TestDailyRollupsUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameTotals(t, "summed", got, want)
+	if n := count(t, s, `SELECT count(*) FROM rollups_daily WHERE day < 0`); n != 1 {
+		t.Errorf("%d daily rows before 1970, want the one of 1969-12-30", n)
+	}
 
-	ro := openTest(t, s.Path(), Options{ReadOnly: true})
+	ro := openTest(t, path, Options{ReadOnly: true})
 	if _, err := ro.CompactRollups(ctx, t0); err != ErrReadOnly {
 		t.Errorf("CompactRollups on a read-only store: %v", err)
 	}

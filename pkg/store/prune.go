@@ -55,7 +55,8 @@ func (s *Store) Prune(ctx context.Context, now time.Time, retention time.Duratio
 		}
 		st.Messages, _ = res.RowsAffected()
 	}
-	cut := hourOf(now.Add(-RollupRetention))
+	// On a day boundary, so that a day's daily row and its hours go together.
+	cut := floorDiv(hourOf(now.Add(-RollupRetention)), dayHours) * dayHours
 	for _, id := range ids {
 		n, err := s.deleteChunked(ctx, `DELETE FROM rollups WHERE check_id = ?1 AND hour < ?2 AND hour < coalesce(
 			(SELECT hour FROM rollups WHERE check_id = ?1 AND hour < ?2 ORDER BY hour LIMIT 1 OFFSET ?3), ?2)`, id, cut)
