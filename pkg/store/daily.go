@@ -14,18 +14,22 @@ import (
 // checks × 30 days that was most of `pulse status` (docs/BENCHMARKS.md,
 // goal 5).
 //
-// Consistency: CompactRollups sums a day in one transaction that also
-// advances the meta row dailyThroughKey; the writer, for a rollup increment
-// of a day before today (a result that started before midnight and was
-// written after it), reads that row in its own transaction and adds the
-// increment to the daily row too when the day is summed already. Both run
-// on the single write connection, so every increment is in the daily row
-// exactly once whichever commits first.
+// Consistency: CompactRollups sums a day in slices of checks, each in one
+// transaction that also advances the meta rows (the day, and the last check
+// of it summed); the writer reads them in each batch's own transaction and
+// adds an increment to the daily row too when its check's day is summed
+// already (a result that started before midnight and was written long
+// after). Both run on the single write connection (and other processes
+// take the write lock for the whole transaction), so every increment is in
+// the daily row exactly once whichever commits first. Readers use daily
+// rows only for days whose every check is summed.
 
 const (
 	dayHours        = 24
 	daySeconds      = 86400
 	dailyThroughKey = "rollups_daily_through" // first UTC day not summed yet
+	dailyCheckKey   = "rollups_daily_check"   // last check id of that day summed, while it is summed in slices
+	dailyChunk      = 1000                    // checks summed per transaction
 	// dailyGrace is how long after its end a day is summed: the results of
 	// checks that started before midnight are written by then.
 	dailyGrace = time.Hour
@@ -34,10 +38,11 @@ const (
 func dayOf(t time.Time) int64 { return floorDiv(t.Unix(), daySeconds) }
 
 // CompactRollups sums every complete UTC day not summed yet into
-// rollups_daily, one day per transaction (about 25 ms for 1,000 checks), so
-// the writer's batches run between days. It returns the days summed. A
-// database upgraded with months of hourly rows catches up on the first
-// calls; the agent calls it with each prune.
+// rollups_daily, a slice of dailyChunk checks per transaction (about 30 ms
+// for 1,000 checks), so the writer's batches run between slices even with
+// tens of thousands of checks. It returns the days summed. A database
+// upgraded with months of hourly rows catches up on the first calls; the
+// agent calls it with each prune.
 func (s *Store) CompactRollups(ctx context.Context, now time.Time) (int, error) {
 	if s.readOnly {
 		return 0, ErrReadOnly
@@ -45,61 +50,97 @@ func (s *Store) CompactRollups(ctx context.Context, now time.Time) (int, error) 
 	limit := dayOf(now.Add(-dailyGrace)) // days before it are complete
 	n := 0
 	for {
-		more, err := s.compactNextDay(ctx, limit)
+		step, err := s.compactStep(ctx, limit)
 		if err != nil {
 			return n, fmt.Errorf("sum daily rollups: %w", err)
 		}
-		if !more {
+		switch step {
+		case stepNone:
 			return n, nil
+		case stepDay:
+			n++
 		}
-		n++
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
 	}
 }
 
-// compactNextDay sums the first day with hourly rows at or after the meta
-// row's day and before limit, and moves the meta row past it. It reports
-// false when no such day is left (the meta row is then moved to limit).
-func (s *Store) compactNextDay(ctx context.Context, limit int64) (bool, error) {
-	more := false
+type compactResult int
+
+const (
+	stepNone  compactResult = iota // nothing left before the limit
+	stepSlice                      // a slice of a day's checks summed
+	stepDay                        // the last slice: the day is summed
+)
+
+// compactStep sums the next slice of checks of the day being summed: the
+// meta rows say which day (dailyThroughKey) and the last check id of it
+// already summed (dailyCheckKey, absent before a day's first slice). A
+// day's first slice starts at the first day with hourly rows at or after
+// the mark, before limit; the last slice moves the day mark past it.
+func (s *Store) compactStep(ctx context.Context, limit int64) (compactResult, error) {
+	res := stepNone
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		through, err := dailyThroughTx(ctx, tx)
+		day, lastCheck, err := dailyMarksTx(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if through >= limit {
+		if day >= limit {
 			return nil
 		}
-		// The first hour with data at or after the day, check by check
-		// (the key is (check_id, hour): one seek each).
-		var next sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT min((SELECT hour FROM rollups WHERE check_id = c.id AND hour >= ?
-			ORDER BY hour LIMIT 1)) FROM checks c`, through*dayHours).Scan(&next); err != nil {
-			return err
-		}
-		day := limit
-		if next.Valid {
-			day = min(floorDiv(next.Int64, dayHours), limit)
-		}
-		if day < limit {
-			if err := sumDay(ctx, tx, day); err != nil {
+		if lastCheck < 0 {
+			// A new day: skip to the first one with data, check by check
+			// (the key is (check_id, hour): one seek each).
+			var next sql.NullInt64
+			if err := tx.QueryRowContext(ctx, `SELECT min((SELECT hour FROM rollups WHERE check_id = c.id AND hour >= ?
+				ORDER BY hour LIMIT 1)) FROM checks c`, day*dayHours).Scan(&next); err != nil {
 				return err
 			}
-			more = true
-			day++
+			day = limit
+			if next.Valid {
+				day = min(floorDiv(next.Int64, dayHours), limit)
+			}
+			if day >= limit {
+				return SetMetaTx(tx, dailyThroughKey, strconv.FormatInt(limit, 10))
+			}
 		}
-		return SetMetaTx(tx, dailyThroughKey, strconv.FormatInt(day, 10))
+		var upTo sql.NullInt64 // the slice: checks (lastCheck, upTo]
+		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM (SELECT id FROM checks WHERE id > ? ORDER BY id LIMIT ?)`,
+			lastCheck, s.dailyChunk).Scan(&upTo); err != nil {
+			return err
+		}
+		var more int
+		if upTo.Valid {
+			if err := sumDay(ctx, tx, day, lastCheck, upTo.Int64); err != nil {
+				return err
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM checks WHERE id > ?`, upTo.Int64).Scan(&more); err != nil {
+				return err
+			}
+		}
+		if more > 0 {
+			res = stepSlice
+			if err := SetMetaTx(tx, dailyThroughKey, strconv.FormatInt(day, 10)); err != nil {
+				return err
+			}
+			return SetMetaTx(tx, dailyCheckKey, strconv.FormatInt(upTo.Int64, 10))
+		}
+		res = stepDay
+		if _, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = ?`, dailyCheckKey); err != nil {
+			return err
+		}
+		return SetMetaTx(tx, dailyThroughKey, strconv.FormatInt(day+1, 10))
 	})
-	return more, err
+	return res, err
 }
 
-// sumDay (re)writes the daily rows of day from its hourly rows.
-func sumDay(ctx context.Context, tx *sql.Tx, day int64) error {
+// sumDay (re)writes the daily rows of day of the checks with ids in
+// (after, upTo] from their hourly rows.
+func sumDay(ctx context.Context, tx *sql.Tx, day, after, upTo int64) error {
 	rows, err := tx.QueryContext(ctx, `SELECT r.check_id, r.runs, r.failures, r.warn, r.crit, r.lat_sum, r.lat_max, r.hist
 		FROM checks c CROSS JOIN rollups r ON r.check_id = c.id AND r.hour >= ? AND r.hour < ?
-		ORDER BY c.id`, day*dayHours, (day+1)*dayHours)
+		WHERE c.id > ? AND c.id <= ? ORDER BY c.id`, day*dayHours, (day+1)*dayHours, after, upTo)
 	if err != nil {
 		return err
 	}
@@ -154,21 +195,34 @@ func sumDay(ctx context.Context, tx *sql.Tx, day int64) error {
 // before any clock (day 0 is 1970-01-01, and hours before it are valid).
 const noneSummed = -1 << 40
 
-// dailyThroughTx reads the first day not summed yet (noneSummed when never
-// set).
-func dailyThroughTx(ctx context.Context, tx *sql.Tx) (int64, error) {
-	var v string
-	err := tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, dailyThroughKey).Scan(&v)
-	if err == sql.ErrNoRows {
-		return noneSummed, nil
-	}
+// dailyMarksTx reads the first day not summed yet (noneSummed when never
+// set) and the last check id of it already summed (-1 when none).
+func dailyMarksTx(ctx context.Context, tx *sql.Tx) (day, lastCheck int64, err error) {
+	day, lastCheck = noneSummed, -1
+	rows, err := tx.QueryContext(ctx, `SELECT key, value FROM meta WHERE key IN (?, ?)`, dailyThroughKey, dailyCheckKey)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return strconv.ParseInt(v, 10, 64)
+	defer rows.Close()
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return 0, 0, err
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("meta %s: %w", k, err)
+		}
+		if k == dailyThroughKey {
+			day = n
+		} else {
+			lastCheck = n
+		}
+	}
+	return day, lastCheck, rows.Err()
 }
 
-// dailyThrough is dailyThroughTx for readers.
+// dailyThrough is the first day not summed yet, for readers.
 func (s *Store) dailyThrough(ctx context.Context) (int64, error) {
 	v, ok, err := s.GetMeta(ctx, dailyThroughKey)
 	if err != nil {

@@ -254,3 +254,85 @@ func TestDailyRollupsUpgrade(t *testing.T) {
 	}
 	sameTotals(t, "read-only reader", got, want)
 }
+
+// TestDailyRollupsInSlices: a day is summed a slice of checks per
+// transaction; while it is, readers keep to the hourly rows, and a late
+// result of a check already summed reaches its daily row, one of a check
+// not summed yet is summed with its slice.
+func TestDailyRollupsInSlices(t *testing.T) {
+	s, _ := newStore(t)
+	s.dailyChunk = 2
+	ctx := context.Background()
+	day0 := t0.Truncate(24 * time.Hour).Add(-2 * 24 * time.Hour) // two complete days before t0's
+	fill(t, s, 5, 2*24*6, day0, 10*time.Minute)
+	from := day0
+	limit := dayOf(t0)
+	ids := map[string]int64{}
+	rows, err := s.Checks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		ids[r.Name] = count(t, s, `SELECT id FROM checks WHERE name = ?`, r.Name)
+	}
+
+	step := func(want compactResult) {
+		t.Helper()
+		got, err := s.compactStep(ctx, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("compactStep = %d, want %d", got, want)
+		}
+	}
+	step(stepSlice) // day 0: checks 1-2
+	if d, c, _ := marks(t, s); d != dayOf(day0) || c != ids["check-001"] {
+		t.Fatalf("after one slice: day %d check %d, want day %d check %d", d, c, dayOf(day0), ids["check-001"])
+	}
+	late := func(check string, at time.Time) {
+		r := result(check, at, checks.Crit, 2*time.Second)
+		submit(t, s, Record{Result: r})
+	}
+	late("check-000", day0.Add(5*time.Hour+time.Second)) // summed already
+	late("check-003", day0.Add(6*time.Hour+time.Second)) // not yet
+	sameTotals(t, "day 0 in part", totals(t, s, from, t0), hourlyTotals(t, s, from, t0))
+	step(stepSlice) // checks 3-4
+	step(stepDay)   // check 5: day 0 done
+	late("check-004", day0.Add(7*time.Hour+time.Second)) // summed already
+	step(stepSlice)
+	step(stepSlice)
+	step(stepDay) // day 1 done
+	step(stepNone)
+	want := hourlyTotals(t, s, from, t0)
+	sameTotals(t, "summed", totals(t, s, from, t0), want)
+	for name, id := range ids {
+		var runs, crit int64
+		if err := s.r.QueryRow(`SELECT runs, crit FROM rollups_daily WHERE check_id = ? AND day = ?`, id, dayOf(day0)).Scan(&runs, &crit); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		hours := hourlyTotals(t, s, day0, day0.Add(24*time.Hour))[name]
+		if runs != hours.Runs || crit != hours.Crit {
+			t.Errorf("%s day 0: daily row runs %d crit %d, hours say %d and %d", name, runs, crit, hours.Runs, hours.Crit)
+		}
+	}
+}
+
+func marks(t *testing.T, s *Store) (day, check int64, err error) {
+	t.Helper()
+	tx, err := s.r.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	return dailyMarksTx(context.Background(), tx)
+}
+
+func totals(t *testing.T, s *Store, from, to time.Time) map[string]Rollup {
+	t.Helper()
+	m, err := s.Totals(context.Background(), from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -111,6 +111,7 @@ type Store struct {
 
 	wr         *writer // owned by the writer goroutine
 	pruneChunk int     // rows per DELETE statement
+	dailyChunk int     // checks per daily-rollup transaction
 }
 
 // Open opens (creating it with mode 0600 when missing) and migrates the
@@ -130,6 +131,7 @@ func Open(path string, opts Options) (*Store, error) {
 		stopped:  make(chan struct{}),
 
 		pruneChunk: pruneChunk,
+		dailyChunk: dailyChunk,
 	}
 	if opts.OnCommit != nil {
 		s.SetOnCommit(opts.OnCommit)

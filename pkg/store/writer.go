@@ -404,7 +404,7 @@ func (w *writer) aggregates(ctx context.Context, tx *sql.Tx, st *txStmts) error 
 	if len(w.rolls) == 0 {
 		return nil
 	}
-	through, err := dailyThroughTx(ctx, tx) // one primary-key read a batch
+	through, lastCheck, err := dailyMarksTx(ctx, tx) // two primary-key reads a batch
 	if err != nil {
 		return fmt.Errorf("update rollup: %w", err)
 	}
@@ -416,7 +416,7 @@ func (w *writer) aggregates(ctx context.Context, tx *sql.Tx, st *txStmts) error 
 		if _, err := st.rollup.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("update rollup: %w", err)
 		}
-		if day := floorDiv(a.key.hour, dayHours); day < through {
+		if day := floorDiv(a.key.hour, dayHours); day < through || day == through && a.key.check <= lastCheck {
 			args[1] = day
 			if _, err := st.rollupDay.ExecContext(ctx, args...); err != nil {
 				return fmt.Errorf("update daily rollup: %w", err)
