@@ -297,8 +297,8 @@ func TestDailyRollupsInSlices(t *testing.T) {
 	late("check-000", day0.Add(5*time.Hour+time.Second)) // summed already
 	late("check-003", day0.Add(6*time.Hour+time.Second)) // not yet
 	sameTotals(t, "day 0 in part", totals(t, s, from, t0), hourlyTotals(t, s, from, t0))
-	step(stepSlice) // checks 3-4
-	step(stepDay)   // check 5: day 0 done
+	step(stepSlice)                                      // checks 3-4
+	step(stepDay)                                        // check 5: day 0 done
 	late("check-004", day0.Add(7*time.Hour+time.Second)) // summed already
 	step(stepSlice)
 	step(stepSlice)
