@@ -3,7 +3,9 @@ package checks
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -29,19 +32,59 @@ import (
 // HTTPClients shares what http checks can share: one keep-alive transport
 // per distinct TLS setting (verify with the system roots, verify with a
 // ca_file, skip verification), the parsed ca_file pools, and the body
-// buffers. Create one per loaded configuration (a fresh one rereads the
-// ca_files); it is safe for concurrent use.
+// buffers. The agent keeps one for its life: a ca_file whose contents
+// changed gets a new transport when its checks are rebuilt (CADigest). It
+// is safe for concurrent use.
 type HTTPClients struct {
 	mu         sync.Mutex
 	transports map[httpTLSKey]*http.Transport
 	clients    map[string]*resty.Client // by request settings, see client
+	caSums     map[string]caStamp       // by ca_file path, see CADigest
 	bufs       sync.Pool                // *bytes.Buffer
 }
 
-// httpTLSKey tells transports apart: checks with equal keys share one.
+// httpTLSKey tells transports apart: checks with equal keys share one. The
+// ca_file's digest is part of it, so a bundle replaced on disk gets a new
+// transport at the next reload.
 type httpTLSKey struct {
 	insecure bool
 	caFile   string
+	caSum    string
+}
+
+// caStamp is a ca_file's digest and the size and time it was read at.
+type caStamp struct {
+	size int64
+	mod  time.Time
+	sum  string
+}
+
+// CADigest is a digest of the ca_file at path's contents ("" when it cannot
+// be read: loading it reports why). A reload compares it, so that a bundle
+// rotated on disk takes effect with `systemctl reload` like any other
+// change. The file is read again only when its size or time changed, not
+// once per check.
+func (h *HTTPClients) CADigest(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	h.mu.Lock()
+	st, ok := h.caSums[path]
+	h.mu.Unlock()
+	if ok && st.size == fi.Size() && st.mod.Equal(fi.ModTime()) {
+		return st.sum
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	st = caStamp{size: fi.Size(), mod: fi.ModTime(), sum: hex.EncodeToString(sum[:16])}
+	h.mu.Lock()
+	h.caSums[path] = st
+	h.mu.Unlock()
+	return st.sum
 }
 
 // httpPooledBufMax is the largest body buffer kept for reuse; bigger ones
@@ -50,7 +93,8 @@ const httpPooledBufMax = 4 << 20
 
 // NewHTTPClients returns an empty cache.
 func NewHTTPClients() *HTTPClients {
-	return &HTTPClients{transports: map[httpTLSKey]*http.Transport{}, clients: map[string]*resty.Client{}}
+	return &HTTPClients{transports: map[httpTLSKey]*http.Transport{}, clients: map[string]*resty.Client{},
+		caSums: map[string]caStamp{}}
 }
 
 // Len returns how many distinct transports have been built.
@@ -243,8 +287,11 @@ func (h *HTTPClients) client(c *config.Check, logger *slog.Logger) (*resty.Clien
 	if tk.insecure {
 		tk.caFile = "" // nothing is verified, so the bundle does not matter
 	}
+	if tk.caFile != "" {
+		tk.caSum = h.CADigest(tk.caFile)
+	}
 	var key strings.Builder // in memory only: it holds secrets
-	fmt.Fprintf(&key, "%t\x00%s\x00%t\x00", tk.insecure, tk.caFile, follow)
+	fmt.Fprintf(&key, "%t\x00%s\x00%s\x00%t\x00", tk.insecure, tk.caFile, tk.caSum, follow)
 	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		key.WriteString(name + "\x00" + c.Headers[name].Reveal() + "\x00")
 	}

@@ -161,6 +161,11 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 			continue
 		}
 		key := c.Fingerprint()
+		if c.CAFile != "" {
+			// The bundle's contents count too: a CA rotated on disk is
+			// a changed definition for the reload that follows.
+			key += "+ca:" + a.env.HTTP.CADigest(c.CAFile)
+		}
 		if prev, ok := old[c.Name]; ok && prev.key == key {
 			// Same definition: the runtime, its checker and its state carry
 			// over. Its cfg is never reassigned, since runs read it without a

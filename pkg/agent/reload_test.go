@@ -2,6 +2,18 @@ package agent
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,4 +201,102 @@ func TestReloadAddsRemovesChangesAndKeeps(t *testing.T) {
 	if rt.state.IncidentID != incident || !rt.state.IncidentOpen {
 		t.Errorf("unchanged check's incident: %d open=%v, want #%d still open", rt.state.IncidentID, rt.state.IncidentOpen, incident)
 	}
+}
+
+// TestReloadPicksUpRotatedCAFile: a ca_file whose contents changed on disk
+// is a changed definition for the next reload, though the config file is
+// the same: the check is rebuilt and trusts the new bundle.
+func TestReloadPicksUpRotatedCAFile(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes that fail on purpose
+	srv.StartTLS()
+	defer srv.Close()
+	// Another CA (every httptest server has the same certificate).
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "other CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	otherDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemOf := func(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}) }
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pemOf(otherDER), 0o600); err != nil { // the wrong CA
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "pulse.toml")
+	body := fmt.Sprintf(`
+[agent]
+database = "pulse.db"
+[[check]]
+name = "api"
+type = "http"
+url = %q
+ca_file = "ca.pem"
+interval = "1s"
+`, srv.URL)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func() *config.Config {
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	a, err := New(Options{Config: load()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	reader, err := store.Open(a.Config().Agent.Database, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	state := func() checks.State {
+		last, err := reader.LastResults(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok := last["api"]
+		if !ok {
+			return checks.Unknown
+		}
+		return r.State
+	}
+	waitFor(t, 10*time.Second, "the check to fail on the wrong CA", func() bool { return state() == checks.Crit })
+
+	// Same config, same unchanged reload: nothing changes.
+	before := a.lookup("api")
+	if err := a.Reload(ctx, load()); err != nil {
+		t.Fatal(err)
+	}
+	if a.lookup("api") != before {
+		t.Error("a reload with nothing changed rebuilt the check")
+	}
+	if err := os.WriteFile(ca, pemOf(srv.Certificate().Raw), 0o600); err != nil { // rotated
+		t.Fatal(err)
+	}
+	if err := a.Reload(ctx, load()); err != nil {
+		t.Fatal(err)
+	}
+	if a.lookup("api") == before {
+		t.Fatal("the check was kept though its ca_file changed")
+	}
+	waitFor(t, 10*time.Second, "the check to trust the rotated CA", func() bool { return state() == checks.OK })
 }
