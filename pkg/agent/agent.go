@@ -304,6 +304,10 @@ func (a *Agent) RunOnce(ctx context.Context) error {
 	return err
 }
 
+// runOnceFlushLimit bounds how long RunChecks waits for its results to
+// reach the disk.
+const runOnceFlushLimit = 30 * time.Second
+
 // RunChecks runs the named checks (every enabled check when names is empty)
 // once, concurrently up to max_concurrency, records each result with its
 // incident consequences, flushes them to disk, delivers the notifications
@@ -333,7 +337,11 @@ func (a *Agent) RunChecks(ctx context.Context, names []string) ([]checks.Result,
 		}()
 	}
 	wg.Wait()
-	if err := a.store.Flush(ctx); err != nil {
+	// The writer holds a batch the database refuses (disk full) until it
+	// is taken: a one-shot run from cron must not wait for that forever.
+	fctx, cancel := context.WithTimeout(ctx, runOnceFlushLimit)
+	defer cancel()
+	if err := a.store.Flush(fctx); err != nil {
 		return results, err
 	}
 	return results, a.inc.deliverDue(ctx)

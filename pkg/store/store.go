@@ -103,6 +103,7 @@ type Store struct {
 
 	mu        sync.RWMutex // guards closed against Submit/Flush racing Close
 	closed    bool
+	closing   chan struct{} // closed when Close starts
 	queue     chan item
 	startOnce sync.Once
 	stopped   chan struct{}
@@ -112,6 +113,8 @@ type Store struct {
 	wr         *writer // owned by the writer goroutine
 	pruneChunk int     // rows per DELETE statement
 	dailyChunk int     // checks per daily-rollup transaction
+	retryBase  time.Duration
+	writeFault func() error // tests: fails the writer's transactions
 }
 
 // Open opens (creating it with mode 0600 when missing) and migrates the
@@ -129,9 +132,11 @@ func Open(path string, opts Options) (*Store, error) {
 		now:      opts.Now,
 		readOnly: opts.ReadOnly,
 		stopped:  make(chan struct{}),
+		closing:  make(chan struct{}),
 
 		pruneChunk: pruneChunk,
 		dailyChunk: dailyChunk,
+		retryBase:  50 * time.Millisecond,
 	}
 	if opts.OnCommit != nil {
 		s.SetOnCommit(opts.OnCommit)
@@ -242,12 +247,24 @@ func (s *Store) SetOnCommit(f func(n int)) {
 	s.onCommit.Store(&f)
 }
 
+func (s *Store) isClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
 // Path is the database file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close flushes every submitted record to disk and closes the database.
+// Close flushes every submitted record to disk and closes the database. A
+// batch the database refuses (disk full...) is given up after writeRetries
+// more attempts, so that a stopping agent exits.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.closing)
 		if !s.readOnly {
 			s.ensureStarted(context.Background())
 			s.mu.Lock()

@@ -9,11 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the "sqlite3" driver, to tamper with files by hand
+	"github.com/mattn/go-sqlite3" // also the "sqlite3" driver, to tamper with files by hand
 	"github.com/pulse-monitor/pulse/checks"
 )
 
@@ -621,4 +622,76 @@ func TestPings(t *testing.T) {
 	if err != nil || len(rows) != 2 || rows[0].Type != "heartbeat" {
 		t.Errorf("Checks = %+v, %v", rows, err)
 	}
+}
+
+// TestWriteFailureHeld: a batch the database refuses for a reason that is
+// not one record's (disk full) is held and retried, not dropped, until the
+// database takes it; a store being closed gives it up, promptly.
+func TestWriteFailureHeld(t *testing.T) {
+	full := sqlite3.Error{Code: sqlite3.ErrFull}
+	t.Run("held until written", func(t *testing.T) {
+		s, _ := newStore(t)
+		s.retryBase = time.Millisecond
+		var fails atomic.Int32
+		fails.Store(writeRetries * 3) // well past the retries of a closing store
+		s.writeFault = func() error {
+			if fails.Add(-1) >= 0 {
+				return full
+			}
+			return nil
+		}
+		done := make(chan error, 1)
+		if err := s.Submit(Record{Result: result("api", t0, checks.Crit, time.Second), Done: func(err error) { done <- err }}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("record given up: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("record not written after the database accepted writes again")
+		}
+		if n := count(t, s, `SELECT count(*) FROM results`); n != 1 {
+			t.Errorf("%d results stored, want 1", n)
+		}
+		if fails.Load() >= 0 {
+			t.Errorf("written after %d failures, want %d", writeRetries*3-fails.Load(), writeRetries*3)
+		}
+	})
+	t.Run("given up on close", func(t *testing.T) {
+		s, _ := newStore(t)
+		s.retryBase = time.Millisecond
+		var attempts atomic.Int32
+		s.writeFault = func() error {
+			attempts.Add(1)
+			return full
+		}
+		done := make(chan error, 1)
+		if err := s.Submit(Record{Result: result("api", t0, checks.Crit, time.Second), Done: func(err error) { done <- err }}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for attempts.Load() <= writeRetries*2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d attempts in 10s", attempts.Load())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("record given up while the store is open: %v", err)
+		default:
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close hangs on a database that refuses writes")
+		}
+		if err := <-done; err == nil || !errors.Is(err, full) {
+			t.Errorf("Done after close = %v, want the write error", err)
+		}
+	})
 }

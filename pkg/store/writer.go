@@ -123,7 +123,8 @@ type rollAcc struct {
 const (
 	hourMs       = int64(time.Hour / time.Millisecond)
 	maxMsgCache  = 10_000
-	writeRetries = 4
+	writeRetries = 4               // attempts at a failing batch while the store closes
+	maxRetryWait = 5 * time.Second // the longest pause between attempts
 )
 
 func newWriter(s *Store) *writer {
@@ -220,13 +221,27 @@ func (w *writer) commit(ctx context.Context, batch []item) {
 			w.s.log.Warn("record not written", "check", batch[bad].rec.Result.Check, "err", err)
 			continue
 		}
+		// Not one record's fault (disk full, I/O error, locked past the
+		// busy timeout): while the store is open, the batch is kept and
+		// retried until the database takes it. Submit blocks once the
+		// queue is full (back-pressure, never a dropped result), and the
+		// agent's health probe, a write, fails: /healthz answers 503 and
+		// systemd's watchdog restarts a pulse that cannot write. Only a
+		// store being closed gives a batch up, after writeRetries.
 		attempt++
-		if attempt < writeRetries {
-			w.s.log.Warn("write batch failed, retrying", "records", len(batch), "attempt", attempt, "err", err)
-			time.Sleep(time.Duration(attempt*attempt) * 50 * time.Millisecond)
+		if attempt < writeRetries || !w.s.isClosing() {
+			msg := "write batch failed, retrying"
+			if attempt >= writeRetries {
+				msg = "database refuses writes; the batch is held and retried"
+			}
+			w.s.log.Error(msg, "records", len(batch), "attempt", attempt, "err", err)
+			select {
+			case <-time.After(min(time.Duration(attempt*attempt)*w.s.retryBase, maxRetryWait)):
+			case <-w.s.closing:
+			}
 			continue
 		}
-		w.s.log.Error("write batch failed, records lost", "records", len(batch), "err", err)
+		w.s.log.Error("write batch failed while closing, records lost", "records", len(batch), "err", err)
 		batchErr = fmt.Errorf("write database %s: %w", w.s.path, err)
 		break
 	}
@@ -258,6 +273,11 @@ func (w *writer) write(ctx context.Context, batch []item, failed map[int]error) 
 	clear(w.rollIdx)
 	w.rolls = w.rolls[:0]
 
+	if f := w.s.writeFault; f != nil {
+		if err := f(); err != nil {
+			return 0, -1, err
+		}
+	}
 	tx, err := w.s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, -1, fmt.Errorf("begin: %w", err)
