@@ -67,7 +67,8 @@ type Options struct {
 	// silence) open read-write and upgrade in place.
 	ReadOnly bool
 	// OnCommit, when set, is called by the writer after each committed batch
-	// with the number of records in it; it must not block (the notification
+	// with the number of records in it, before the batch's Done callbacks
+	// run and its Flush calls return; it must not block (the notification
 	// dispatcher uses it to wake up). See also SetOnCommit.
 	OnCommit func(n int)
 }

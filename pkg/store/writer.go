@@ -245,6 +245,11 @@ func (w *writer) commit(ctx context.Context, batch []item) {
 		batchErr = fmt.Errorf("write database %s: %w", w.s.path, err)
 		break
 	}
+	// The hook first: once a Flush or a Done returns, the dispatcher has
+	// been told about the commit.
+	if f := w.s.onCommit.Load(); f != nil && committed > 0 {
+		(*f)(committed)
+	}
 	for i := range batch {
 		it := &batch[i]
 		if it.flush != nil {
@@ -258,9 +263,6 @@ func (w *writer) commit(ctx context.Context, batch []item) {
 			}
 			it.rec.Done(err)
 		}
-	}
-	if f := w.s.onCommit.Load(); f != nil && committed > 0 {
-		(*f)(committed)
 	}
 }
 
