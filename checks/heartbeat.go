@@ -96,13 +96,13 @@ func (k *heartbeatCheck) Run(ctx context.Context) Result {
 func (k *heartbeatCheck) judge(now time.Time, ps PingState) Result {
 	succ := ps.LastSuccess
 	if !ps.LastFail.IsZero() && ps.LastFail.After(succ) {
-		return Result{State: Crit, Message: "job reported failure " + hbAgo(now.Sub(ps.LastFail)) + " ago"}
+		return Result{State: Crit, Message: "job reported failure " + config.Approx(now.Sub(ps.LastFail)) + " ago"}
 	}
 	running := !ps.LastStart.IsZero() && ps.LastStart.After(succ)
 	// With no grace a running job cannot be told from a hung one; the
 	// period deadline alone judges it then.
 	if running && k.grace > 0 && now.Sub(ps.LastStart) >= k.grace {
-		return Result{State: Crit, Message: "started " + hbAgo(now.Sub(ps.LastStart)) + " ago, no success within grace " + config.Duration(k.grace).String()}
+		return Result{State: Crit, Message: "started " + config.Approx(now.Sub(ps.LastStart)) + " ago, no success within grace " + config.Duration(k.grace).String()}
 	}
 	if succ.IsZero() {
 		watched := ps.FirstSeen
@@ -110,10 +110,10 @@ func (k *heartbeatCheck) judge(now time.Time, ps PingState) Result {
 			watched = k.created
 		}
 		if deadline := k.due(watched).Add(k.grace); !now.Before(deadline) {
-			return Result{State: Crit, Message: "no ping since started watching " + hbAgo(now.Sub(watched)) + " ago (" + k.rule() + ")"}
+			return Result{State: Crit, Message: "no ping since started watching " + config.Approx(now.Sub(watched)) + " ago (" + k.rule() + ")"}
 		}
 		if running {
-			return Result{State: OK, Message: "running, started " + hbAgo(now.Sub(ps.LastStart)) + " ago (new)"}
+			return Result{State: OK, Message: "running, started " + config.Approx(now.Sub(ps.LastStart)) + " ago (new)"}
 		}
 		return Result{State: OK, Message: "waiting for first ping (new)"}
 	}
@@ -121,17 +121,17 @@ func (k *heartbeatCheck) judge(now time.Time, ps PingState) Result {
 	if !now.Before(due.Add(k.grace)) {
 		if k.sched != nil {
 			return Result{State: Crit, Message: "no success since the run expected at " + due.In(k.loc).Format("2006-01-02 15:04") +
-				" (grace " + config.Duration(k.grace).String() + "), last ping " + hbAgo(now.Sub(succ)) + " ago"}
+				" (grace " + config.Duration(k.grace).String() + "), last ping " + config.Approx(now.Sub(succ)) + " ago"}
 		}
-		return Result{State: Crit, Message: "no ping for " + hbAgo(now.Sub(succ)) + " (" + k.rule() + ")"}
+		return Result{State: Crit, Message: "no ping for " + config.Approx(now.Sub(succ)) + " (" + k.rule() + ")"}
 	}
 	if running {
-		return Result{State: OK, Message: "running, started " + hbAgo(now.Sub(ps.LastStart)) + " ago, last success " + hbAgo(now.Sub(succ)) + " ago"}
+		return Result{State: OK, Message: "running, started " + config.Approx(now.Sub(ps.LastStart)) + " ago, last success " + config.Approx(now.Sub(succ)) + " ago"}
 	}
-	msg := "last ping " + hbAgo(now.Sub(succ)) + " ago"
+	msg := "last ping " + config.Approx(now.Sub(succ)) + " ago"
 	if !now.Before(due) {
 		// Late but within grace: Healthchecks' "late", not yet worth an alert.
-		msg += ", late (grace ends in " + hbAgo(due.Add(k.grace).Sub(now)) + ")"
+		msg += ", late (grace ends in " + config.Approx(due.Add(k.grace).Sub(now)) + ")"
 	}
 	return Result{State: OK, Message: msg}
 }
@@ -152,28 +152,4 @@ func hbRuntime(ps PingState) (time.Duration, bool) {
 	}
 	d := ps.LastSuccess.Sub(ps.LastStart)
 	return d, d <= hbMaxRuntime
-}
-
-// hbAgo formats an age coarsely: 45s, 12m, 1h7m, 2d3h.
-func hbAgo(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d < time.Minute:
-		return strconv.Itoa(int(d/time.Second)) + "s"
-	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + "m"
-	case d < 24*time.Hour:
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			return strconv.Itoa(h) + "h"
-		}
-		return strconv.Itoa(h) + "h" + strconv.Itoa(m) + "m"
-	}
-	days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
-	if h == 0 {
-		return strconv.Itoa(days) + "d"
-	}
-	return strconv.Itoa(days) + "d" + strconv.Itoa(h) + "h"
 }

@@ -3,7 +3,6 @@ package notify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
 // Options are what every notifier integration gets besides its own config.
@@ -159,29 +160,7 @@ func Truncate(s string, max int) string {
 }
 
 // FormatDuration prints d for people: "45s", "12m", "1h5m", "2d3h".
-func FormatDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d < time.Minute:
-		return strconv.Itoa(int(d/time.Second)) + "s"
-	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + "m"
-	case d < 24*time.Hour:
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			return strconv.Itoa(h) + "h"
-		}
-		return fmt.Sprintf("%dh%dm", h, m)
-	default:
-		days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
-		if h == 0 {
-			return strconv.Itoa(days) + "d"
-		}
-		return fmt.Sprintf("%dd%dh", days, h)
-	}
-}
+func FormatDuration(d time.Duration) string { return config.Approx(d) }
 
 // EventLabel is the short upper-case word for an event in subjects and
 // headers: OPEN, RAISED, RESOLVED, ACK, ESCALATED, REMINDER, FLAPPING, TEST.
