@@ -272,6 +272,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.close()
 	a.store.Start(ctx)
 	a.sched = schedule.New(schedule.RealClock(), a.cfg.Agent.MaxConcurrency, a.runJob)
+	a.sched.OnStepBack = func(by time.Duration) {
+		a.log.Warn("the wall clock went back; checks rescheduled from the new time", "by", by.Round(time.Millisecond))
+	}
 	js, err := jobs(a.cfg, a.rts)
 	if err != nil {
 		return err

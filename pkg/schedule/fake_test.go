@@ -83,6 +83,20 @@ func (c *fakeClock) Advance(d time.Duration) {
 	}
 }
 
+// StepBack moves the wall clock back by d, as NTP correcting a fast clock
+// does; the timers keep the time they had left (the runtime's timers run
+// on the monotonic clock).
+func (c *fakeClock) StepBack(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(-d)
+	for _, t := range c.timers {
+		if t.active {
+			t.when = t.when.Add(-d)
+		}
+	}
+}
+
 // harness runs a Scheduler on a fake clock and lets the test step it.
 type harness struct {
 	t      *testing.T

@@ -42,14 +42,20 @@ type Scheduler struct {
 	started        atomic.Uint64
 	skippedOverlap atomic.Uint64
 	missed         atomic.Uint64
-	running        atomic.Int64 // runs executing
-	pending        atomic.Int64 // runs handed to the pool and not finished
+	stepsBack      atomic.Uint64 // backward wall-clock steps seen
+	running        atomic.Int64  // runs executing
+	pending        atomic.Int64  // runs handed to the pool and not finished
 	maxRunning     atomic.Int64
 	lateness       histogram
 
 	// onIdle, when set (tests), is called by the loop each time it has
 	// dispatched everything due at now and is about to sleep.
 	onIdle func(now time.Time)
+
+	// OnStepBack, when set before Run, is called by the loop after the
+	// wall clock went back by more than a second (by how much), once the
+	// jobs are rescheduled from the new time.
+	OnStepBack func(by time.Duration)
 }
 
 // entry is one job's place in the heap. Entries are kept per job name
@@ -163,6 +169,7 @@ func (s *Scheduler) Stats() Stats {
 		Started:        s.started.Load(),
 		SkippedOverlap: s.skippedOverlap.Load(),
 		Missed:         s.missed.Load(),
+		ClockStepsBack: s.stepsBack.Load(),
 		InFlight:       int(s.running.Load()),
 		MaxInFlight:    int(s.maxRunning.Load()),
 		Lateness:       s.lateness.snapshot(),
@@ -185,6 +192,12 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}()
 	for ctx.Err() == nil {
 		now := s.clock.Now()
+		if last := s.lastTick.Load(); last != 0 && now.UnixNano() < last-int64(stepBackTolerance) {
+			s.rebase(now)
+			if s.OnStepBack != nil {
+				s.OnStepBack(time.Duration(last - now.UnixNano()))
+			}
+		}
 		s.lastTick.Store(now.UnixNano())
 		d, sleep := s.next(now)
 		if sleep == 0 {
@@ -202,6 +215,30 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case <-s.wake:
 		}
 	}
+}
+
+// stepBackTolerance is how far the wall clock may go back between two looks
+// before the scheduler treats it as a step (NTP correcting a drifted clock)
+// and reschedules.
+const stepBackTolerance = time.Second
+
+// rebase moves every job due later than its next run time after now to that
+// time. Due times are wall-clock times: after the clock steps back by an
+// hour, they would all lie an hour ahead and nothing would run for an hour.
+func (s *Scheduler) rebase(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	moved := 0
+	for _, e := range s.heap {
+		if nx := unixNano(Next(e.job, now)); nx != 0 && nx < e.due {
+			e.due = nx
+			moved++
+		}
+	}
+	if moved > 0 {
+		heap.Init(&s.heap)
+	}
+	s.stepsBack.Add(1)
 }
 
 // next pops the earliest job if it is due at now and reschedules it;

@@ -510,3 +510,93 @@ func TestSchedulerDuplicateNames(t *testing.T) {
 		t.Errorf("jobs %d started %d, want 1 and 2", st.Jobs, st.Started)
 	}
 }
+
+// TestSchedulerClockStepsBack: after the wall clock goes back an hour, the
+// jobs run at their next times after the new now, not an hour later.
+func TestSchedulerClockStepsBack(t *testing.T) {
+	h := newHarness(t, 4, nil)
+	rec := newRecorder(h.clk)
+	h.s.run = rec.run
+	var (
+		mu    sync.Mutex
+		steps []time.Duration
+	)
+	h.s.OnStepBack = func(by time.Duration) { mu.Lock(); steps = append(steps, by); mu.Unlock() }
+	jobs := []Job{{Name: "a", Interval: 10 * time.Second}, {Name: "b", Interval: time.Minute}}
+	h.s.Set(jobs)
+	h.start()
+	// slots is how many runs jobs have in (from, to].
+	slots := func(from, to time.Time) int {
+		n := 0
+		for i := range jobs {
+			for at := Next(&jobs[i], from); !at.After(to); at = Next(&jobs[i], at) {
+				n++
+			}
+		}
+		return n
+	}
+	// minute steps the clock a second at a time for a minute and returns
+	// the runs, waiting for each second's before the next (a run still in
+	// flight would make the next one of its job skip).
+	minute := func() []runRec {
+		var out []runRec
+		for range 60 {
+			from := h.clk.Now()
+			h.step(time.Second)
+			out = append(out, rec.wait(t, slots(from, h.clk.Now()))...)
+			// The worker clears the job's running flag after the run
+			// returns; in flight 0 means every flag is clear.
+			deadline := time.Now().Add(10 * time.Second)
+			for h.s.Stats().InFlight != 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("runs still in flight after 10s")
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		return out
+	}
+	minute()
+
+	h.clk.StepBack(time.Hour)
+	// settle would take the idle time seen before the step for settled.
+	h.s.poke()
+	deadline := time.Now().Add(10 * time.Second)
+	for h.s.Stats().ClockStepsBack == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the step back was not noticed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.settle()
+	now := h.clk.Now()
+	for i := range jobs {
+		j := &jobs[i]
+		if due, _ := h.s.Due(j.Name); !due.Equal(Next(j, now)) {
+			t.Errorf("%s due %s after the step back, want %s", j.Name, due, Next(j, now))
+		}
+	}
+	runs := minute()
+	if len(runs) < 6 {
+		t.Errorf("%d runs in the minute after the step back, want at least 6", len(runs))
+	}
+	for _, r := range runs {
+		if r.scheduled.Before(now) || r.scheduled.After(h.clk.Now()) {
+			t.Errorf("run of %s scheduled %s, outside the minute after the step back", r.name, r.scheduled)
+		}
+	}
+	if st := h.s.Stats(); st.ClockStepsBack != 1 || st.Missed != 0 {
+		t.Errorf("ClockStepsBack %d Missed %d, want 1 and 0", st.ClockStepsBack, st.Missed)
+	}
+	mu.Lock()
+	if len(steps) != 1 || steps[0] < time.Hour-time.Second || steps[0] > time.Hour {
+		t.Errorf("OnStepBack calls %v, want one of about 1h", steps)
+	}
+	mu.Unlock()
+	// Small backward moves (under a second) are not steps.
+	h.clk.StepBack(500 * time.Millisecond)
+	h.step(time.Second)
+	if st := h.s.Stats(); st.ClockStepsBack != 1 {
+		t.Errorf("a 500ms step counted: ClockStepsBack %d", st.ClockStepsBack)
+	}
+}

@@ -15,9 +15,13 @@ type Stats struct {
 	// Missed counts run times that passed while the scheduler could not
 	// start anything (saturated, suspended, clock jump): they are dropped,
 	// not made up in a burst.
-	Missed      uint64
-	InFlight    int // runs in flight now
-	MaxInFlight int // most runs in flight at once since New
+	Missed uint64
+	// ClockStepsBack counts the times the wall clock went back by more
+	// than a second; each time the jobs were moved to their next run time
+	// after the new now, instead of waiting for the old ones.
+	ClockStepsBack uint64
+	InFlight       int // runs in flight now
+	MaxInFlight    int // most runs in flight at once since New
 	// Lateness is the delay between each run's scheduled time and its start.
 	Lateness Histogram
 }
