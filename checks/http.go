@@ -339,11 +339,8 @@ func (h *HTTPClients) client(c *config.Check, logger *slog.Logger) (*resty.Clien
 // Run sends the request, reads at most max_body bytes of the answer, and
 // checks the status, headers, body, certificate and latency.
 func (k *httpCheck) Run(ctx context.Context) Result {
-	if _, ok := ctx.Deadline(); !ok && k.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, k.timeout)
-		defer cancel()
-	}
+	ctx, cancel := withDeadline(ctx, k.timeout)
+	defer cancel()
 	x, fail := k.exchange(ctx)
 	defer k.release(x)
 	if fail != nil {

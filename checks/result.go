@@ -143,6 +143,15 @@ func Run(ctx context.Context, name string, c Checker, timeout time.Duration, now
 	return res
 }
 
+// withDeadline bounds ctx by timeout unless it has a deadline already:
+// checks.Run sets one, but a Checker's Run may be called on its own.
+func withDeadline(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
+}
+
 // oneLine folds s to a single line of at most 500 bytes.
 func oneLine(s string) string {
 	s = strings.TrimSpace(s)

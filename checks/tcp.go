@@ -37,11 +37,8 @@ func newTCP(c *config.Check, env *Env) (Checker, error) {
 
 // Run connects under ctx; slower than expect.latency is warn.
 func (k *tcpCheck) Run(ctx context.Context) Result {
-	if _, ok := ctx.Deadline(); !ok && k.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, k.timeout)
-		defer cancel()
-	}
+	ctx, cancel := withDeadline(ctx, k.timeout)
+	defer cancel()
 	start := time.Now()
 	conn, err := k.dialer.DialContext(ctx, "tcp", k.address)
 	took := time.Since(start)

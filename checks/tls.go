@@ -82,11 +82,8 @@ func newTLS(c *config.Check, env *Env) (Checker, error) {
 // expired or untrusted chain can still be read and named in the message;
 // the chain is then verified here, against the injected clock.
 func (k *tlsCheck) Run(ctx context.Context) Result {
-	if _, ok := ctx.Deadline(); !ok && k.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, k.timeout)
-		defer cancel()
-	}
+	ctx, cancel := withDeadline(ctx, k.timeout)
+	defer cancel()
 	start := time.Now()
 	raw, err := k.dialer.DialContext(ctx, "tcp", k.address)
 	if err != nil {
