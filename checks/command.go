@@ -193,16 +193,27 @@ func splitPluginOutput(out string) (msg, perf1, perf2 string) {
 	return strings.TrimSpace(msg), perf1, perf2
 }
 
-// judgeThresholds applies crit_if first, then warn_if, to v and says which
-// one matched. Unset thresholds never match.
-func judgeThresholds(warn, crit config.Threshold, v float64) (State, string) {
+// matchThresholds applies crit_if first, then warn_if, to v: the state,
+// and the key and threshold that matched ("" when none). Unset thresholds
+// never match. Every kind with warn_if / crit_if judges through it.
+func matchThresholds(warn, crit config.Threshold, v float64) (State, string, config.Threshold) {
 	switch {
 	case crit.Match(v):
-		return Crit, "(crit_if " + crit.String() + ")"
+		return Crit, "crit_if", crit
 	case warn.Match(v):
-		return Warn, "(warn_if " + warn.String() + ")"
+		return Warn, "warn_if", warn
 	}
-	return OK, ""
+	return OK, "", config.Threshold{}
+}
+
+// judgeThresholds is matchThresholds worded for a message's tail:
+// "(crit_if > 90)", or "" when none matched.
+func judgeThresholds(warn, crit config.Threshold, v float64) (State, string) {
+	st, key, th := matchThresholds(warn, crit, v)
+	if st == OK {
+		return OK, ""
+	}
+	return st, "(" + key + " " + th.String() + ")"
 }
 
 func killGroup(p *os.Process) error {

@@ -537,13 +537,11 @@ func (k *sqlCheck) Run(ctx context.Context) Result {
 // describes it: "25 > 20 (crit_if)" or "3".
 func thresholdState(warn, crit config.Threshold, v float64) (State, string) {
 	s := metricNumber(v)
-	switch {
-	case crit.Match(v):
-		return Crit, s + " " + crit.String() + " (crit_if)"
-	case warn.Match(v):
-		return Warn, s + " " + warn.String() + " (warn_if)"
+	st, key, th := matchThresholds(warn, crit, v)
+	if st == OK {
+		return OK, s
 	}
-	return OK, s
+	return st, s + " " + th.String() + " (" + key + ")"
 }
 
 // sqlShortDur rounds d for messages: 12ms, 1.25s, 340µs.
