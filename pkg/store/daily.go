@@ -82,7 +82,7 @@ const (
 func (s *Store) compactStep(ctx context.Context, limit int64) (compactResult, error) {
 	res := stepNone
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		day, lastCheck, err := dailyMarksTx(ctx, tx)
+		day, lastCheck, err := dailyMarks(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -195,11 +195,17 @@ func sumDay(ctx context.Context, tx *sql.Tx, day, after, upTo int64) error {
 // before any clock (day 0 is 1970-01-01, and hours before it are valid).
 const noneSummed = -1 << 40
 
-// dailyMarksTx reads the first day not summed yet (noneSummed when never
+// querier is what reads the marks: a transaction (the writer, the
+// compaction) or the readers' pool.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// dailyMarks reads the first day not summed yet (noneSummed when never
 // set) and the last check id of it already summed (-1 when none).
-func dailyMarksTx(ctx context.Context, tx *sql.Tx) (day, lastCheck int64, err error) {
+func dailyMarks(ctx context.Context, q querier) (day, lastCheck int64, err error) {
 	day, lastCheck = noneSummed, -1
-	rows, err := tx.QueryContext(ctx, `SELECT key, value FROM meta WHERE key IN (?, ?)`, dailyThroughKey, dailyCheckKey)
+	rows, err := q.QueryContext(ctx, `SELECT key, value FROM meta WHERE key IN (?, ?)`, dailyThroughKey, dailyCheckKey)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -224,16 +230,9 @@ func dailyMarksTx(ctx context.Context, tx *sql.Tx) (day, lastCheck int64, err er
 
 // dailyThrough is the first day not summed yet, for readers.
 func (s *Store) dailyThrough(ctx context.Context) (int64, error) {
-	v, ok, err := s.GetMeta(ctx, dailyThroughKey)
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return noneSummed, nil
-	}
-	d, err := strconv.ParseInt(v, 10, 64)
+	day, _, err := dailyMarks(ctx, s.r)
 	if err != nil {
 		return 0, fmt.Errorf("read meta %s: %w", dailyThroughKey, err)
 	}
-	return d, nil
+	return day, nil
 }

@@ -320,12 +320,7 @@ func TestDailyRollupsInSlices(t *testing.T) {
 
 func marks(t *testing.T, s *Store) (day, check int64, err error) {
 	t.Helper()
-	tx, err := s.r.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	return dailyMarksTx(context.Background(), tx)
+	return dailyMarks(context.Background(), s.r)
 }
 
 func totals(t *testing.T, s *Store, from, to time.Time) map[string]Rollup {

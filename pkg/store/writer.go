@@ -426,7 +426,7 @@ func (w *writer) aggregates(ctx context.Context, tx *sql.Tx, st *txStmts) error 
 	if len(w.rolls) == 0 {
 		return nil
 	}
-	through, lastCheck, err := dailyMarksTx(ctx, tx) // two primary-key reads a batch
+	through, lastCheck, err := dailyMarks(ctx, tx) // two primary-key reads a batch
 	if err != nil {
 		return fmt.Errorf("update rollup: %w", err)
 	}
