@@ -30,14 +30,7 @@ func newAckCmd(g *Global) *cobra.Command {
 			"Exit status: 0 acknowledged (or already acknowledged), 1 unknown or resolved incident.",
 		Example: "  pulse ack 42\n  pulse ack 42 --by alice --note 'restarting the API'",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseIncidentID(args[0])
-			if err != nil {
-				return exitCode(1, err)
-			}
-			o.ID = id
-			return runAck(cmd.Context(), g, o)
-		},
+		RunE:    withIncidentID(&o.ID, func(ctx context.Context) error { return runAck(ctx, g, o) }),
 	}
 	cmd.Flags().StringVar(&o.By, "by", "", "who acknowledges (default: $USER)")
 	cmd.Flags().StringVar(&o.Note, "note", "", "a note for the timeline and the notifications")

@@ -204,6 +204,19 @@ func validSeverity(s string) bool {
 	return false
 }
 
+// withIncidentID is the RunE of a `CMD ID` command: it parses the argument
+// into *id (exit status 1 when it is not an incident id), then calls run.
+func withIncidentID(id *int64, run func(ctx context.Context) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		n, err := parseIncidentID(args[0])
+		if err != nil {
+			return exitCode(1, err)
+		}
+		*id = n
+		return run(cmd.Context())
+	}
+}
+
 // parseIncidentID accepts "42" and "#42".
 func parseIncidentID(s string) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(s, "#"), 10, 64)
@@ -227,14 +240,7 @@ func newIncidentShowCmd(g *Global) *cobra.Command {
 		Short:   "Print one incident and its timeline",
 		Example: "  pulse incidents show 42",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseIncidentID(args[0])
-			if err != nil {
-				return exitCode(1, err)
-			}
-			o.ID = id
-			return runIncidentShow(cmd.Context(), g, o)
-		},
+		RunE:    withIncidentID(&o.ID, func(ctx context.Context) error { return runIncidentShow(ctx, g, o) }),
 	}
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
 	return cmd

@@ -29,14 +29,7 @@ func newResolveCmd(g *Global) *cobra.Command {
 			"Exit status: 0 resolved (or already resolved), 1 unknown incident.",
 		Example: "  pulse resolve 42",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseIncidentID(args[0])
-			if err != nil {
-				return exitCode(1, err)
-			}
-			o.ID = id
-			return runResolve(cmd.Context(), g, o)
-		},
+		RunE:    withIncidentID(&o.ID, func(ctx context.Context) error { return runResolve(ctx, g, o) }),
 	}
 	cmd.Flags().StringVar(&o.By, "by", "", "who resolves (default: $USER)")
 	return cmd
