@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pulse-monitor/pulse/checks"
@@ -53,7 +54,10 @@ type Agent struct {
 
 // runtime is one configured check in the running agent.
 type runtime struct {
-	cfg     *config.Check
+	// cfg is the check's definition in the config in force. Runs read it
+	// without a lock; a reload that keeps the runtime points it at the
+	// new config's equal copy, so the old config can be collected.
+	cfg     atomic.Pointer[config.Check]
 	checker checks.Checker
 	key     string // fingerprint of cfg: unchanged key = keep state on reload
 
@@ -62,6 +66,9 @@ type runtime struct {
 	mu    sync.Mutex // serialises evaluation of this check's results
 	state alert.CheckState
 }
+
+// check is the runtime's definition in the config in force.
+func (rt *runtime) check() *config.Check { return rt.cfg.Load() }
 
 // New opens the database and builds every check; nothing runs until Run.
 func New(o Options) (*Agent, error) {
@@ -128,6 +135,13 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
 	a.mu.Lock()
 	a.cfg, a.rts = cfg, rts
 	a.mu.Unlock()
+	// Kept runtimes still point into the old config's []Check; one such
+	// pointer keeps the whole array (850 bytes a check) alive.
+	for i := range cfg.Checks {
+		if rt := rts[cfg.Checks[i].Name]; rt != nil {
+			rt.cfg.Store(&cfg.Checks[i])
+		}
+	}
 	a.metrics.Retain(cfg)
 	if a.sched != nil {
 		a.sched.Set(js)
@@ -168,8 +182,8 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 		}
 		if prev, ok := old[c.Name]; ok && prev.key == key {
 			// Same definition: the runtime, its checker and its state carry
-			// over. Its cfg is never reassigned, since runs read it without a
-			// lock; the old *config.Check is equal but for its line number.
+			// over. Reload points its cfg at c once the new config is in
+			// force (the old one is equal but for its line number).
 			rts[c.Name] = prev
 			continue
 		}
@@ -178,7 +192,8 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 			errs = append(errs, fmt.Errorf("%s:%d: check %q: %w", cfg.Path, c.Line, c.Name, err))
 			continue
 		}
-		rt := &runtime{cfg: c, checker: chk, key: key, policy: alert.PolicyFor(c, cfg.Agent)}
+		rt := &runtime{checker: chk, key: key, policy: alert.PolicyFor(c, cfg.Agent)}
+		rt.cfg.Store(c)
 		if prev, ok := old[c.Name]; ok {
 			// A changed definition keeps its incident state: the check is
 			// still the same service, and an open incident stays open.
@@ -199,8 +214,8 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 	// on reload the new ones and those whose type changed).
 	types := make(map[string]string, len(rts))
 	for name, rt := range rts {
-		if prev, ok := old[name]; !ok || prev.cfg.Type != rt.cfg.Type {
-			types[name] = rt.cfg.Type
+		if prev, ok := old[name]; !ok || prev.check().Type != rt.check().Type {
+			types[name] = rt.check().Type
 		}
 	}
 	// Heartbeat checks measure their first period from when pulse first saw them.
@@ -361,7 +376,8 @@ func (a *Agent) runJob(ctx context.Context, job *schedule.Job, _ time.Time) {
 
 // execute runs rt's check and hands the result to the recorder.
 func (a *Agent) execute(ctx context.Context, rt *runtime) checks.Result {
-	res := checks.Run(ctx, rt.cfg.Name, rt.checker, rt.cfg.Timeout.D(), a.now)
+	c := rt.check()
+	res := checks.Run(ctx, c.Name, rt.checker, c.Timeout.D(), a.now)
 	a.record(rt, res)
 	return res
 }
@@ -369,7 +385,7 @@ func (a *Agent) execute(ctx context.Context, rt *runtime) checks.Result {
 // record evaluates res and submits it, with the state and incident events
 // it caused, to the writer: one transaction, nothing sent before it commits.
 func (a *Agent) record(rt *runtime, res checks.Result) {
-	a.metrics.ObserveResult(res, rt.cfg.Type)
+	a.metrics.ObserveResult(res, rt.check().Type)
 	now := a.now()
 	rt.mu.Lock()
 	prev := rt.state

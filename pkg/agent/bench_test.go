@@ -82,7 +82,7 @@ func BenchmarkResultPath(b *testing.B) {
 		for b.Loop() {
 			rt := rts[i%n]
 			d := time.Duration(2000+i%3000) * time.Microsecond
-			a.record(rt, checks.Result{Check: rt.cfg.Name, Start: start.Add(time.Duration(i) * time.Millisecond), Duration: d,
+			a.record(rt, checks.Result{Check: rt.check().Name, Start: start.Add(time.Duration(i) * time.Millisecond), Duration: d,
 				State: checks.OK, Message: "200 OK in 2ms",
 				Perf: []checks.Perf{{Label: "time", Value: d.Seconds(), UOM: "s"}, {Label: "size", Value: 2, UOM: "B"}}})
 			i++

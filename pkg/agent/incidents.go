@@ -167,7 +167,7 @@ func (m *incidents) current() (alert.Plan, *alert.Suppressor) {
 
 // apply returns the writes that record events in the result's transaction.
 func (m *incidents) apply(rt *runtime, res checks.Result, events []alert.Event, now time.Time) func(tx *sql.Tx) error {
-	c := rt.cfg
+	c := rt.check()
 	return func(tx *sql.Tx) error {
 		if cur := m.a.lookup(c.Name); cur != nil {
 			rt = cur // a reload replaced the runtime while the record waited
@@ -583,7 +583,7 @@ func (m *incidents) reason(sup *alert.Suppressor, c *config.Check, now time.Time
 			rt.mu.Lock()
 			states[name] = rt.state
 			rt.mu.Unlock()
-			stack = append(stack, rt.cfg.DependsOn...)
+			stack = append(stack, rt.check().DependsOn...)
 		}
 	}
 	return sup.Reason(c, states, now)
@@ -593,7 +593,7 @@ func (m *incidents) reason(sup *alert.Suppressor, c *config.Check, now time.Time
 // check removed from the config while its incident is open.
 func (m *incidents) checkConfig(name string) *config.Check {
 	if rt := m.a.lookup(name); rt != nil {
-		return rt.cfg
+		return rt.check()
 	}
 	return &config.Check{Name: name}
 }
