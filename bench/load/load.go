@@ -31,9 +31,13 @@ type phase struct {
 	dup      int // requests beyond the first for a slot
 	cpu      time.Duration
 	hwmKB    int64
-	p50, p99 time.Duration
-	max      time.Duration
-	load     string // 1-minute load average at the window's start → end
+	// Peaks of the resident set's parts, sampled every 50 ms from the
+	// start (VmHWM is their sum's peak): anonymous memory (Go's heap and
+	// stacks, SQLite's caches) and file pages (the binary, libraries).
+	anonKB, fileKB int64
+	p50, p99       time.Duration
+	max            time.Duration
+	load           string // 1-minute load average at the window's start → end
 
 	// pulse only
 	ready              time.Duration // exec → "pulse running" logged
@@ -162,6 +166,7 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	pid := cmd.Process.Pid
+	stopSampling := sampleRSS(pid, &p.anonKB, &p.fileKB)
 
 	wait := func(until time.Time) error {
 		select {
@@ -244,6 +249,7 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 	if p.hwmKB, err = memKB(pid, "VmHWM"); err != nil {
 		return p, err
 	}
+	stopSampling()
 	stopAt := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -423,6 +429,8 @@ func median(ps []phase) phase {
 	cr := pick(func(p phase) float64 { return float64(p.cpuPerRun()) })
 	m.cpu, m.runs, m.expected = cr.cpu, cr.runs, cr.expected
 	m.hwmKB = pick(func(p phase) float64 { return float64(p.hwmKB) }).hwmKB
+	m.anonKB = pick(func(p phase) float64 { return float64(p.anonKB) }).anonKB
+	m.fileKB = pick(func(p phase) float64 { return float64(p.fileKB) }).fileKB
 	m.p50 = pick(func(p phase) float64 { return float64(p.p50) }).p50
 	m.p99 = pick(func(p phase) float64 { return float64(p.p99) }).p99
 	m.max = pick(func(p phase) float64 { return float64(p.max) }).max
@@ -469,6 +477,8 @@ func printTable(o options, pulses, floors []phase) {
 	}
 	fmt.Printf("pulse: ready %s after exec, first request %s after exec, stopped %s after SIGTERM\n",
 		ms(p.ready), ms(p.firstHit), ms(p.stop))
+	fmt.Printf("pulse: peak RSS %.1f MB = anonymous (Go heap and stacks, SQLite caches) up to %.1f MB + file pages (binary, libraries) up to %.1f MB\n",
+		float64(p.hwmKB)/1024, float64(p.anonKB)/1024, float64(p.fileKB)/1024)
 	if p.reload > 0 {
 		fmt.Printf("pulse: SIGHUP reload of %d checks logged %s after the signal; lateness in the 5s after it: p99 %s, max %s\n",
 			o.checks, ms(p.reload), ms(p.reloadP99), ms(p.reloadMax))

@@ -62,6 +62,32 @@ func memKB(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
 }
 
+// sampleRSS records the peaks of pid's RssAnon and RssFile every 50 ms
+// until the returned stop is called.
+func sampleRSS(pid int, anonKB, fileKB *int64) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v, err := memKB(pid, "RssAnon"); err == nil {
+				*anonKB = max(*anonKB, v)
+			}
+			if v, err := memKB(pid, "RssFile"); err == nil {
+				*fileKB = max(*fileKB, v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
 // loadAvg is the first field of /proc/loadavg.
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
