@@ -112,7 +112,7 @@ func TestCommandPluginProtocol(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeScript(t, tc.script)
-			c := &config.Check{Command: []string{path}, Perf: tc.perf}
+			c := &config.Check{KindFields: &config.KindFields{Command: []string{path}, Perf: tc.perf}}
 			if tc.warn != "" {
 				c.WarnIf = threshold(t, tc.warn)
 			}
@@ -143,8 +143,7 @@ func TestCommandArgvEnvAndNoShell(t *testing.T) {
 	path := writeScript(t, `echo "OK - arg=[$1] two=[$2] foo=[$PULSE_TEST_FOO] home=[${HOME:+set}]"`)
 	t.Setenv("PULSE_TEST_FOO", "from-agent")
 	c := &config.Check{
-		Command: []string{path, "$HOME; echo injected", "a b"},
-		Env:     map[string]string{"PULSE_TEST_FOO": "from-config"},
+		KindFields: &config.KindFields{Command: []string{path, "$HOME; echo injected", "a b"}, Env: map[string]string{"PULSE_TEST_FOO": "from-config"}},
 	}
 	res := Run(context.Background(), "cmd", mustCommand(t, c), 10*time.Second, nil)
 	// The arguments reach the plugin verbatim: no shell expands or splits them;
@@ -158,8 +157,8 @@ func TestCommandArgvEnvAndNoShell(t *testing.T) {
 func TestCommandConstructorErrors(t *testing.T) {
 	for _, c := range []*config.Check{
 		{Name: "empty", Type: "command"},
-		{Name: "blank", Type: "command", Command: []string{""}},
-		{Name: "bad-env", Type: "command", Command: []string{"true"}, Env: map[string]string{"A=B": "x"}},
+		{Name: "blank", Type: "command", KindFields: &config.KindFields{Command: []string{""}}},
+		{Name: "bad-env", Type: "command", KindFields: &config.KindFields{Command: []string{"true"}, Env: map[string]string{"A=B": "x"}}},
 	} {
 		t.Run(c.Name, func(t *testing.T) {
 			if _, err := New(c, nil); err == nil || !strings.Contains(err.Error(), `check "`+c.Name+`"`) {
@@ -171,7 +170,7 @@ func TestCommandConstructorErrors(t *testing.T) {
 
 func TestCommandCannotStart(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-such-plugin")
-	res := Run(context.Background(), "cmd", mustCommand(t, &config.Check{Command: []string{missing}}), 10*time.Second, nil)
+	res := Run(context.Background(), "cmd", mustCommand(t, &config.Check{KindFields: &config.KindFields{Command: []string{missing}}}), 10*time.Second, nil)
 	if res.State != Unknown || !strings.HasPrefix(res.Message, "cannot run "+missing) {
 		t.Fatalf("got %s %q", res.State, res.Message)
 	}
@@ -181,7 +180,7 @@ func TestCommandOutputIsCapped(t *testing.T) {
 	// 8 MiB on stdout in one line after the first: the check must neither
 	// hold it all nor block the plugin on a full pipe.
 	path := writeScript(t, `echo "OK - chatty | first=1"; head -c 8388608 /dev/zero | tr '\0' 'x'; echo; exit 1`)
-	res := Run(context.Background(), "cmd", mustCommand(t, &config.Check{Command: []string{path}}), 20*time.Second, nil)
+	res := Run(context.Background(), "cmd", mustCommand(t, &config.Check{KindFields: &config.KindFields{Command: []string{path}}}), 20*time.Second, nil)
 	if res.State != Warn || res.Message != "OK - chatty" || len(res.Perf) != 1 {
 		t.Fatalf("got %s %q %+v", res.State, res.Message, res.Perf)
 	}
@@ -252,7 +251,7 @@ func TestCommandTimeoutKillsProcessGroup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pidFile := filepath.Join(t.TempDir(), "pids")
 			path := writeScript(t, `echo $$ >> "$PIDS"; `+tc.script)
-			c := &config.Check{Command: []string{path}, Env: map[string]string{"PIDS": pidFile}}
+			c := &config.Check{KindFields: &config.KindFields{Command: []string{path}, Env: map[string]string{"PIDS": pidFile}}}
 			const timeout = 300 * time.Millisecond
 			start := time.Now()
 			res := Run(context.Background(), "cmd", mustCommand(t, c), timeout, nil)
@@ -289,7 +288,7 @@ func TestCommandReturnsWhenEscapedGrandchildHoldsStdout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pidFile := filepath.Join(t.TempDir(), "pids")
 			path := writeScript(t, tc.script)
-			c := &config.Check{Command: []string{path}, Env: map[string]string{"PIDS": pidFile}}
+			c := &config.Check{KindFields: &config.KindFields{Command: []string{path}, Env: map[string]string{"PIDS": pidFile}}}
 			start := time.Now()
 			res := Run(context.Background(), "cmd", mustCommand(t, c), tc.timeout, nil)
 			took := time.Since(start)
@@ -398,7 +397,7 @@ func TestCommandMonitoringPlugins(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &config.Check{Command: tc.argv, Perf: tc.perf}
+			c := &config.Check{KindFields: &config.KindFields{Command: tc.argv, Perf: tc.perf}}
 			if tc.crit != "" {
 				c.CritIf = threshold(t, tc.crit)
 			}

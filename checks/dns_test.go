@@ -142,8 +142,8 @@ func TestDNSCheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &config.Check{Name: "dns", Type: "dns", Query: tc.query, Record: tc.record, Server: server}
-			c.Expect.Values = tc.expect
+			c := &config.Check{Name: "dns", Type: "dns", KindFields: &config.KindFields{Query: tc.query, Record: tc.record, Server: server}}
+			c.Expect = &config.Expect{Values: tc.expect}
 			k, err := New(c, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -176,7 +176,7 @@ func TestDNSServerUnreachable(t *testing.T) {
 	}
 	addr := pc.LocalAddr().String()
 	pc.Close()
-	k, err := New(&config.Check{Name: "dns", Type: "dns", Query: "a.example", Server: addr}, nil)
+	k, err := New(&config.Check{Name: "dns", Type: "dns", KindFields: &config.KindFields{Query: "a.example", Server: addr}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestDNSSystemResolver(t *testing.T) {
 		{name: "no file", path: filepath.Join(dir, "missing"), unknown: "read system resolver: open"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			k, err := newDNSWith(&config.Check{Name: "dns", Query: "a.example"}, tc.path)
+			k, err := newDNSWith(&config.Check{Name: "dns", KindFields: &config.KindFields{Query: "a.example"}}, tc.path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,15 +257,15 @@ func TestDNSConstructorErrors(t *testing.T) {
 		c      config.Check
 		errMsg string
 	}{
-		{name: "no query", c: config.Check{Record: "A"}, errMsg: "query (the name to resolve) is empty"},
-		{name: "bad name", c: config.Check{Query: "a..b"}, errMsg: "is not a domain name"},
-		{name: "unsupported record", c: config.Check{Query: "a.example", Record: "SRV"}, errMsg: `record "SRV" is not one of`},
-		{name: "bad server", c: config.Check{Query: "a.example", Server: "host:0"}, errMsg: "server:"},
-		{name: "bad A value", c: config.Check{Query: "a.example", Expect: config.Expect{Values: []string{"not-an-ip"}}}, errMsg: `"not-an-ip" is not an A address`},
-		{name: "IPv6 for A", c: config.Check{Query: "a.example", Expect: config.Expect{Values: []string{"2001:db8::1"}}}, errMsg: "is not an A address"},
-		{name: "IPv4 for AAAA", c: config.Check{Query: "a.example", Record: "AAAA", Expect: config.Expect{Values: []string{"192.0.2.1"}}}, errMsg: "is not an AAAA address"},
-		{name: "bad MX", c: config.Check{Query: "a.example", Record: "MX", Expect: config.Expect{Values: []string{"x y z"}}}, errMsg: "is not an MX value"},
-		{name: "empty CNAME", c: config.Check{Query: "a.example", Record: "CNAME", Expect: config.Expect{Values: []string{" "}}}, errMsg: "empty host name"},
+		{name: "no query", c: config.Check{KindFields: &config.KindFields{Record: "A"}}, errMsg: "query (the name to resolve) is empty"},
+		{name: "bad name", c: config.Check{KindFields: &config.KindFields{Query: "a..b"}}, errMsg: "is not a domain name"},
+		{name: "unsupported record", c: config.Check{KindFields: &config.KindFields{Query: "a.example", Record: "SRV"}}, errMsg: `record "SRV" is not one of`},
+		{name: "bad server", c: config.Check{KindFields: &config.KindFields{Query: "a.example", Server: "host:0"}}, errMsg: "server:"},
+		{name: "bad A value", c: config.Check{Expect: &config.Expect{Values: []string{"not-an-ip"}}, KindFields: &config.KindFields{Query: "a.example"}}, errMsg: `"not-an-ip" is not an A address`},
+		{name: "IPv6 for A", c: config.Check{Expect: &config.Expect{Values: []string{"2001:db8::1"}}, KindFields: &config.KindFields{Query: "a.example"}}, errMsg: "is not an A address"},
+		{name: "IPv4 for AAAA", c: config.Check{Expect: &config.Expect{Values: []string{"192.0.2.1"}}, KindFields: &config.KindFields{Query: "a.example", Record: "AAAA"}}, errMsg: "is not an AAAA address"},
+		{name: "bad MX", c: config.Check{Expect: &config.Expect{Values: []string{"x y z"}}, KindFields: &config.KindFields{Query: "a.example", Record: "MX"}}, errMsg: "is not an MX value"},
+		{name: "empty CNAME", c: config.Check{Expect: &config.Expect{Values: []string{" "}}, KindFields: &config.KindFields{Query: "a.example", Record: "CNAME"}}, errMsg: "empty host name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.c

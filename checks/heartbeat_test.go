@@ -82,7 +82,7 @@ func TestHeartbeatPeriod(t *testing.T) {
 				grace = tc.grace
 			}
 			hb := &fakeHeartbeats{ps: tc.ps}
-			c := &config.Check{Name: "backup", Type: "heartbeat", Period: config.Duration(time.Hour), Grace: config.Duration(grace)}
+			c := &config.Check{Name: "backup", Type: "heartbeat", KindFields: &config.KindFields{Period: config.Duration(time.Hour), Grace: config.Duration(grace)}}
 			chk, err := New(c, &Env{Now: func() time.Time { return now }, Heartbeats: hb})
 			if err != nil {
 				t.Fatal(err)
@@ -160,7 +160,7 @@ func TestHeartbeatSchedule(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			now := at(tc.now)
-			c := &config.Check{Name: "nightly", Type: "heartbeat", Schedule: tc.schedule, Grace: config.Duration(15 * time.Minute), Location: paris}
+			c := &config.Check{Name: "nightly", Type: "heartbeat", Schedule: tc.schedule, Location: paris, KindFields: &config.KindFields{Grace: config.Duration(15 * time.Minute)}}
 			chk, err := New(c, &Env{Now: func() time.Time { return now }, Heartbeats: &fakeHeartbeats{ps: tc.ps}})
 			if err != nil {
 				t.Fatal(err)
@@ -175,7 +175,7 @@ func TestHeartbeatSchedule(t *testing.T) {
 
 func TestHeartbeatWithoutStore(t *testing.T) {
 	now := time.Date(2026, 11, 19, 10, 0, 0, 0, time.UTC)
-	c := &config.Check{Name: "backup", Type: "heartbeat", Period: config.Duration(time.Hour)}
+	c := &config.Check{Name: "backup", Type: "heartbeat", KindFields: &config.KindFields{Period: config.Duration(time.Hour)}}
 	t.Run("nil store", func(t *testing.T) {
 		chk, err := New(c, &Env{Now: func() time.Time { return now }})
 		if err != nil {
@@ -204,8 +204,8 @@ func TestHeartbeatConfigErrors(t *testing.T) {
 		c    config.Check
 		want string
 	}{
-		{"neither", config.Check{Name: "hb", Type: "heartbeat", Grace: config.Duration(time.Minute)}, `check "hb": a heartbeat needs period`},
-		{"both", config.Check{Name: "hb", Type: "heartbeat", Period: config.Duration(time.Hour), Schedule: "@daily"}, `check "hb": set period or schedule, not both`},
+		{"neither", config.Check{Name: "hb", Type: "heartbeat", KindFields: &config.KindFields{Grace: config.Duration(time.Minute)}}, `check "hb": a heartbeat needs period`},
+		{"both", config.Check{Name: "hb", Type: "heartbeat", Schedule: "@daily", KindFields: &config.KindFields{Period: config.Duration(time.Hour)}}, `check "hb": set period or schedule, not both`},
 		{"bad schedule", config.Check{Name: "hb", Type: "heartbeat", Schedule: "61 * * * *"}, `check "hb": schedule: `},
 	}
 	for _, tc := range cases {

@@ -167,28 +167,32 @@ func (h *HTTPClients) putBuf(b *bytes.Buffer) {
 }
 
 // httpCheck is one configured http check: its resty client (built once,
-// sharing a transport) and its precompiled assertions.
+// sharing a transport) and its precompiled assertions. It is kept small:
+// at 25,000 checks every 8 bytes here are 200 KB (docs/BENCHMARKS.md).
 type httpCheck struct {
-	method   string
-	url      string
-	body     string
-	client   *resty.Client
-	clients  *HTTPClients
-	maxBody  int64
-	maxShown string // max_body as messages name it
-	timeout  time.Duration
-	now      func() time.Time
+	method  string
+	url     string
+	body    string
+	client  *resty.Client
+	clients *HTTPClients
+	maxBody int64
+	timeout time.Duration
+	now     func() time.Time
 
-	status      []config.StatusMatcher // empty: any 2xx
-	statusWant  string                 // "200", "2xx", "200, 204 or 3xx"
-	latency     time.Duration
+	status   []config.StatusMatcher // empty: any 2xx
+	latency  time.Duration
+	more     *httpAsserts // the rarer assertions; nil when none is set
+	needBody bool         // some assertion reads the body
+}
+
+// httpAsserts are an http check's header, body and certificate assertions.
+type httpAsserts struct {
 	contains    []byte
 	notContains []byte
 	re          *regexp.Regexp
 	json        []httpJSONExpect
 	headers     []httpHeaderExpect
 	certExpiry  time.Duration
-	needBody    bool // some assertion reads the body
 }
 
 var _ Checker = (*httpCheck)(nil)
@@ -225,17 +229,17 @@ func newHTTPCheck(c *config.Check, env *Env) (*httpCheck, error) {
 	if env.HTTP == nil {
 		env.HTTP = NewHTTPClients()
 	}
+	exp := c.Expected()
 	k := &httpCheck{
-		method:     strings.ToUpper(c.Method),
-		url:        c.URL,
-		body:       c.Body,
-		clients:    env.HTTP,
-		maxBody:    int64(c.MaxBody),
-		timeout:    c.Timeout.D(),
-		now:        env.Now,
-		status:     c.Expect.Status,
-		latency:    c.Expect.Latency.D(),
-		certExpiry: c.Expect.CertExpiry.D(),
+		method:  strings.ToUpper(c.Method),
+		url:     c.URL,
+		body:    c.Body,
+		clients: env.HTTP,
+		maxBody: int64(c.MaxBody),
+		timeout: c.Timeout.D(),
+		now:     env.Now,
+		status:  exp.Status,
+		latency: exp.Latency.D(),
 	}
 	if k.method == "" {
 		k.method = http.MethodGet
@@ -243,33 +247,35 @@ func newHTTPCheck(c *config.Check, env *Env) (*httpCheck, error) {
 	if k.maxBody <= 0 {
 		k.maxBody = config.DefaultMaxBody
 	}
-	k.maxShown = httpSize(k.maxBody)
 	if k.now == nil {
 		k.now = time.Now
 	}
-	k.statusWant = httpStatusWant(k.status)
-	if s := c.Expect.BodyContains; s != "" {
-		k.contains = []byte(s)
+	m := &httpAsserts{certExpiry: exp.CertExpiry.D()}
+	if s := exp.BodyContains; s != "" {
+		m.contains = []byte(s)
 	}
-	if s := c.Expect.BodyNotContains; s != "" {
-		k.notContains = []byte(s)
+	if s := exp.BodyNotContains; s != "" {
+		m.notContains = []byte(s)
 	}
-	if c.Expect.BodyRegex != "" {
-		if k.re, err = regexp.Compile(c.Expect.BodyRegex); err != nil {
+	if exp.BodyRegex != "" {
+		if m.re, err = regexp.Compile(exp.BodyRegex); err != nil {
 			return nil, fmt.Errorf("check %q: expect.body_regex: %w", c.Name, err)
 		}
 	}
-	for _, path := range slices.Sorted(maps.Keys(c.Expect.JSON)) {
-		je, err := httpJSONExpectation(path, c.Expect.JSON[path])
+	for _, path := range slices.Sorted(maps.Keys(exp.JSON)) {
+		je, err := httpJSONExpectation(path, exp.JSON[path])
 		if err != nil {
 			return nil, fmt.Errorf("check %q: expect.json %q: %w", c.Name, path, err)
 		}
-		k.json = append(k.json, je)
+		m.json = append(m.json, je)
 	}
-	for _, name := range slices.Sorted(maps.Keys(c.Expect.Headers)) {
-		k.headers = append(k.headers, httpHeaderExpect{name: http.CanonicalHeaderKey(name), value: c.Expect.Headers[name]})
+	for _, name := range slices.Sorted(maps.Keys(exp.Headers)) {
+		m.headers = append(m.headers, httpHeaderExpect{name: http.CanonicalHeaderKey(name), value: exp.Headers[name]})
 	}
-	k.needBody = k.contains != nil || k.notContains != nil || k.re != nil || len(k.json) > 0
+	k.needBody = m.contains != nil || m.notContains != nil || m.re != nil || len(m.json) > 0
+	if k.needBody || len(m.headers) > 0 || m.certExpiry > 0 {
+		k.more = m
+	}
 
 	if k.client, err = env.HTTP.client(c, env.Logger); err != nil {
 		return nil, fmt.Errorf("check %q: ca_file: %w", c.Name, err)
@@ -355,7 +361,7 @@ func (k *httpCheck) Run(ctx context.Context) Result {
 		statusText += " " + t
 	}
 	if !k.statusOK(code) {
-		msg := "status " + strconv.Itoa(code) + ", expected " + k.statusWant
+		msg := "status " + strconv.Itoa(code) + ", expected " + httpStatusWant(k.status)
 		if loc := raw.Header.Get("Location"); loc != "" && code/100 == 3 {
 			msg += " (redirect to " + httpClip(loc) + ")"
 		}
@@ -363,38 +369,40 @@ func (k *httpCheck) Run(ctx context.Context) Result {
 	}
 
 	var crits, warns []string
-	for _, h := range k.headers {
-		if p := h.check(raw.Header); p != "" {
-			crits = append(crits, p)
+	if m := k.more; m != nil {
+		for _, h := range m.headers {
+			if p := h.check(raw.Header); p != "" {
+				crits = append(crits, p)
+			}
 		}
-	}
-	var bodyFails []string
-	if k.needBody {
-		b := body.Bytes()
-		if k.contains != nil && !bytes.Contains(b, k.contains) {
-			bodyFails = append(bodyFails, "body does not contain "+httpQuote(string(k.contains)))
+		var bodyFails []string
+		if k.needBody {
+			b := body.Bytes()
+			if m.contains != nil && !bytes.Contains(b, m.contains) {
+				bodyFails = append(bodyFails, "body does not contain "+httpQuote(string(m.contains)))
+			}
+			if m.notContains != nil && bytes.Contains(b, m.notContains) {
+				bodyFails = append(bodyFails, "body contains "+httpQuote(string(m.notContains)))
+			}
+			if m.re != nil && !m.re.Match(b) {
+				bodyFails = append(bodyFails, "body does not match /"+httpClip(m.re.String())+"/")
+			}
+			if len(m.json) > 0 {
+				bodyFails = append(bodyFails, checkJSON(m.json, b)...)
+			}
+			if len(bodyFails) > 0 && truncated {
+				bodyFails[len(bodyFails)-1] += " (only the first " + httpSize(k.maxBody) + " of the body was read)"
+			}
 		}
-		if k.notContains != nil && bytes.Contains(b, k.notContains) {
-			bodyFails = append(bodyFails, "body contains "+httpQuote(string(k.notContains)))
-		}
-		if k.re != nil && !k.re.Match(b) {
-			bodyFails = append(bodyFails, "body does not match /"+httpClip(k.re.String())+"/")
-		}
-		if len(k.json) > 0 {
-			bodyFails = append(bodyFails, k.checkJSON(b)...)
-		}
-		if len(bodyFails) > 0 && truncated {
-			bodyFails[len(bodyFails)-1] += " (only the first " + k.maxShown + " of the body was read)"
-		}
-	}
-	crits = append(crits, bodyFails...)
+		crits = append(crits, bodyFails...)
 
-	if k.certExpiry > 0 && raw.TLS != nil && len(raw.TLS.PeerCertificates) > 0 {
-		switch st, msg := certVerdict(raw.TLS.PeerCertificates[0], k.now(), k.certExpiry, 0); st {
-		case Crit:
-			crits = append(crits, msg)
-		case Warn:
-			warns = append(warns, msg)
+		if m.certExpiry > 0 && raw.TLS != nil && len(raw.TLS.PeerCertificates) > 0 {
+			switch st, msg := certVerdict(raw.TLS.PeerCertificates[0], k.now(), m.certExpiry, 0); st {
+			case Crit:
+				crits = append(crits, msg)
+			case Warn:
+				warns = append(warns, msg)
+			}
 		}
 	}
 	if k.latency > 0 && took > k.latency {
@@ -505,10 +513,10 @@ func (k *httpCheck) statusOK(code int) bool {
 }
 
 // checkJSON returns one line per expect.json entry the body does not satisfy.
-func (k *httpCheck) checkJSON(b []byte) []string {
+func checkJSON(json []httpJSONExpect, b []byte) []string {
 	var fails []string
-	for i := range k.json {
-		je := &k.json[i]
+	for i := range json {
+		je := &json[i]
 		r := gjson.GetBytes(b, je.path)
 		if je.matches(r) {
 			continue

@@ -25,7 +25,7 @@ func no() *bool  { v := false; return &v }
 
 // httpCheckFor is an http check of url with the given expectations.
 func httpCheckFor(url string, e config.Expect) *config.Check {
-	return &config.Check{Name: "web", Type: "http", URL: url, Expect: e}
+	return &config.Check{Name: "web", Type: "http", Expect: &e, HTTPFields: &config.HTTPFields{URL: url}}
 }
 
 func TestHTTPStatus(t *testing.T) {
@@ -543,12 +543,12 @@ func TestHTTPTransportsAreSharedAndConnectionsReused(t *testing.T) {
 	env := &Env{}
 	var checks []Checker
 	for i, c := range []*config.Check{
-		{Name: "a", Type: "http", URL: srv.URL + "/a"},
-		{Name: "b", Type: "http", URL: srv.URL + "/b", Expect: config.Expect{BodyContains: "zz"}},
-		{Name: "c", Type: "http", URL: srv.URL + "/c", CAFile: ca.file},
-		{Name: "d", Type: "http", URL: srv.URL + "/d", CAFile: ca.file},
-		{Name: "e", Type: "http", URL: srv.URL + "/e", InsecureSkipVerify: true},
-		{Name: "f", Type: "http", URL: srv.URL + "/f", InsecureSkipVerify: true, CAFile: ca.file},
+		{Name: "a", Type: "http", HTTPFields: &config.HTTPFields{URL: srv.URL + "/a"}},
+		{Name: "b", Type: "http", Expect: &config.Expect{BodyContains: "zz"}, HTTPFields: &config.HTTPFields{URL: srv.URL + "/b"}},
+		{Name: "c", Type: "http", CAFile: ca.file, HTTPFields: &config.HTTPFields{URL: srv.URL + "/c"}},
+		{Name: "d", Type: "http", CAFile: ca.file, HTTPFields: &config.HTTPFields{URL: srv.URL + "/d"}},
+		{Name: "e", Type: "http", HTTPFields: &config.HTTPFields{URL: srv.URL + "/e", InsecureSkipVerify: true}},
+		{Name: "f", Type: "http", CAFile: ca.file, HTTPFields: &config.HTTPFields{URL: srv.URL + "/f", InsecureSkipVerify: true}},
 	} {
 		k, err := New(c, env)
 		if err != nil {
@@ -579,11 +579,11 @@ func TestHTTPConstructorErrors(t *testing.T) {
 		c    config.Check
 		want string
 	}{
-		{"relative URL", config.Check{Name: "x", Type: "http", URL: "/health"}, "want an absolute http:// or https:// URL"},
-		{"other scheme", config.Check{Name: "x", Type: "http", URL: "ftp://example.com/"}, "want an absolute"},
-		{"bad regex", config.Check{Name: "x", Type: "http", URL: "http://a/", Expect: config.Expect{BodyRegex: "("}}, "expect.body_regex"},
-		{"unsupported json value", config.Check{Name: "x", Type: "http", URL: "http://a/", Expect: config.Expect{JSON: map[string]any{"t": time.Now()}}}, `expect.json "t": unsupported value`},
-		{"missing ca_file", config.Check{Name: "x", Type: "http", URL: "https://a/", CAFile: "/nonexistent/ca.pem"}, "ca_file: read CA bundle"},
+		{"relative URL", config.Check{Name: "x", Type: "http", HTTPFields: &config.HTTPFields{URL: "/health"}}, "want an absolute http:// or https:// URL"},
+		{"other scheme", config.Check{Name: "x", Type: "http", HTTPFields: &config.HTTPFields{URL: "ftp://example.com/"}}, "want an absolute"},
+		{"bad regex", config.Check{Name: "x", Type: "http", Expect: &config.Expect{BodyRegex: "("}, HTTPFields: &config.HTTPFields{URL: "http://a/"}}, "expect.body_regex"},
+		{"unsupported json value", config.Check{Name: "x", Type: "http", Expect: &config.Expect{JSON: map[string]any{"t": time.Now()}}, HTTPFields: &config.HTTPFields{URL: "http://a/"}}, `expect.json "t": unsupported value`},
+		{"missing ca_file", config.Check{Name: "x", Type: "http", CAFile: "/nonexistent/ca.pem", HTTPFields: &config.HTTPFields{URL: "https://a/"}}, "ca_file: read CA bundle"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

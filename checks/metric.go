@@ -52,7 +52,7 @@ func newMetric(c *config.Check, env *Env) (Checker, error) {
 		name:     c.Name,
 		warn:     c.WarnIf,
 		crit:     c.CritIf,
-		latency:  c.Expect.Latency.D(),
+		latency:  c.Expected().Latency.D(),
 		compare:  c.Compare.D(),
 		warnDrop: c.WarnIfDrop,
 		critDrop: c.CritIfDrop,
@@ -230,7 +230,7 @@ func newMetricHTTP(c *config.Check, env *Env) (*metricHTTP, error) {
 	}
 	return &metricHTTP{
 		client: client, method: method, url: c.URL, headers: h, host: host, body: c.Body,
-		basic: c.BasicAuth, status: c.Expect.Status, path: c.Value, maxBody: maxBody, now: env.Now,
+		basic: c.BasicAuth, status: c.Expected().Status, path: c.Value, maxBody: maxBody, now: env.Now,
 	}, nil
 }
 

@@ -131,11 +131,11 @@ func TestMetricHTTP(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &config.Check{
-				Name: "signups", Type: "metric", Source: "http", URL: srv.URL + tc.path, Method: "post",
-				Headers: map[string]config.Secret{"X-Api-Key": "k-123"}, Body: `{"metric":"signups"}`,
-				BasicAuth: &config.BasicAuth{Username: "stats", Password: "pw"},
-				Value:     tc.value, WarnIf: sqlThreshold(t, tc.warn), CritIf: sqlThreshold(t, tc.crit),
-				Expect: config.Expect{Status: tc.status},
+				Name:       "signups",
+				Type:       "metric",
+				Expect:     &config.Expect{Status: tc.status},
+				HTTPFields: &config.HTTPFields{URL: srv.URL + tc.path, Method: "post", Headers: map[string]config.Secret{"X-Api-Key": "k-123"}, Body: `{"metric":"signups"}`, BasicAuth: &config.BasicAuth{Username: "stats", Password: "pw"}},
+				KindFields: &config.KindFields{Source: "http", Value: tc.value, WarnIf: sqlThreshold(t, tc.warn), CritIf: sqlThreshold(t, tc.crit)},
 			}
 			chk, err := New(c, &Env{Now: func() time.Time { return now }})
 			if err != nil {
@@ -162,7 +162,7 @@ func TestMetricHTTPTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	chk, err := New(&config.Check{Name: "slow", Type: "metric", Source: "http", URL: srv.URL, Value: "n"}, nil)
+	chk, err := New(&config.Check{Name: "slow", Type: "metric", HTTPFields: &config.HTTPFields{URL: srv.URL}, KindFields: &config.KindFields{Source: "http", Value: "n"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,11 +257,12 @@ func TestMetricCompare(t *testing.T) {
 				tc.wantTol = tc.interval
 			}
 			c := &config.Check{
-				Name: "signups", Type: "metric", Source: "http", URL: srv.URL + "/stats", Method: "POST",
-				Headers: map[string]config.Secret{"X-Api-Key": "k-123"}, Body: `{"metric":"signups"}`,
-				BasicAuth: &config.BasicAuth{Username: "stats", Password: "pw"}, Value: tc.value,
-				Interval: config.Duration(tc.interval), Schedule: tc.schedule,
-				Compare: config.Duration(tc.compare), WarnIfDrop: 15, CritIfDrop: 30, CritIf: sqlThreshold(t, tc.crit),
+				Name:       "signups",
+				Type:       "metric",
+				Interval:   config.Duration(tc.interval),
+				Schedule:   tc.schedule,
+				HTTPFields: &config.HTTPFields{URL: srv.URL + "/stats", Method: "POST", Headers: map[string]config.Secret{"X-Api-Key": "k-123"}, Body: `{"metric":"signups"}`, BasicAuth: &config.BasicAuth{Username: "stats", Password: "pw"}},
+				KindFields: &config.KindFields{Source: "http", Value: tc.value, Compare: config.Duration(tc.compare), WarnIfDrop: 15, CritIfDrop: 30, CritIf: sqlThreshold(t, tc.crit)},
 			}
 			hist := &fakeHistory{check: "signups", values: tc.baseline, err: tc.histErr}
 			env := &Env{Now: func() time.Time { return now }, History: hist}
@@ -315,9 +316,10 @@ func TestMetricSQL(t *testing.T) {
 	now := time.Date(2026, 11, 19, 10, 0, 0, 0, time.UTC)
 	hist := &fakeHistory{check: "orders", values: map[time.Time]float64{now.Add(-24 * time.Hour): 40}}
 	c := &config.Check{
-		Name: "orders", Type: "metric", Source: "sql", Driver: "sqlite", DSN: config.Secret(path),
-		Query: "SELECT count(*) FROM signups", Interval: config.Duration(time.Minute),
-		Compare: config.Duration(24 * time.Hour), WarnIfDrop: 10, CritIfDrop: 50, WarnIf: sqlThreshold(t, "< 10"),
+		Name:       "orders",
+		Type:       "metric",
+		Interval:   config.Duration(time.Minute),
+		KindFields: &config.KindFields{Source: "sql", Driver: "sqlite", DSN: config.Secret(path), Query: "SELECT count(*) FROM signups", Compare: config.Duration(24 * time.Hour), WarnIfDrop: 10, CritIfDrop: 50, WarnIf: sqlThreshold(t, "< 10")},
 	}
 	pools := NewSQLPools(nil)
 	defer pools.Close()
@@ -349,12 +351,12 @@ func TestMetricConfigErrors(t *testing.T) {
 		c    config.Check
 		want string
 	}{
-		{"source", config.Check{Name: "m", Type: "metric", Source: "ftp"}, `check "m": unknown source "ftp"`},
-		{"value", config.Check{Name: "m", Type: "metric", Source: "http", URL: "http://127.0.0.1/"}, `check "m": value (a gjson path`},
-		{"url", config.Check{Name: "m", Type: "metric", Source: "http", Value: "n"}, `check "m": url is empty`},
-		{"drop without compare", config.Check{Name: "m", Type: "metric", Source: "http", URL: "http://127.0.0.1/", Value: "n", WarnIfDrop: 10},
+		{"source", config.Check{Name: "m", Type: "metric", KindFields: &config.KindFields{Source: "ftp"}}, `check "m": unknown source "ftp"`},
+		{"value", config.Check{Name: "m", Type: "metric", HTTPFields: &config.HTTPFields{URL: "http://127.0.0.1/"}, KindFields: &config.KindFields{Source: "http"}}, `check "m": value (a gjson path`},
+		{"url", config.Check{Name: "m", Type: "metric", KindFields: &config.KindFields{Source: "http", Value: "n"}}, `check "m": url is empty`},
+		{"drop without compare", config.Check{Name: "m", Type: "metric", HTTPFields: &config.HTTPFields{URL: "http://127.0.0.1/"}, KindFields: &config.KindFields{Source: "http", Value: "n", WarnIfDrop: 10}},
 			`check "m": warn_if_drop / crit_if_drop need compare`},
-		{"sql driver", config.Check{Name: "m", Type: "metric", Source: "sql", Driver: "db2", DSN: "x", Query: "SELECT 1"}, `check "m": unknown driver "db2"`},
+		{"sql driver", config.Check{Name: "m", Type: "metric", KindFields: &config.KindFields{Source: "sql", Driver: "db2", DSN: "x", Query: "SELECT 1"}}, `check "m": unknown driver "db2"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(&tc.c, nil); err == nil || !strings.Contains(err.Error(), tc.want) {

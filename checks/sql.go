@@ -508,7 +508,7 @@ func newSQL(c *config.Check, env *Env) (Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	lat := c.Expect.Latency.D()
+	lat := c.Expected().Latency.D()
 	if lat == 0 {
 		lat = env.Targets.SQLLatency.D()
 	}

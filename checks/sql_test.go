@@ -66,8 +66,12 @@ func runSQLCases(t *testing.T, driver, dsn string, cases []sqlCase) {
 	t.Cleanup(func() { _ = pools.Close() })
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &config.Check{Name: "q", Type: "sql", Driver: driver, DSN: config.Secret(dsn), Query: tc.query,
-				WarnIf: sqlThreshold(t, tc.warn), CritIf: sqlThreshold(t, tc.crit), Expect: config.Expect{Latency: config.Duration(tc.latency)}}
+			c := &config.Check{
+				Name:       "q",
+				Type:       "sql",
+				Expect:     &config.Expect{Latency: config.Duration(tc.latency)},
+				KindFields: &config.KindFields{Driver: driver, DSN: config.Secret(dsn), Query: tc.query, WarnIf: sqlThreshold(t, tc.warn), CritIf: sqlThreshold(t, tc.crit)},
+			}
 			chk, err := New(c, &Env{SQL: pools})
 			if err != nil {
 				t.Fatal(err)
@@ -150,8 +154,11 @@ func TestSQLMySQLCount(t *testing.T) {
 	if err := db.QueryRow("SELECT COUNT(*) FROM information_schema.schemata").Scan(&want); err != nil {
 		t.Fatal(err)
 	}
-	chk, err := New(&config.Check{Name: "n", Type: "sql", Driver: "mysql", DSN: config.Secret(dsn),
-		Query: "SELECT COUNT(*) FROM information_schema.schemata"}, &Env{SQL: NewSQLPools(nil)})
+	chk, err := New(&config.Check{
+		Name:       "n",
+		Type:       "sql",
+		KindFields: &config.KindFields{Driver: "mysql", DSN: config.Secret(dsn), Query: "SELECT COUNT(*) FROM information_schema.schemata"},
+	}, &Env{SQL: NewSQLPools(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +171,7 @@ func TestSQLLatencyDefaultsToTargets(t *testing.T) {
 	dsn := postgresDSN(t)
 	pools := NewSQLPools(nil)
 	defer pools.Close()
-	c := &config.Check{Name: "slow", Type: "sql", Driver: "postgres", DSN: config.Secret(dsn), Query: "SELECT 1 FROM pg_sleep(0.1)"}
+	c := &config.Check{Name: "slow", Type: "sql", KindFields: &config.KindFields{Driver: "postgres", DSN: config.Secret(dsn), Query: "SELECT 1 FROM pg_sleep(0.1)"}}
 	for _, tc := range []struct {
 		name    string
 		targets time.Duration
@@ -204,7 +211,7 @@ func TestSQLTimeoutCancelsQuery(t *testing.T) {
 			pools := NewSQLPools(nil)
 			defer pools.Close()
 			env := &Env{SQL: pools}
-			chk, err := New(&config.Check{Name: "sleepy", Type: "sql", Driver: tc.driver, DSN: config.Secret(dsn), Query: tc.sleep}, env)
+			chk, err := New(&config.Check{Name: "sleepy", Type: "sql", KindFields: &config.KindFields{Driver: tc.driver, DSN: config.Secret(dsn), Query: tc.sleep}}, env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,7 +225,7 @@ func TestSQLTimeoutCancelsQuery(t *testing.T) {
 				t.Errorf("the check took %v, want it cancelled near 300ms", took)
 			}
 			// The cancelled connection must not poison the pool.
-			ok, err := New(&config.Check{Name: "after", Type: "sql", Driver: tc.driver, DSN: config.Secret(dsn), Query: "SELECT 1"}, env)
+			ok, err := New(&config.Check{Name: "after", Type: "sql", KindFields: &config.KindFields{Driver: tc.driver, DSN: config.Secret(dsn), Query: "SELECT 1"}}, env)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,12 +268,12 @@ func TestSQLPoolReusePostgres(t *testing.T) {
 
 	pools := NewSQLPools(nil)
 	env := &Env{SQL: pools}
-	pid, err := New(&config.Check{Name: "pid", Type: "sql", Driver: "postgres", DSN: config.Secret(dsn), Query: "SELECT pg_backend_pid()"}, env)
+	pid, err := New(&config.Check{Name: "pid", Type: "sql", KindFields: &config.KindFields{Driver: "postgres", DSN: config.Secret(dsn), Query: "SELECT pg_backend_pid()"}}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A metric check on the same DSN shares the pool.
-	metric, err := New(&config.Check{Name: "m", Type: "metric", Source: "sql", Driver: "postgres", DSN: config.Secret(dsn), Query: "SELECT pg_backend_pid()"}, env)
+	metric, err := New(&config.Check{Name: "m", Type: "metric", KindFields: &config.KindFields{Source: "sql", Driver: "postgres", DSN: config.Secret(dsn), Query: "SELECT pg_backend_pid()"}}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +294,7 @@ func TestSQLPoolReusePostgres(t *testing.T) {
 	}
 
 	t.Run("bounded under concurrency", func(t *testing.T) {
-		slow, err := New(&config.Check{Name: "slow", Type: "sql", Driver: "postgres", DSN: config.Secret(dsn), Query: "SELECT 1 FROM pg_sleep(0.05)"}, env)
+		slow, err := New(&config.Check{Name: "slow", Type: "sql", KindFields: &config.KindFields{Driver: "postgres", DSN: config.Secret(dsn), Query: "SELECT 1 FROM pg_sleep(0.05)"}}, env)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -351,7 +358,7 @@ func TestSQLPoolReuseMySQL(t *testing.T) {
 	var logs bytes.Buffer
 	pools := NewSQLPools(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	defer pools.Close()
-	chk, err := New(&config.Check{Name: "id", Type: "sql", Driver: "mysql", DSN: config.Secret(dsn), Query: "SELECT CONNECTION_ID()"}, &Env{SQL: pools})
+	chk, err := New(&config.Check{Name: "id", Type: "sql", KindFields: &config.KindFields{Driver: "mysql", DSN: config.Secret(dsn), Query: "SELECT CONNECTION_ID()"}}, &Env{SQL: pools})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +450,7 @@ func TestSQLSQLite(t *testing.T) {
 	t.Run("file URI asking for rw stays read-only", func(t *testing.T) {
 		uri := "file:" + filepath.Join(dir, "uri.db") + "?mode=rwc&_busy_timeout=1000"
 		makeSQLite(t, filepath.Join(dir, "uri.db"), 1)
-		chk, err := New(&config.Check{Name: "w", Type: "sql", Driver: "sqlite", DSN: config.Secret(uri), Query: "DELETE FROM signups RETURNING id"}, &Env{SQL: NewSQLPools(nil)})
+		chk, err := New(&config.Check{Name: "w", Type: "sql", KindFields: &config.KindFields{Driver: "sqlite", DSN: config.Secret(uri), Query: "DELETE FROM signups RETURNING id"}}, &Env{SQL: NewSQLPools(nil)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,7 +461,7 @@ func TestSQLSQLite(t *testing.T) {
 
 	t.Run("missing file is not created", func(t *testing.T) {
 		missing := filepath.Join(dir, "missing.db")
-		chk, err := New(&config.Check{Name: "m", Type: "sql", Driver: "sqlite", DSN: config.Secret(missing), Query: "SELECT 1"}, &Env{SQL: NewSQLPools(nil)})
+		chk, err := New(&config.Check{Name: "m", Type: "sql", KindFields: &config.KindFields{Driver: "sqlite", DSN: config.Secret(missing), Query: "SELECT 1"}}, &Env{SQL: NewSQLPools(nil)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -523,7 +530,7 @@ func TestSQLPasswordNeverShown(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			chk, err := New(&config.Check{Name: "x", Type: "sql", Driver: c.driver, DSN: config.Secret(c.dsn), Query: "SELECT 1"}, &Env{SQL: NewSQLPools(nil)})
+			chk, err := New(&config.Check{Name: "x", Type: "sql", KindFields: &config.KindFields{Driver: c.driver, DSN: config.Secret(c.dsn), Query: "SELECT 1"}}, &Env{SQL: NewSQLPools(nil)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -548,7 +555,7 @@ func TestSQLInvalidDSNNotShown(t *testing.T) {
 		{"mysql", "root:" + pw + "@tcp(127.0.0.1:3306"},
 	} {
 		t.Run(c.dsn[:12], func(t *testing.T) {
-			_, err := New(&config.Check{Name: "x", Type: "sql", Driver: c.driver, DSN: config.Secret(c.dsn), Query: "SELECT 1"}, nil)
+			_, err := New(&config.Check{Name: "x", Type: "sql", KindFields: &config.KindFields{Driver: c.driver, DSN: config.Secret(c.dsn), Query: "SELECT 1"}}, nil)
 			if err == nil {
 				t.Fatal("no error for an invalid dsn")
 			}
@@ -597,9 +604,9 @@ func TestSQLConfigErrors(t *testing.T) {
 		c    config.Check
 		want string
 	}{
-		{"driver", config.Check{Name: "x", Type: "sql", Driver: "oracle", DSN: "x", Query: "SELECT 1"}, `check "x": unknown driver "oracle"`},
-		{"dsn", config.Check{Name: "x", Type: "sql", Driver: "sqlite", Query: "SELECT 1"}, `check "x": dsn is empty`},
-		{"query", config.Check{Name: "x", Type: "sql", Driver: "sqlite", DSN: "/x.db"}, `check "x": query is empty`},
+		{"driver", config.Check{Name: "x", Type: "sql", KindFields: &config.KindFields{Driver: "oracle", DSN: "x", Query: "SELECT 1"}}, `check "x": unknown driver "oracle"`},
+		{"dsn", config.Check{Name: "x", Type: "sql", KindFields: &config.KindFields{Driver: "sqlite", Query: "SELECT 1"}}, `check "x": dsn is empty`},
+		{"query", config.Check{Name: "x", Type: "sql", KindFields: &config.KindFields{Driver: "sqlite", DSN: "/x.db"}}, `check "x": query is empty`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(&tc.c, nil); err == nil || !strings.Contains(err.Error(), tc.want) {

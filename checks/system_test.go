@@ -39,7 +39,7 @@ func TestSystemRealMachine(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.metric+" "+tc.warn+" "+tc.crit, func(t *testing.T) {
-			c := &config.Check{Name: "sys", Type: "system", Metric: tc.metric, Path: tc.path}
+			c := &config.Check{Name: "sys", Type: "system", KindFields: &config.KindFields{Metric: tc.metric, Path: tc.path}}
 			if c.Path == "TEMPDIR" {
 				c.Path = t.TempDir()
 			}
@@ -108,7 +108,7 @@ func TestSystemCPUIntervalSinceLastRun(t *testing.T) {
 			return nil
 		},
 	}
-	k, err := newSystemWith(&config.Check{Name: "cpu", Metric: "cpu"}, &Env{Now: func() time.Time { return now }}, src)
+	k, err := newSystemWith(&config.Check{Name: "cpu", KindFields: &config.KindFields{Metric: "cpu"}}, &Env{Now: func() time.Time { return now }}, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 	}{
 		{
 			name: "memory default thresholds",
-			c:    config.Check{Metric: "memory"},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "memory"}},
 			src: systemSource{memory: func(context.Context) (*mem.VirtualMemoryStat, error) {
 				return &mem.VirtualMemoryStat{Total: 8 << 30, Used: 7 << 30, UsedPercent: 87.5}, nil
 			}},
@@ -156,7 +156,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "memory unreadable",
-			c:    config.Check{Metric: "memory"},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "memory"}},
 			src: systemSource{memory: func(context.Context) (*mem.VirtualMemoryStat, error) {
 				return nil, boom
 			}},
@@ -164,7 +164,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "memory total zero",
-			c:    config.Check{Metric: "memory"},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "memory"}},
 			src: systemSource{memory: func(context.Context) (*mem.VirtualMemoryStat, error) {
 				return &mem.VirtualMemoryStat{}, nil
 			}},
@@ -172,7 +172,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "disk inodes worse than space",
-			c:    config.Check{Metric: "disk", Path: "/var"},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "disk", Path: "/var"}},
 			src: systemSource{disk: func(_ context.Context, path string) (*disk.UsageStat, error) {
 				if path != "/var" {
 					return nil, errors.New("wrong path " + path)
@@ -184,7 +184,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "disk space worse than inodes",
-			c:    config.Check{Metric: "disk", WarnIf: threshold(t, "> 70"), CritIf: threshold(t, "> 95")},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "disk", WarnIf: threshold(t, "> 70"), CritIf: threshold(t, "> 95")}},
 			src: systemSource{disk: func(context.Context, string) (*disk.UsageStat, error) {
 				return &disk.UsageStat{Total: 1000, Used: 960, UsedPercent: 96, InodesTotal: 10, InodesUsedPercent: 80}, nil
 			}},
@@ -193,7 +193,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "disk without an inode table",
-			c:    config.Check{Metric: "disk"},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "disk"}},
 			src: systemSource{disk: func(context.Context, string) (*disk.UsageStat, error) {
 				return &disk.UsageStat{Total: 2048, Used: 1024, UsedPercent: 50}, nil
 			}},
@@ -201,7 +201,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "disk unreadable",
-			c:    config.Check{Metric: "disk", Path: "/nope"},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "disk", Path: "/nope"}},
 			src: systemSource{disk: func(context.Context, string) (*disk.UsageStat, error) {
 				return nil, boom
 			}},
@@ -209,7 +209,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "load per core",
-			c:    config.Check{Metric: "load", WarnIf: threshold(t, "> 1"), CritIf: threshold(t, "> 2")},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "load", WarnIf: threshold(t, "> 1"), CritIf: threshold(t, "> 2")}},
 			src: systemSource{
 				load:  func(context.Context) (*load.AvgStat, error) { return &load.AvgStat{Load1: 3, Load5: 2, Load15: 1}, nil },
 				cores: func(context.Context) (int, error) { return 2, nil },
@@ -219,7 +219,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "load has no default thresholds",
-			c:    config.Check{Metric: "load"},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "load"}},
 			src: systemSource{
 				load:  func(context.Context) (*load.AvgStat, error) { return &load.AvgStat{Load1: 400}, nil },
 				cores: func(context.Context) (int, error) { return 4, nil },
@@ -229,7 +229,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "load unreadable",
-			c:    config.Check{Metric: "load"},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "load"}},
 			src: systemSource{
 				load:  func(context.Context) (*load.AvgStat, error) { return nil, boom },
 				cores: func(context.Context) (int, error) { return 4, nil },
@@ -238,7 +238,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "cpu unreadable",
-			c:    config.Check{Metric: "cpu"},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "cpu"}},
 			src: systemSource{cpuTimes: func(context.Context) (cpu.TimesStat, error) {
 				return cpu.TimesStat{}, boom
 			}},
@@ -246,7 +246,7 @@ func TestSystemInjectedReadings(t *testing.T) {
 		},
 		{
 			name: "cpu sample cut short",
-			c:    config.Check{Metric: "cpu"},
+			c:    config.Check{KindFields: &config.KindFields{Metric: "cpu"}},
 			src: systemSource{
 				cpuTimes: func(context.Context) (cpu.TimesStat, error) { return cpu.TimesStat{User: 1}, nil },
 				sleep:    func(ctx context.Context, _ time.Duration) error { return context.DeadlineExceeded },
@@ -293,8 +293,8 @@ func TestSystemConstructor(t *testing.T) {
 		errMsg string
 	}{
 		{name: "no metric", c: config.Check{}, errMsg: "metric is required"},
-		{name: "bad metric", c: config.Check{Metric: "swap"}, errMsg: `metric "swap" is not one of`},
-		{name: "path on cpu", c: config.Check{Metric: "cpu", Path: "/"}, errMsg: `path applies only to metric "disk"`},
+		{name: "bad metric", c: config.Check{KindFields: &config.KindFields{Metric: "swap"}}, errMsg: `metric "swap" is not one of`},
+		{name: "path on cpu", c: config.Check{KindFields: &config.KindFields{Metric: "cpu", Path: "/"}}, errMsg: `path applies only to metric "disk"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.c
@@ -304,14 +304,14 @@ func TestSystemConstructor(t *testing.T) {
 			}
 		})
 	}
-	k, err := newSystemWith(&config.Check{Metric: "Disk", CritIf: threshold(t, "> 95")}, nil, hostSource())
+	k, err := newSystemWith(&config.Check{KindFields: &config.KindFields{Metric: "Disk", CritIf: threshold(t, "> 95")}}, nil, hostSource())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if k.path != "/" || k.warn.String() != "> 80" || k.crit.String() != "> 95" {
 		t.Errorf("defaults: path %q warn %q crit %q", k.path, k.warn, k.crit)
 	}
-	k, err = newSystemWith(&config.Check{Metric: "load"}, nil, hostSource())
+	k, err = newSystemWith(&config.Check{KindFields: &config.KindFields{Metric: "load"}}, nil, hostSource())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +322,7 @@ func TestSystemConstructor(t *testing.T) {
 
 func TestSystemDiskMissingPath(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "gone")
-	k, err := New(&config.Check{Name: "d", Type: "system", Metric: "disk", Path: missing}, nil)
+	k, err := New(&config.Check{Name: "d", Type: "system", KindFields: &config.KindFields{Metric: "disk", Path: missing}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

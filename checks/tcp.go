@@ -32,7 +32,7 @@ func newTCP(c *config.Check, env *Env) (Checker, error) {
 	if host, port, err := net.SplitHostPort(c.Address); err != nil || host == "" || port == "" {
 		return nil, fmt.Errorf("check %q: address %q: want host:port", c.Name, c.Address)
 	}
-	return &tcpCheck{address: c.Address, latency: c.Expect.Latency.D(), timeout: c.Timeout.D()}, nil
+	return &tcpCheck{address: c.Address, latency: c.Expected().Latency.D(), timeout: c.Timeout.D()}, nil
 }
 
 // Run connects under ctx; slower than expect.latency is warn.

@@ -44,7 +44,7 @@ func TestTCPCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &config.Check{Name: "edge", Type: "tcp", Address: tt.addr, Expect: config.Expect{Latency: config.Duration(tt.latency)}}
+			c := &config.Check{Name: "edge", Type: "tcp", Expect: &config.Expect{Latency: config.Duration(tt.latency)}, KindFields: &config.KindFields{Address: tt.addr}}
 			res := runKind(t, c, nil, 2*time.Second)
 			if res.State != tt.state || !strings.HasPrefix(res.Message, tt.msg) {
 				t.Fatalf("got %s %q, want %s starting %q", res.State, res.Message, tt.state, tt.msg)
@@ -78,7 +78,7 @@ func TestTCPCheckDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	k, err := New(&config.Check{Name: "edge", Type: "tcp", Address: ln.Addr().String()}, nil)
+	k, err := New(&config.Check{Name: "edge", Type: "tcp", KindFields: &config.KindFields{Address: ln.Addr().String()}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestTCPCheckDeadline(t *testing.T) {
 
 func TestTCPConstructorErrors(t *testing.T) {
 	for _, addr := range []string{"", "example.com", ":80", "example.com:"} {
-		if _, err := New(&config.Check{Name: "x", Type: "tcp", Address: addr}, nil); err == nil || !strings.Contains(err.Error(), "want host:port") {
+		if _, err := New(&config.Check{Name: "x", Type: "tcp", KindFields: &config.KindFields{Address: addr}}, nil); err == nil || !strings.Contains(err.Error(), "want host:port") {
 			t.Errorf("address %q: err = %v", addr, err)
 		}
 	}

@@ -54,7 +54,7 @@ func newTLS(c *config.Check, env *Env) (Checker, error) {
 		serverName: c.ServerName,
 		warnWithin: time.Duration(warn) * 24 * time.Hour,
 		critWithin: time.Duration(crit) * 24 * time.Hour,
-		latency:    c.Expect.Latency.D(),
+		latency:    c.Expected().Latency.D(),
 		timeout:    c.Timeout.D(),
 		now:        env.Now,
 	}

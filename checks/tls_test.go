@@ -195,7 +195,7 @@ func TestTLSCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			addr := serveTLS(t, tt.cert)
-			res := runKind(t, &config.Check{Name: "cert", Type: "tls", Address: addr, ServerName: tt.serverName, CAFile: tt.caFile}, tt.env, 5*time.Second)
+			res := runKind(t, &config.Check{Name: "cert", Type: "tls", CAFile: tt.caFile, KindFields: &config.KindFields{Address: addr, ServerName: tt.serverName}}, tt.env, 5*time.Second)
 			if res.State != tt.state || !strings.Contains(res.Message, tt.msg) {
 				t.Fatalf("got %s %q, want %s containing %q", res.State, res.Message, tt.state, tt.msg)
 			}
@@ -243,7 +243,7 @@ func TestTLSCheckHandshakeFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := runKind(t, &config.Check{Name: "cert", Type: "tls", Address: tt.addr}, nil, tt.timeout)
+			res := runKind(t, &config.Check{Name: "cert", Type: "tls", KindFields: &config.KindFields{Address: tt.addr}}, nil, tt.timeout)
 			if res.State != Crit || !strings.Contains(res.Message, tt.msg) {
 				t.Fatalf("got %s %q, want crit containing %q", res.State, res.Message, tt.msg)
 			}
@@ -268,10 +268,10 @@ func TestTLSConstructorErrors(t *testing.T) {
 		c    config.Check
 		want string
 	}{
-		{"no port", config.Check{Name: "x", Type: "tls", Address: "example.com"}, "want host:port"},
-		{"missing ca_file", config.Check{Name: "x", Type: "tls", Address: "a:443", CAFile: filepath.Join(dir, "nope.pem")}, "no such file"},
-		{"ca_file without certificates", config.Check{Name: "x", Type: "tls", Address: "a:443", CAFile: notPEM}, "no PEM certificate found"},
-		{"warn below crit", config.Check{Name: "x", Type: "tls", Address: "a:443", WarnDays: 3, CritDays: 7}, "warn_days (3) must be at least crit_days (7)"},
+		{"no port", config.Check{Name: "x", Type: "tls", KindFields: &config.KindFields{Address: "example.com"}}, "want host:port"},
+		{"missing ca_file", config.Check{Name: "x", Type: "tls", CAFile: filepath.Join(dir, "nope.pem"), KindFields: &config.KindFields{Address: "a:443"}}, "no such file"},
+		{"ca_file without certificates", config.Check{Name: "x", Type: "tls", CAFile: notPEM, KindFields: &config.KindFields{Address: "a:443"}}, "no PEM certificate found"},
+		{"warn below crit", config.Check{Name: "x", Type: "tls", KindFields: &config.KindFields{Address: "a:443", WarnDays: 3, CritDays: 7}}, "warn_days (3) must be at least crit_days (7)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -61,7 +61,7 @@ type runtime struct {
 	checker checks.Checker
 	key     string // fingerprint of cfg: unchanged key = keep state on reload
 
-	policy alert.Policy
+	policy *alert.Policy // shared by the checks with the same one
 
 	mu    sync.Mutex // serialises evaluation of this check's results
 	state alert.CheckState
@@ -168,6 +168,7 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 		}
 	}
 	rts := make(map[string]*runtime, len(cfg.Checks))
+	policies := map[alert.Policy]*alert.Policy{} // most checks share a few
 	var errs []error
 	for i := range cfg.Checks {
 		c := &cfg.Checks[i]
@@ -192,7 +193,11 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 			errs = append(errs, fmt.Errorf("%s:%d: check %q: %w", cfg.Path, c.Line, c.Name, err))
 			continue
 		}
-		rt := &runtime{checker: chk, key: key, policy: alert.PolicyFor(c, cfg.Agent)}
+		p := alert.PolicyFor(c, cfg.Agent)
+		if policies[p] == nil {
+			policies[p] = &p
+		}
+		rt := &runtime{checker: chk, key: key, policy: policies[p]}
 		rt.cfg.Store(c)
 		if prev, ok := old[c.Name]; ok {
 			// A changed definition keeps its incident state: the check is
@@ -389,7 +394,7 @@ func (a *Agent) record(rt *runtime, res checks.Result) {
 	now := a.now()
 	rt.mu.Lock()
 	prev := rt.state
-	next, events := alert.Evaluate(prev, res, rt.policy, now)
+	next, events := alert.Evaluate(prev, res, *rt.policy, now)
 	rt.state = next
 	rt.mu.Unlock()
 	rec := store.Record{Result: res}
@@ -397,7 +402,7 @@ func (a *Agent) record(rt *runtime, res checks.Result) {
 		// The incident layer writes the state itself, after the store has
 		// assigned the id of an incident just opened.
 		rec.Apply = a.inc.apply(rt, res, events, now)
-	} else if persistable(prev, next, rt.policy) {
+	} else if persistable(prev, next, *rt.policy) {
 		rec.State = marshalState(next)
 	}
 	if err := a.store.Submit(rec); err != nil {

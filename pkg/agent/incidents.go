@@ -595,7 +595,9 @@ func (m *incidents) checkConfig(name string) *config.Check {
 	if rt := m.a.lookup(name); rt != nil {
 		return rt.check()
 	}
-	return &config.Check{Name: name}
+	c := &config.Check{Name: name}
+	c.AllocFields()
+	return c
 }
 
 // infoOf decodes the incident's escalation record, with the row's own

@@ -73,7 +73,7 @@ func TestP1LatencyFromStoredResultToReceiver(t *testing.T) {
 		now := time.Now()
 		res := checks.Result{Check: name, Start: now, State: checks.Crit, Message: "connection refused"}
 		rt.mu.Lock()
-		next, events := alert.Evaluate(rt.state, res, rt.policy, now)
+		next, events := alert.Evaluate(rt.state, res, *rt.policy, now)
 		rt.state = next
 		rt.mu.Unlock()
 		if len(events) != 1 || events[0].Kind != alert.Opened {

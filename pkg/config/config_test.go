@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func mustLoad(t *testing.T, file string) *Config {
@@ -620,4 +621,54 @@ max_concurrency = 0
 		lines = append(lines, p.Line)
 	}
 	eq(t, "lines", lines, []int{5, 6, 9})
+}
+
+// TestCheckFieldGroups: a check holds only its own kind's field groups
+// (goal 3 of docs/BENCHMARKS.md: 848 bytes a check before), and Load gives
+// every check the groups its type reads.
+func TestCheckFieldGroups(t *testing.T) {
+	if n := unsafe.Sizeof(Check{}); n > 320 {
+		t.Errorf("Check is %d bytes; its kind-specific keys belong in HTTPFields or KindFields", n)
+	}
+	cfg, err := parseString(t, t.TempDir(), `
+[[check]]
+name = "web"
+type = "http"
+url = "http://127.0.0.1/"
+[[check]]
+name = "port"
+type = "tcp"
+address = "127.0.0.1:22"
+[[check]]
+name = "orders"
+type = "metric"
+source = "http"
+url = "http://127.0.0.1/stats"
+value = "orders"
+[[check]]
+name = "beat"
+type = "heartbeat"
+period = "1h"
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		http, kind bool
+	}{{"web", true, false}, {"port", false, true}, {"orders", true, true}, {"beat", false, true}} {
+		c := checkByName(t, cfg, tc.name)
+		if got := c.HTTPFields != nil; got != tc.http {
+			t.Errorf("%s: HTTPFields allocated = %t, want %t", tc.name, got, tc.http)
+		}
+		if got := c.KindFields != nil; got != tc.kind {
+			t.Errorf("%s: KindFields allocated = %t, want %t", tc.name, got, tc.kind)
+		}
+		if c.Expect != nil {
+			t.Errorf("%s: Expect allocated without an expect table", tc.name)
+		}
+	}
+	if c := checkByName(t, cfg, "web"); c.Method != "GET" || c.URL != "http://127.0.0.1/" {
+		t.Errorf("web: method %q url %q", c.Method, c.URL)
+	}
 }

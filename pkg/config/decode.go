@@ -45,15 +45,16 @@ func (l *loader) typeErr(path []string, want string, v any) {
 }
 
 type tagInfo struct {
-	fields map[string]int
+	fields map[string][]int
 	names  []string
 }
 
 var tagCache sync.Map // reflect.Type → tagInfo
 
-// fieldTags returns a struct type's toml keys and their field indexes
+// fieldTags returns a struct type's toml keys and their field index paths,
+// the keys of embedded struct pointers (Check's field groups) included
 // (cached per type, shared: callers must not modify them).
-func fieldTags(t reflect.Type) (map[string]int, []string) {
+func fieldTags(t reflect.Type) (map[string][]int, []string) {
 	if ti, ok := tagCache.Load(t); ok {
 		return ti.(tagInfo).fields, ti.(tagInfo).names
 	}
@@ -62,18 +63,42 @@ func fieldTags(t reflect.Type) (map[string]int, []string) {
 	return fields, names
 }
 
-func readFieldTags(t reflect.Type) (map[string]int, []string) {
-	fields := make(map[string]int, t.NumField())
+func readFieldTags(t reflect.Type) (map[string][]int, []string) {
+	fields := make(map[string][]int, t.NumField())
 	names := make([]string, 0, t.NumField())
 	for i := range t.NumField() {
-		tag := t.Field(i).Tag.Get("toml")
+		f := t.Field(i)
+		tag := f.Tag.Get("toml")
+		if tag == "" && f.Anonymous && f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct {
+			sub, subNames := readFieldTags(f.Type.Elem())
+			for _, name := range subNames {
+				fields[name] = append([]int{i}, sub[name]...)
+				names = append(names, name)
+			}
+			continue
+		}
 		if tag == "" || tag == "-" {
 			continue
 		}
-		fields[tag] = i
+		fields[tag] = []int{i}
 		names = append(names, tag)
 	}
 	return fields, names
+}
+
+// fieldAt is rv's field at index path idx, allocating the embedded struct
+// pointers on the way.
+func fieldAt(rv reflect.Value, idx []int) reflect.Value {
+	for k, i := range idx {
+		if k > 0 {
+			if rv.IsNil() {
+				rv.Set(reflect.New(rv.Type().Elem()))
+			}
+			rv = rv.Elem()
+		}
+		rv = rv.Field(i)
+	}
+	return rv
 }
 
 // decodeStruct fills rv from a raw table: every key must name a field, or be
@@ -82,12 +107,12 @@ func (l *loader) decodeStruct(path []string, m map[string]any, rv reflect.Value)
 	fields, names := fieldTags(rv.Type())
 	for _, k := range sortedKeys(m) {
 		kp := append(slices.Clip(path), k)
-		if i, ok := fields[k]; ok {
-			l.decodeValue(kp, m[k], rv.Field(i))
+		if idx, ok := fields[k]; ok {
+			l.decodeValue(kp, m[k], fieldAt(rv, idx))
 			continue
 		}
 		if base, ok := strings.CutSuffix(k, "_file"); ok {
-			if i, ok := fields[base]; ok && rv.Field(i).Kind() == reflect.String {
+			if idx, ok := fields[base]; ok && rv.Type().FieldByIndex(idx).Type.Kind() == reflect.String {
 				if _, both := m[base]; both {
 					l.at(kp, "set %s or %s, not both", base, k)
 					continue
@@ -102,7 +127,7 @@ func (l *loader) decodeStruct(path []string, m map[string]any, rv reflect.Value)
 					l.at(kp, "%v", err)
 					continue
 				}
-				rv.Field(i).SetString(s)
+				fieldAt(rv, idx).SetString(s)
 				continue
 			}
 		}

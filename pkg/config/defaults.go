@@ -125,6 +125,9 @@ func (l *loader) resolvePaths(cfg *Config) {
 	for i := range cfg.Checks {
 		c := &cfg.Checks[i]
 		c.CAFile = l.abs(c.CAFile)
+		if c.KindFields == nil {
+			continue
+		}
 		if len(c.Command) > 0 && strings.Contains(c.Command[0], "/") {
 			c.Command[0] = l.abs(c.Command[0])
 		}
@@ -289,7 +292,10 @@ func (l *loader) applyDefaults(cfg *Config) {
 				c.MaxBody = DefaultMaxBody
 			}
 		}
-		if sqlLike && !has("expect.latency") {
+		if sqlLike && !has("expect.latency") && t.SQLLatency != 0 {
+			if c.Expect == nil {
+				c.Expect = &Expect{}
+			}
 			c.Expect.Latency = t.SQLLatency
 		}
 		switch c.Type {

@@ -69,6 +69,9 @@ func Parse(path string, data []byte, getenv func(string) (string, bool)) (cfg *C
 	cfg = &Config{Path: path}
 	l.expandTree(nil, root)
 	l.decodeStruct(nil, root, reflectValue(cfg))
+	for i := range cfg.Checks {
+		cfg.Checks[i].AllocFields()
+	}
 	l.checkApplicability(cfg)
 	l.resolvePaths(cfg)
 	l.fixDefaultsTable(cfg)

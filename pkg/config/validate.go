@@ -228,7 +228,8 @@ func (l *loader) validateChecks(cfg *Config) {
 				l.at(append(key("tags"), strconv.Itoa(j)), "empty tag")
 			}
 		}
-		if c.Expect.Latency < 0 || c.Expect.CertExpiry < 0 {
+		exp := c.Expected()
+		if exp.Latency < 0 || exp.CertExpiry < 0 {
 			l.at(key("expect"), "durations must not be negative")
 		}
 
@@ -271,12 +272,12 @@ func (l *loader) validateChecks(cfg *Config) {
 			}
 		case "http":
 			httpReq()
-			if c.Expect.BodyRegex != "" {
-				if _, err := regexp.Compile(c.Expect.BodyRegex); err != nil {
+			if exp.BodyRegex != "" {
+				if _, err := regexp.Compile(exp.BodyRegex); err != nil {
 					l.at(key("expect.body_regex"), "invalid regular expression: %v", err)
 				}
 			}
-			for _, h := range sortedKeys(c.Expect.Headers) {
+			for _, h := range sortedKeys(exp.Headers) {
 				if !validHeaderName(h) {
 					l.at(append(key("expect.headers"), h), "invalid header name")
 				}
