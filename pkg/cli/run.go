@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -64,14 +65,7 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 				if ctx.Err() != nil {
 					return // stopping: a reload now would race the shutdown
 				}
-				next, err := g.LoadConfig()
-				if err != nil {
-					log.Error("reload refused: the new config is invalid; still running the old one", "err", err)
-					continue
-				}
-				if err := a.Reload(ctx, next); err != nil {
-					log.Error("reload failed; still running the old config", "err", err)
-				}
+				reload(ctx, g, a, log)
 			}
 		}
 	}()
@@ -79,4 +73,18 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 		return exitCode(1, err)
 	}
 	return nil
+}
+
+// reload reads the config again and switches the agent to it, within the
+// memory the agent already uses (agent.CapMemory).
+func reload(ctx context.Context, g *Global, a *agent.Agent, log *slog.Logger) {
+	defer agent.CapMemory()()
+	next, err := g.LoadConfig()
+	if err != nil {
+		log.Error("reload refused: the new config is invalid; still running the old one", "err", err)
+		return
+	}
+	if err := a.Reload(ctx, next); err != nil {
+		log.Error("reload failed; still running the old config", "err", err)
+	}
 }
