@@ -136,7 +136,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
 	a.cfg, a.rts = cfg, rts
 	a.mu.Unlock()
 	// Kept runtimes still point into the old config's []Check; one such
-	// pointer keeps the whole array (850 bytes a check) alive.
+	// pointer would keep that whole array alive.
 	for i := range cfg.Checks {
 		if rt := rts[cfg.Checks[i].Name]; rt != nil {
 			rt.cfg.Store(&cfg.Checks[i])

@@ -99,6 +99,22 @@ func latest(t *testing.T, st *store.Store, check string) (checks.Result, int) {
 	return rs[len(rs)-1], len(rs)
 }
 
+// configFile writes body to path and returns a loader of it.
+func configFile(t *testing.T, path, body string) func() *config.Config {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func() *config.Config {
+		t.Helper()
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+}
+
 // TestReloadAddsRemovesChangesAndKeeps covers SIGHUP's contract: checks
 // added start, removed ones stop, changed ones take their new definition,
 // unchanged ones keep their schedule phase, state and open incident.
@@ -244,16 +260,7 @@ url = %q
 ca_file = "ca.pem"
 interval = "1s"
 `, srv.URL)
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	load := func() *config.Config {
-		cfg, err := config.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
+	load := configFile(t, path, body)
 	a, err := New(Options{Config: load()})
 	if err != nil {
 		t.Fatal(err)
@@ -311,16 +318,7 @@ func TestReloadReleasesOldConfig(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pulse.toml")
 	body := strings.Replace(reloadBase, `"pulse.db"`, fmt.Sprintf("%q", filepath.Join(dir, "pulse.db")), 1)
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	load := func() *config.Config {
-		cfg, err := config.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
+	load := configFile(t, path, body)
 	first := load()
 	a, err := New(Options{Config: first})
 	if err != nil {
