@@ -2,25 +2,29 @@ package agent
 
 import (
 	"math"
+	"os"
 	goruntime "runtime"
 	"runtime/debug"
 	"runtime/metrics"
 )
 
 // CapMemory holds the Go runtime's soft memory limit, until the returned
-// function is called, at what the process may use now: its memory in use
-// plus the heap growth the collector allows before its next cycle. A
-// reload calls it around reading the new config and building its checks:
-// the TOML tree and the second config are live at once, and with the
-// collector's default headroom a reload of 25,000 checks grew the process
-// by 45 MB (docs/BENCHMARKS.md, goal 3). Under the cap the collector runs
-// more often during the reload instead (it gives itself at most half the
-// CPU), and the reload stays within the footprint the agent already had.
-// A limit set by the operator (GOMEMLIMIT) is left alone.
+// function is called, at about the memory the agent uses with Go's default
+// headroom (footprint). A reload calls it around reading the new config and
+// building its checks: the TOML tree and the second config are live beside
+// the running agent, and without a limit a reload of 25,000 checks grew the
+// process by 45 MB (docs/BENCHMARKS.md, goal 3). Under the limit the
+// collector runs more often during the reload instead (it gives itself at
+// most half the CPU). A limit set by the operator (GOMEMLIMIT) is left
+// alone. Either way the restore collects once and sets the headroom for
+// the new config (TuneGC).
 func CapMemory() (restore func()) {
 	prev := debug.SetMemoryLimit(-1)
 	if prev != math.MaxInt64 {
-		return func() {}
+		return func() {
+			goruntime.GC()
+			TuneGC()
+		}
 	}
 	debug.SetMemoryLimit(footprint())
 	return func() {
@@ -29,14 +33,20 @@ func CapMemory() (restore func()) {
 		// goal set during the reload would let the heap grow to twice that.
 		goruntime.GC()
 		debug.SetMemoryLimit(prev)
+		TuneGC()
 	}
 }
 
-// footprint is about the Go memory the process reaches between two
-// collections without a reload: the heap's goal plus what the runtime holds
-// outside the heap (stacks, its own structures), with some room (below). Free heap pages the runtime has not
-// yet returned to the OS are left out, or the cap would let the heap grow
-// into them.
+// footprint is the Go memory the reload may use: what the runtime holds
+// outside the heap (stacks, its own structures) plus two and a half times
+// the live heap. That is the heap goal under Go's default GOGC=100 plus a
+// quarter of it: at exactly the goal, the reload's data of 25,000 checks
+// made the collector run back to back and its assists slowed the checks in
+// flight (reload 610 ms, p99 lateness 99 ms, against 233 ms and 5 ms with
+// the quarter; docs/BENCHMARKS.md, goal 3). It is computed from the live
+// heap, not from the goal, which TuneGC may have lowered. Free heap pages
+// the runtime has not returned to the OS are left out, or the cap would let
+// the heap grow into them.
 func footprint() int64 {
 	s := []metrics.Sample{
 		{Name: "/memory/classes/total:bytes"},
@@ -44,7 +54,7 @@ func footprint() int64 {
 		{Name: "/memory/classes/heap/unused:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/memory/classes/heap/released:bytes"},
-		{Name: "/gc/heap/goal:bytes"},
+		{Name: "/gc/heap/live:bytes"},
 	}
 	metrics.Read(s)
 	v := make([]uint64, len(s))
@@ -54,14 +64,60 @@ func footprint() int64 {
 		}
 		v[i] = x.Value.Uint64()
 	}
-	total, goal := v[0], v[5]
+	total, live := v[0], v[5]
+	if live == 0 {
+		live = v[1] // no collection yet: what the heap holds, garbage and all
+	}
 	heap := v[1] + v[2] + v[3] + v[4]
 	if heap > total {
 		return math.MaxInt64
 	}
-	// A quarter of the goal on top: a reload of 25,000 checks holds 30 MB
-	// of new data live at once (33 MB before it), and a cap that tight
-	// made the collector run back to back, its assists slowing the checks
-	// in flight (p99 lateness 99 ms during the reload, against 7 ms).
-	return int64(goal + goal/4 + (total - heap))
+	return int64(total - heap + live*5/2)
+}
+
+// Headroom policy of TuneGC: Go's default (GOGC=100, as much headroom as
+// live heap) while the live heap is small, less for large configurations,
+// never under minHeadroom nor under half the live heap.
+const (
+	minHeadroom    = 16 << 20
+	minGCPercent   = 50
+	maxGCPercent   = 100
+	gcPercentUnset = -2 // TuneGC's answer when the environment sets GOGC
+)
+
+// TuneGC sets the collector's headroom from the live heap as of the last
+// collection (call it right after one), unless the environment sets GOGC.
+// At 25,000 checks the heap holds about 33 MB live, and the default
+// headroom doubled that between collections; with half of it the peak RSS
+// fell by 15 MB for 8 % more CPU per run (docs/BENCHMARKS.md, goal 3).
+// Below 32 MB live the default stands, so small and medium configurations
+// behave as before. It returns the GOGC percent in force.
+func TuneGC() int {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return gcPercentUnset
+	}
+	p := maxGCPercent
+	if live := liveHeap(); live > 0 {
+		p = gcPercent(live)
+	}
+	debug.SetGCPercent(p)
+	return p
+}
+
+// liveHeap is the heap's live bytes as of the last collection (0 if the
+// runtime does not say).
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
+// gcPercent is the GOGC that gives a live heap of live bytes the headroom
+// of TuneGC.
+func gcPercent(live uint64) int {
+	headroom := max(live/2, minHeadroom)
+	return int(min(max(headroom*100/live, minGCPercent), maxGCPercent))
 }
