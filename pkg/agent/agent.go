@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	goruntime "runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -301,10 +300,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.sched.Set(js)
-	goruntime.GC() // the live heap of the built config, for TuneGC
-	if p := TuneGC(); p != gcPercentUnset {
-		a.log.Info("garbage collector headroom set from the live heap", "GOGC", p, "live_MB", liveHeap()>>20)
-	}
 	waitOps, err := a.startOps(ctx)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"math"
-	"os"
 	goruntime "runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -16,15 +15,11 @@ import (
 // process by 45 MB (docs/BENCHMARKS.md, goal 3). Under the limit the
 // collector runs more often during the reload instead (it gives itself at
 // most half the CPU). A limit set by the operator (GOMEMLIMIT) is left
-// alone. Either way the restore collects once and sets the headroom for
-// the new config (TuneGC).
+// alone.
 func CapMemory() (restore func()) {
 	prev := debug.SetMemoryLimit(-1)
 	if prev != math.MaxInt64 {
-		return func() {
-			goruntime.GC()
-			TuneGC()
-		}
+		return func() {}
 	}
 	debug.SetMemoryLimit(footprint())
 	return func() {
@@ -33,18 +28,17 @@ func CapMemory() (restore func()) {
 		// goal set during the reload would let the heap grow to twice that.
 		goruntime.GC()
 		debug.SetMemoryLimit(prev)
-		TuneGC()
 	}
 }
 
 // footprint is the Go memory the reload may use: what the runtime holds
 // outside the heap (stacks, its own structures) plus two and a half times
-// the live heap. That is the heap goal under Go's default GOGC=100 plus a
+// the live heap (at least minReloadRoom more than the live heap). That is the heap goal under Go's default GOGC=100 plus a
 // quarter of it: at exactly the goal, the reload's data of 25,000 checks
 // made the collector run back to back and its assists slowed the checks in
 // flight (reload 610 ms, p99 lateness 99 ms, against 233 ms and 5 ms with
 // the quarter; docs/BENCHMARKS.md, goal 3). It is computed from the live
-// heap, not from the goal, which TuneGC may have lowered. Free heap pages
+// heap, not from the goal, which a GOGC under 100 lowers. Free heap pages
 // the runtime has not returned to the OS are left out, or the cap would let
 // the heap grow into them.
 func footprint() int64 {
@@ -72,52 +66,10 @@ func footprint() int64 {
 	if heap > total {
 		return math.MaxInt64
 	}
-	return int64(total - heap + live*5/2)
+	return int64(total - heap + max(live*5/2, live+minReloadRoom))
 }
 
-// Headroom policy of TuneGC: Go's default (GOGC=100, as much headroom as
-// live heap) while the live heap is small, less for large configurations,
-// never under minHeadroom nor under half the live heap.
-const (
-	minHeadroom    = 16 << 20
-	minGCPercent   = 50
-	maxGCPercent   = 100
-	gcPercentUnset = -2 // TuneGC's answer when the environment sets GOGC
-)
-
-// TuneGC sets the collector's headroom from the live heap as of the last
-// collection (call it right after one), unless the environment sets GOGC.
-// At 25,000 checks the heap holds about 33 MB live, and the default
-// headroom doubled that between collections; with half of it the peak RSS
-// fell by 15 MB for 8 % more CPU per run (docs/BENCHMARKS.md, goal 3).
-// Below 32 MB live the default stands, so small and medium configurations
-// behave as before. It returns the GOGC percent in force.
-func TuneGC() int {
-	if _, set := os.LookupEnv("GOGC"); set {
-		return gcPercentUnset
-	}
-	p := maxGCPercent
-	if live := liveHeap(); live > 0 {
-		p = gcPercent(live)
-	}
-	debug.SetGCPercent(p)
-	return p
-}
-
-// liveHeap is the heap's live bytes as of the last collection (0 if the
-// runtime does not say).
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return s[0].Value.Uint64()
-}
-
-// gcPercent is the GOGC that gives a live heap of live bytes the headroom
-// of TuneGC.
-func gcPercent(live uint64) int {
-	headroom := max(live/2, minHeadroom)
-	return int(min(max(headroom*100/live, minGCPercent), maxGCPercent))
-}
+// minReloadRoom is the least room a reload gets above the live heap: a
+// small agent's limit would otherwise be a few MB, and the collector would
+// run back to back for a reload that adds checks.
+const minReloadRoom = 16 << 20

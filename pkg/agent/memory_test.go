@@ -4,6 +4,7 @@ import (
 	"math"
 	goruntime "runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 )
 
@@ -48,43 +49,13 @@ func TestCapMemory(t *testing.T) {
 	}
 }
 
-// TestGCPercent: Go's default headroom up to 32 MB live, half the live heap
-// above, never under 16 MB.
-func TestGCPercent(t *testing.T) {
-	for _, tc := range []struct {
-		liveMB uint64
-		want   int
-	}{{1, 100}, {8, 100}, {16, 100}, {24, 66}, {32, 50}, {33, 50}, {200, 50}} {
-		if got := gcPercent(tc.liveMB << 20); got != tc.want {
-			t.Errorf("gcPercent(%d MB) = %d, want %d", tc.liveMB, got, tc.want)
-		}
+// liveHeap is the heap's live bytes as of the last collection (0 if the
+// runtime does not say).
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
 	}
-}
-
-// TestTuneGC: the headroom follows the live heap unless GOGC is set.
-func TestTuneGC(t *testing.T) {
-	orig := debug.SetGCPercent(100)
-	t.Cleanup(func() { debug.SetGCPercent(orig) })
-
-	ballast := make([]*[1 << 10]byte, 48<<10) // 48 MB live, in pointers so it is scanned
-	for i := range ballast {
-		ballast[i] = new([1 << 10]byte)
-	}
-	goruntime.GC()
-	if got := TuneGC(); got != 50 {
-		t.Errorf("with %d MB live TuneGC = %d, want 50", liveHeap()>>20, got)
-	}
-	if got := debug.SetGCPercent(100); got != 50 {
-		t.Errorf("GOGC in force = %d, want 50", got)
-	}
-	goruntime.KeepAlive(ballast)
-
-	t.Setenv("GOGC", "200")
-	debug.SetGCPercent(200)
-	if got := TuneGC(); got != gcPercentUnset {
-		t.Errorf("with GOGC set TuneGC = %d, want it left alone", got)
-	}
-	if got := debug.SetGCPercent(200); got != 200 {
-		t.Errorf("with GOGC=200 set the percent became %d", got)
-	}
+	return s[0].Value.Uint64()
 }
