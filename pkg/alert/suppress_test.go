@@ -176,8 +176,7 @@ func TestDependencyDown(t *testing.T) {
 	cfg := &config.Config{Checks: []config.Check{
 		{Name: "app", DependsOn: []string{"api", "cache"}},
 		{Name: "api", DependsOn: []string{"edge"}},
-		{Name: "edge", DependsOn: []string{"app"}},
-		// a cycle must not hang
+		{Name: "edge", DependsOn: []string{"app"}}, // a cycle must not hang
 		{Name: "cache"},
 		{Name: "lonely"},
 	}}
@@ -232,9 +231,7 @@ func TestDependencyDown(t *testing.T) {
 
 func TestDependencyDownDoesNotAllocate(t *testing.T) {
 	cfg := &config.Config{Checks: []config.Check{
-		{Name: "app", DependsOn: []string{"api"}},
-		{Name: "api", DependsOn: []string{"db"}},
-		{Name: "db"},
+		{Name: "app", DependsOn: []string{"api"}}, {Name: "api", DependsOn: []string{"db"}}, {Name: "db"},
 	}}
 	sup, err := alert.NewSuppressor(cfg, nil)
 	if err != nil {
