@@ -84,12 +84,5 @@ func New(c *config.Check, env *Env) (Checker, error) {
 	if env.Logger == nil {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
-	if (c.HTTPFields == nil && config.UsesHTTPFields(c.Type)) || (c.KindFields == nil && config.UsesKindFields(c.Type)) {
-		// Built in code without the field groups its type reads (Load
-		// always gives them): read zero values, as before the groups.
-		cc := *c
-		cc.AllocFields()
-		c = &cc
-	}
-	return mk(c, env)
+	return mk(c.WithFields(), env)
 }

@@ -595,9 +595,7 @@ func (m *incidents) checkConfig(name string) *config.Check {
 	if rt := m.a.lookup(name); rt != nil {
 		return rt.check()
 	}
-	c := &config.Check{Name: name}
-	c.AllocFields()
-	return c
+	return (&config.Check{Name: name}).WithFields()
 }
 
 // infoOf decodes the incident's escalation record, with the row's own

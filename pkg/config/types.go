@@ -177,10 +177,10 @@ func (k KindFields) Format(f fmt.State, verb rune) {
 	fmt.Fprintf(f, fmt.FormatString(f, verb), kindFieldsPlain(k))
 }
 
-// UsesHTTPFields and UsesKindFields report whether checks of type typ read
+// usesHTTPFields and usesKindFields report whether checks of type typ read
 // HTTPFields or KindFields (an unknown type: both, so that validation can
 // read any key).
-func UsesHTTPFields(typ string) bool {
+func usesHTTPFields(typ string) bool {
 	switch typ {
 	case "tcp", "dns", "tls", "sql", "command", "system", "heartbeat":
 		return false
@@ -188,16 +188,28 @@ func UsesHTTPFields(typ string) bool {
 	return true
 }
 
-func UsesKindFields(typ string) bool { return typ != "http" }
+func usesKindFields(typ string) bool { return typ != "http" }
 
 // AllocFields gives c the field groups its type reads (see Check).
 func (c *Check) AllocFields() {
-	if c.HTTPFields == nil && UsesHTTPFields(c.Type) {
+	if c.HTTPFields == nil && usesHTTPFields(c.Type) {
 		c.HTTPFields = &HTTPFields{}
 	}
-	if c.KindFields == nil && UsesKindFields(c.Type) {
+	if c.KindFields == nil && usesKindFields(c.Type) {
 		c.KindFields = &KindFields{}
 	}
+}
+
+// WithFields returns c when it has the field groups its type reads (a
+// loaded Check always has), else a copy of c given them: a Check built in
+// code then reads zero values, as before the groups.
+func (c *Check) WithFields() *Check {
+	if (c.HTTPFields != nil || !usesHTTPFields(c.Type)) && (c.KindFields != nil || !usesKindFields(c.Type)) {
+		return c
+	}
+	cc := *c
+	cc.AllocFields()
+	return &cc
 }
 
 // Expected returns the check's [check.expect] table, zero when it has none.
