@@ -465,19 +465,7 @@ type = "heartbeat"
 period = "1d"
 grace = "1h"
 `, addr))
-	a, err := New(Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	runAgent(t, Options{Config: cfg})
 	base := "http://" + addr
 	get := func(method, path string) (int, string) {
 		t.Helper()

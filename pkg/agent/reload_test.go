@@ -99,6 +99,26 @@ func latest(t *testing.T, st *store.Store, check string) (checks.Result, int) {
 	return rs[len(rs)-1], len(rs)
 }
 
+// runAgent builds an agent and runs it until the test ends, then stops it
+// and checks that Run returned no error.
+func runAgent(t *testing.T, o Options) *Agent {
+	t.Helper()
+	a, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return a
+}
+
 // configFile writes body to path and returns a loader of it.
 func configFile(t *testing.T, path, body string) func() *config.Config {
 	t.Helper()
@@ -131,17 +151,7 @@ func TestReloadAddsRemovesChangesAndKeeps(t *testing.T) {
 		}
 		return cfg
 	}
-	a, err := New(Options{Config: write(reloadBase)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	a := runAgent(t, Options{Config: write(reloadBase)})
 
 	keeps := func() *runtime { return a.lookup("keeps") }
 	waitFor(t, 10*time.Second, "keeps to open an incident", func() bool {
@@ -159,7 +169,7 @@ func TestReloadAddsRemovesChangesAndKeeps(t *testing.T) {
 		t.Fatal("keeps is not scheduled")
 	}
 
-	if err := a.Reload(ctx, write(reloadNext)); err != nil {
+	if err := a.Reload(t.Context(), write(reloadNext)); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 
@@ -261,17 +271,7 @@ ca_file = "ca.pem"
 interval = "1s"
 `, srv.URL)
 	load := configFile(t, path, body)
-	a, err := New(Options{Config: load()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	a := runAgent(t, Options{Config: load()})
 	reader, err := store.Open(a.Config().Agent.Database, store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +292,7 @@ interval = "1s"
 
 	// Same config, same unchanged reload: nothing changes.
 	before := a.lookup("api")
-	if err := a.Reload(ctx, load()); err != nil {
+	if err := a.Reload(t.Context(), load()); err != nil {
 		t.Fatal(err)
 	}
 	if a.lookup("api") != before {
@@ -301,7 +301,7 @@ interval = "1s"
 	if err := os.WriteFile(ca, pemOf(srv.Certificate().Raw), 0o600); err != nil { // rotated
 		t.Fatal(err)
 	}
-	if err := a.Reload(ctx, load()); err != nil {
+	if err := a.Reload(t.Context(), load()); err != nil {
 		t.Fatal(err)
 	}
 	if a.lookup("api") == before {
