@@ -91,14 +91,14 @@ func newDNSWith(c *config.Check, resolvPath string) (*dnsCheck, error) {
 	k.udp = &dns.Client{Net: "udp", Timeout: limit}
 	k.tcp = &dns.Client{Net: "tcp", Timeout: limit}
 
-	if len(c.Expected().Values) > 0 {
+	if values := c.Expected().Values; len(values) > 0 {
 		if record == "MX" {
-			k.mxHosts = slices.ContainsFunc(c.Expected().Values, func(v string) bool {
+			k.mxHosts = slices.ContainsFunc(values, func(v string) bool {
 				_, _, hasPref := splitMX(v)
 				return !hasPref
 			})
 		}
-		for _, v := range c.Expected().Values {
+		for _, v := range values {
 			n, err := k.normalise(v)
 			if err != nil {
 				return nil, fmt.Errorf("check %q: expect.values: %w", c.Name, err)

@@ -362,8 +362,8 @@ func checkPeriod(c *config.Check, r *store.Rollup, t config.Targets) CheckPeriod
 // latencyTarget is the check's own expect.latency, else the [targets] key
 // of its kind; 0 when there is none.
 func latencyTarget(c *config.Check, t config.Targets) time.Duration {
-	if c.Expected().Latency > 0 {
-		return c.Expected().Latency.D()
+	if lat := c.Expected().Latency; lat > 0 {
+		return lat.D()
 	}
 	switch {
 	case c.Type == "http", c.Type == "metric" && c.Source == "http":
