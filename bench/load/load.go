@@ -162,7 +162,16 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 	if err := cmd.Start(); err != nil {
 		return p, fmt.Errorf("start pulse: %w", err)
 	}
-	go logs.read(stderr)
+	var logTo io.Writer = io.Discard
+	if o.keep {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("pulse-%d.log", r)))
+		if err != nil {
+			return p, err
+		}
+		defer f.Close()
+		logTo = f
+	}
+	go logs.read(io.TeeReader(stderr, logTo))
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	pid := cmd.Process.Pid

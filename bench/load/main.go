@@ -57,7 +57,7 @@ func main() {
 	flag.BoolVar(&o.noFloor, "no-floor", false, "measure pulse only")
 	flag.BoolVar(&o.reload, "reload", false, "send pulse SIGHUP in the middle of the window and time the reload")
 	flag.StringVar(&o.profile, "profile", "", "write pulse's CPU profile of the window and a heap profile to this folder (PULSE_PPROF)")
-	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (config, database, logs)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (config, database, pulse's stderr as pulse-N.log)")
 	flag.BoolVar(&o.smoke, "smoke", false, "CI smoke: 2,000 checks at 1s for 10s after 5s; exit 1 under 90% of runs or a CPU ratio over 3x")
 	flag.StringVar(&o.logLevel, "log-level", "info", "pulse's --log-level")
 	flag.IntVar(&o.alerts, "alerts", 0, "goal 6: make this many checks fail during the window (P1, fail_after 1, webhook within 0s) and time first failure -> webhook")
