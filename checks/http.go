@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"math"
 	"net"
@@ -23,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-resty/resty/v2"
 	"github.com/tidwall/gjson"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
@@ -38,9 +36,9 @@ import (
 type HTTPClients struct {
 	mu         sync.Mutex
 	transports map[httpTLSKey]*http.Transport
-	clients    map[string]*resty.Client // by request settings, see client
-	caSums     map[string]caStamp       // by ca_file path, see CADigest
-	bufs       sync.Pool                // *bytes.Buffer
+	clients    map[string]*httpClient // by request settings, see client
+	caSums     map[string]caStamp     // by ca_file path, see CADigest
+	bufs       sync.Pool              // *bytes.Buffer
 }
 
 // httpTLSKey tells transports apart: checks with equal keys share one. The
@@ -93,7 +91,7 @@ const httpPooledBufMax = 4 << 20
 
 // NewHTTPClients returns an empty cache.
 func NewHTTPClients() *HTTPClients {
-	return &HTTPClients{transports: map[httpTLSKey]*http.Transport{}, clients: map[string]*resty.Client{},
+	return &HTTPClients{transports: map[httpTLSKey]*http.Transport{}, clients: map[string]*httpClient{},
 		caSums: map[string]caStamp{}}
 }
 
@@ -166,14 +164,15 @@ func (h *HTTPClients) putBuf(b *bytes.Buffer) {
 	h.bufs.Put(b)
 }
 
-// httpCheck is one configured http check: its resty client (built once,
-// sharing a transport) and its precompiled assertions. It is kept small:
-// at 25,000 checks every 8 bytes here are 200 KB (docs/BENCHMARKS.md).
+// httpCheck is one configured http check: its client (shared by the
+// checks with the same request settings) and its precompiled assertions.
+// It is kept small: at 25,000 checks every 8 bytes here are 200 KB
+// (docs/BENCHMARKS.md).
 type httpCheck struct {
 	method  string
 	url     string
-	body    string
-	client  *resty.Client
+	body    string // sent only by methods that carry one (payloadMethod)
+	client  *httpClient
 	clients *HTTPClients
 	maxBody int64
 	timeout time.Duration
@@ -214,8 +213,8 @@ type httpHeaderExpect struct {
 	value string
 }
 
-// newHTTP builds an http check. Its resty client and transport are made
-// here, once; Run only builds the request.
+// newHTTP builds an http check. Its client and transport are made here,
+// once; Run only builds the request.
 func newHTTP(c *config.Check, env *Env) (Checker, error) { return newHTTPCheck(c, env) }
 
 // newHTTPCheck is newHTTP with the concrete type, for kinds that reuse the
@@ -243,6 +242,9 @@ func newHTTPCheck(c *config.Check, env *Env) (*httpCheck, error) {
 	}
 	if k.method == "" {
 		k.method = http.MethodGet
+	}
+	if !payloadMethod(k.method) {
+		k.body = ""
 	}
 	if k.maxBody <= 0 {
 		k.maxBody = config.DefaultMaxBody
@@ -277,17 +279,34 @@ func newHTTPCheck(c *config.Check, env *Env) (*httpCheck, error) {
 		k.more = m
 	}
 
-	if k.client, err = env.HTTP.client(c, env.Logger); err != nil {
+	if k.client, err = env.HTTP.client(c, k.body != ""); err != nil {
 		return nil, fmt.Errorf("check %q: ca_file: %w", c.Name, err)
 	}
 	return k, nil
 }
 
-// client returns the resty client for c's request settings (TLS, redirect
-// policy, headers, basic auth), shared by every check with the same ones:
-// a client per check cost about 1.4 KB each (25,000 checks: 35 MB of heap,
-// bench/load). Requests never modify the client, so sharing is safe.
-func (h *HTTPClients) client(c *config.Check, logger *slog.Logger) (*resty.Client, error) {
+// httpClient is what the http checks with the same request settings
+// share: the client (transport and redirect policy) and the headers every
+// request carries. Requests only read them.
+type httpClient struct {
+	hc     *http.Client
+	header http.Header // User-Agent, the configured headers, basic auth
+	host   string      // a configured Host header, sent as the request's Host
+}
+
+// client returns the client for c's request settings (TLS, redirect
+// policy, headers, basic auth, whether a body is sent), shared by every
+// check with the same ones: a client per check cost about 1.4 KB each
+// (25,000 checks: 35 MB of heap, bench/load).
+//
+// pulse built its requests with resty until issue 7: its request object
+// and header copies were a third of what the agent allocated per run
+// (docs/BENCHMARKS.md, goal 3). The requests are the same: User-Agent
+// "pulse" unless configured; basic_auth wins over an Authorization
+// header; a body without a Content-Type is sent as text/plain; a JSON or
+// XML Content-Type is also asked for in Accept unless one is set; a Host
+// header becomes the request's Host.
+func (h *HTTPClients) client(c *config.Check, withBody bool) (*httpClient, error) {
 	follow := c.FollowRedirects == nil || *c.FollowRedirects
 	tk := httpTLSKey{insecure: c.InsecureSkipVerify, caFile: c.CAFile}
 	if tk.insecure {
@@ -297,7 +316,7 @@ func (h *HTTPClients) client(c *config.Check, logger *slog.Logger) (*resty.Clien
 		tk.caSum = h.CADigest(tk.caFile)
 	}
 	var key strings.Builder // in memory only: it holds secrets
-	fmt.Fprintf(&key, "%t\x00%s\x00%s\x00%t\x00", tk.insecure, tk.caFile, tk.caSum, follow)
+	fmt.Fprintf(&key, "%t\x00%s\x00%s\x00%t\x00%t\x00", tk.insecure, tk.caFile, tk.caSum, follow, withBody)
 	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		key.WriteString(name + "\x00" + c.Headers[name].Reveal() + "\x00")
 	}
@@ -305,41 +324,57 @@ func (h *HTTPClients) client(c *config.Check, logger *slog.Logger) (*resty.Clien
 		key.WriteString("\x01" + c.BasicAuth.Username + "\x00" + c.BasicAuth.Password.Reveal())
 	}
 	h.mu.Lock()
-	rc, ok := h.clients[key.String()]
+	hcl, ok := h.clients[key.String()]
 	h.mu.Unlock()
 	if ok {
-		return rc, nil
+		return hcl, nil
 	}
 
 	tr, err := h.transport(tk)
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Transport: tr}
+	hcl = &httpClient{hc: &http.Client{Transport: tr}, header: http.Header{}}
 	if !follow {
-		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		hcl.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	rc = resty.NewWithClient(hc).
-		SetLogger(httpRestyLogger{logger}).
-		SetDisableWarn(true).
-		SetDoNotParseResponse(true).
-		SetHeader("User-Agent", "pulse")
+	hd := hcl.header
+	hd.Set("User-Agent", "pulse")
 	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
-		rc.SetHeader(name, c.Headers[name].Reveal())
+		hd.Set(name, c.Headers[name].Reveal())
 	}
 	if c.BasicAuth != nil {
-		rc.SetBasicAuth(c.BasicAuth.Username, c.BasicAuth.Password.Reveal())
+		req := &http.Request{Header: hd}
+		req.SetBasicAuth(c.BasicAuth.Username, c.BasicAuth.Password.Reveal())
 	}
+	ct := hd.Get("Content-Type")
+	if withBody && ct == "" {
+		hd.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	if hd.Get("Accept") == "" && ct != "" && httpJSONOrXML(ct) {
+		hd.Set("Accept", ct)
+	}
+	hcl.host = hd.Get("Host")
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if prev, ok := h.clients[key.String()]; ok {
 		return prev, nil // built concurrently: keep one
 	}
-	h.clients[key.String()] = rc
-	return rc, nil
+	h.clients[key.String()] = hcl
+	return hcl, nil
+}
+
+// payloadMethod reports whether requests with method carry the configured
+// body: every method but GET, HEAD and OPTIONS.
+func payloadMethod(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+}
+
+// httpJSONOrXML reports whether a Content-Type names JSON or XML.
+func httpJSONOrXML(ct string) bool {
+	mt := strings.ToLower(strings.TrimSpace(strings.Split(ct, ";")[0]))
+	return strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json") ||
+		strings.HasSuffix(mt, "/xml") || strings.HasSuffix(mt, "+xml")
 }
 
 // Run sends the request, reads at most max_body bytes of the answer, and
@@ -443,25 +478,40 @@ func (x httpExchange) perf() []Perf {
 // exchange when done with its body.
 func (k *httpCheck) exchange(ctx context.Context) (httpExchange, *Result) {
 	start := time.Now()
-	req := k.client.R().SetContext(ctx)
-	if k.body != "" {
-		req.SetBody(k.body)
-	}
-	resp, err := req.Execute(k.method, k.url)
+	resp, err := k.send(ctx)
 	if err != nil {
-		if resp != nil && resp.RawResponse != nil && resp.RawResponse.Body != nil {
-			_ = resp.RawResponse.Body.Close()
+		if resp != nil && resp.Body != nil {
+			_ = resp.Body.Close()
 		}
 		took := time.Since(start)
 		return httpExchange{took: took}, &Result{State: Crit, Message: k.method + " " + k.url + ": " + probeNetReason(ctx, err, took), Perf: probeTimePerf(took)}
 	}
-	x := httpExchange{resp: resp.RawResponse}
+	x := httpExchange{resp: resp}
 	x.body, x.size, x.truncated, err = k.readBody(x.resp)
 	x.took = time.Since(start)
 	if err != nil {
 		return x, &Result{State: Crit, Message: fmt.Sprintf("%s %s: reading the body after %d bytes: %s", k.method, k.url, x.size, probeNetReason(ctx, err, x.took)), Perf: x.perf()}
 	}
 	return x, nil
+}
+
+// send sends the request. Its headers are the client's shared map: nothing
+// on the way writes to a request's Header (the client copies it before it
+// adds credentials from the URL or follows a redirect).
+func (k *httpCheck) send(ctx context.Context) (*http.Response, error) {
+	var body io.Reader
+	if k.body != "" {
+		body = strings.NewReader(k.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, k.method, k.url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header = k.client.header
+	if k.client.host != "" {
+		req.Host = k.client.host
+	}
+	return k.client.hc.Do(req)
 }
 
 // release returns the exchange's body buffer to the pool.
@@ -673,10 +723,3 @@ func httpSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10) + "B"
 }
-
-// httpRestyLogger sends resty's own log lines to the check's logger.
-type httpRestyLogger struct{ l *slog.Logger }
-
-func (r httpRestyLogger) Errorf(format string, v ...any) { r.l.Error(fmt.Sprintf(format, v...)) }
-func (r httpRestyLogger) Warnf(format string, v ...any)  { r.l.Warn(fmt.Sprintf(format, v...)) }
-func (r httpRestyLogger) Debugf(format string, v ...any) { r.l.Debug(fmt.Sprintf(format, v...)) }

@@ -263,6 +263,60 @@ func TestHTTPRequestIsSentAsConfigured(t *testing.T) {
 	}
 }
 
+// TestHTTPRequestDefaults pins what pulse adds to a request besides the
+// configured keys (what resty added before issue 7), and that checks
+// sharing a client never see each other's request-time headers.
+func TestHTTPRequestDefaults(t *testing.T) {
+	type seen struct{ method, body, ctype, accept, host, auth, user string }
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		u, _, _ := r.BasicAuth()
+		got <- seen{r.Method, string(b), r.Header.Get("Content-Type"), r.Header.Get("Accept"), r.Host, r.Header.Get("Authorization"), u}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	env := &Env{} // one HTTPClients: equal settings share a client
+	tests := []struct {
+		name    string
+		url     string
+		method  string
+		body    string
+		headers map[string]config.Secret
+		basic   *config.BasicAuth
+		want    seen
+	}{
+		{"a body without a Content-Type is text", srv.URL, "PUT", "ping", nil, nil,
+			seen{"PUT", "ping", "text/plain; charset=utf-8", "", host, "", ""}},
+		{"a JSON Content-Type is also asked for", srv.URL, "", "", map[string]config.Secret{"content-type": "application/json"}, nil,
+			seen{"GET", "", "application/json", "application/json", host, "", ""}},
+		{"an Accept header is kept", srv.URL, "", "", map[string]config.Secret{"Content-Type": "application/xml", "Accept": "*/*"}, nil,
+			seen{"GET", "", "application/xml", "*/*", host, "", ""}},
+		{"GET sends no body", srv.URL, "GET", "ignored", nil, nil,
+			seen{"GET", "", "", "", host, "", ""}},
+		{"a Host header names the virtual host", srv.URL, "", "", map[string]config.Secret{"Host": "status.example.com"}, nil,
+			seen{"GET", "", "", "", "status.example.com", "", ""}},
+		{"basic_auth wins over an Authorization header", srv.URL, "", "", map[string]config.Secret{"Authorization": "Bearer x"}, &config.BasicAuth{Username: "mon", Password: "pw"},
+			seen{"GET", "", "", "", host, "Basic bW9uOnB3", "mon"}},
+		{"credentials in the URL", "http://url-user:pw@" + host + "/", "", "", nil, nil,
+			seen{"GET", "", "", "", host, "Basic dXJsLXVzZXI6cHc=", "url-user"}},
+		{"after them, a plain check sends no credentials", srv.URL, "", "", nil, nil,
+			seen{"GET", "", "", "", host, "", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := httpCheckFor(tt.url, config.Expect{})
+			c.Method, c.Body, c.Headers, c.BasicAuth = tt.method, tt.body, tt.headers, tt.basic
+			if res := runKind(t, c, env, 5*time.Second); res.State != OK {
+				t.Fatalf("got %s %q", res.State, res.Message)
+			}
+			if s := <-got; s != tt.want {
+				t.Fatalf("server saw %+v\nwant        %+v", s, tt.want)
+			}
+		})
+	}
+}
+
 func TestHTTPSecretsStayOutOfMessages(t *testing.T) {
 	addr := closedPort(t)
 	c := httpCheckFor("http://"+addr+"/", config.Expect{})
