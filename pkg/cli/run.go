@@ -39,6 +39,7 @@ func newRunCmd(g *Global) *cobra.Command {
 func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	log := g.Logger()
 	defer startPprof(g, log)()
+	agent.LimitMallocArenas()
 	cfg, err := g.LoadConfig()
 	if err != nil {
 		return exitCode(1, err)

@@ -213,13 +213,20 @@ func createFile(path string) error {
 // journal_mode in the driver's order, which is what lets it apply to a new
 // file; _txlock=immediate makes every write transaction take the write lock
 // up front, so two processes never deadlock upgrading a read lock.
+//
+// The writer's page cache is SQLite's default 2 MB. Results and rollups are
+// keyed by check, so each check appends to a leaf page of its own: with
+// thousands of checks the pages written are spread over more of the file
+// than any cache of a few MB holds, and a miss is a read from the OS page
+// cache. An 8 MB cache cost 6 MB of RSS at 25,000 checks for no measured
+// gain (docs/BENCHMARKS.md, goal 3).
 func dsn(path string, readOnly bool) string {
 	p := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	bt := fmt.Sprintf("_busy_timeout=%d", busyTimeout.Milliseconds())
 	if readOnly {
 		return p + "?mode=ro&" + bt + "&_foreign_keys=1"
 	}
-	return p + "?_auto_vacuum=incremental&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=1&_txlock=immediate&_cache_size=-8000&" + bt
+	return p + "?_auto_vacuum=incremental&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=1&_txlock=immediate&_cache_size=-2000&" + bt
 }
 
 // connector opens connections with pulse's SQL functions registered, without
