@@ -2,6 +2,7 @@ package agent
 
 import (
 	"math"
+	"os"
 	goruntime "runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -58,4 +59,39 @@ func liveHeap() uint64 {
 		return 0
 	}
 	return s[0].Value.Uint64()
+}
+
+// TestTuneMemory: pulse run's GOGC is GCPercent unless the environment
+// sets one; a reload runs with Go's default headroom under its limit and
+// gets pulse's back afterwards.
+func TestTuneMemory(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	TuneMemory()
+	if got := debug.SetGCPercent(GCPercent); got != GCPercent {
+		t.Fatalf("GOGC %d after TuneMemory, want %d", got, GCPercent)
+	}
+	restore := CapMemory()
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC %d during a reload, want 100", got)
+	}
+	restore()
+	if got := debug.SetGCPercent(GCPercent); got != GCPercent {
+		t.Errorf("GOGC %d after a reload, want %d", got, GCPercent)
+	}
+
+	t.Setenv("GOGC", "200") // the operator's choice stands
+	debug.SetGCPercent(200)
+	TuneMemory()
+	restore = CapMemory()
+	if got := debug.SetGCPercent(200); got != 200 {
+		t.Errorf("with GOGC=200, GOGC %d during a reload, want 200", got)
+	}
+	restore()
+	if got := debug.SetGCPercent(200); got != 200 {
+		t.Errorf("with GOGC=200, GOGC %d after TuneMemory and a reload, want 200", got)
+	}
 }

@@ -48,6 +48,7 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	if err != nil {
 		return exitCode(1, err)
 	}
+	agent.TuneMemory()
 	if o.Once {
 		if err := a.RunOnce(ctx); err != nil {
 			return exitCode(1, err)
