@@ -37,7 +37,7 @@ var _ DBStats = (*store.Store)(nil)
 // scraped. It has its own Registry (nothing global), so tests and several
 // agents in one process do not collide.
 //
-// The per-check series are kept by pulse itself, about 250 bytes a check,
+// The per-check series are kept by pulse itself, about 170 bytes a check,
 // and turned into metrics when scraped (checkCollector): client_golang's
 // vectors held about 4 KB a check (a histogram, four counters, gauges and
 // their label pairs), 96 MB of the 147 MB heap with 25,000 checks
@@ -62,15 +62,18 @@ type checkSeries struct {
 	seriesData
 }
 
+// seriesData is what a check's series hold. The counts are 32-bit (at one
+// run a second a count wraps after 136 years) and the histogram's count is
+// the sum of runs: a checkSeries is 128 bytes rather than 208
+// (docs/BENCHMARKS.md, goal 3).
 type seriesData struct {
 	typ      string
+	value    float64
+	sum      float64
 	last     int32 // latest checks.State, -1 before the first result
 	hasValue bool
-	value    float64
-	runs     [4]uint64 // by checks.State
-	buckets  [len(durationBuckets)]uint64
-	count    uint64
-	sum      float64
+	runs     [4]uint32 // by checks.State
+	buckets  [len(durationBuckets)]uint32
 }
 
 var (
@@ -142,7 +145,6 @@ func (m *Metrics) ObserveResult(r checks.Result, typ string) {
 	if b < len(cs.buckets) {
 		cs.buckets[b]++
 	}
-	cs.count++
 	cs.sum += secs
 	if r.HasValue {
 		cs.hasValue, cs.value = true, r.Value
@@ -233,12 +235,15 @@ func (c *checkCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, up, name, snap.typ)
 		ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, float64(st.ExitCode()), name)
 		buckets := make(map[float64]uint64, len(durationBuckets))
-		var cum uint64
+		var cum, count uint64
 		for b, n := range snap.buckets {
-			cum += n
+			cum += uint64(n)
 			buckets[durationBuckets[b]] = cum
 		}
-		ch <- prometheus.MustNewConstHistogram(durationDesc, snap.count, snap.sum, buckets, name)
+		for _, n := range snap.runs {
+			count += uint64(n)
+		}
+		ch <- prometheus.MustNewConstHistogram(durationDesc, count, snap.sum, buckets, name)
 		for s := checks.OK; s <= checks.Crit; s++ {
 			ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.CounterValue, float64(snap.runs[s]), name, s.String())
 		}

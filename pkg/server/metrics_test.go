@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/pulse-monitor/pulse/checks"
 	"github.com/pulse-monitor/pulse/pkg/config"
@@ -219,4 +220,12 @@ func TestDurationHistogram(t *testing.T) {
 		return
 	}
 	t.Fatal("no pulse_check_duration_seconds")
+}
+
+// TestCheckSeriesSize: a check's series fit the 128-byte size class (at
+// 25,000 checks each 8 bytes more is 200 KB of heap).
+func TestCheckSeriesSize(t *testing.T) {
+	if n := unsafe.Sizeof(checkSeries{}); n > 128 {
+		t.Errorf("checkSeries is %d bytes, want at most 128", n)
+	}
 }
