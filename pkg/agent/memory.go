@@ -8,23 +8,51 @@ import (
 	"runtime/metrics"
 )
 
-// GCPercent is the collector's headroom pulse run sets when GOGC is not in
-// the environment: the heap may grow by half its live size between
-// collections, not Go's default of all of it. An agent's heap is mostly its
-// checks' long-lived state (about 1 KB a check), and it allocates only a
-// few KB per run, so the smaller headroom costs little CPU and saves a
-// quarter of the memory (25,000 checks: docs/BENCHMARKS.md, goal 3).
-const GCPercent = 50
+// The collector's headroom pulse run sets when GOGC is not in the
+// environment: half the live heap, but never under minHeadroom, and never
+// more than Go's default (all of it). A large agent's heap is mostly its
+// checks' long-lived state (about 1.3 KB a check), and it allocates a few
+// KB per run, so at 25,000 checks the smaller headroom saves a quarter of
+// the memory for a few per cent of CPU; a small agent keeps Go's default,
+// where the headroom is a few MB and halving it cost 9 % more CPU per run
+// (docs/BENCHMARKS.md, goal 3).
+const (
+	minGCPercent = 50
+	minHeadroom  = 16 << 20
+)
 
-// TuneMemory sets GCPercent unless GOGC is in the environment. pulse run
-// calls it once the agent is built: start-up reads the config and builds
-// every check, and allocates most of what it ever will in a second; Go's
-// default headroom gets it done sooner (the same holds for a reload, see
-// CapMemory).
-func TuneMemory() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(GCPercent)
+// gcPercentFor is the GOGC that gives live bytes of heap their headroom.
+func gcPercentFor(live uint64) int {
+	if live == 0 {
+		return 100
 	}
+	return min(100, max(minGCPercent, int(100*minHeadroom/live)))
+}
+
+// TuneMemory sets GOGC for the live heap (gcPercentFor) unless GOGC is in
+// the environment, and returns what it set (0: nothing). pulse run calls
+// it once the agent is built, and a reload when it is done (CapMemory):
+// reading a config and building its checks allocates most of what the
+// agent ever will in a second, and Go's default headroom gets that done
+// sooner.
+func TuneMemory() int {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return 0
+	}
+	p := gcPercentFor(liveHeap())
+	debug.SetGCPercent(p)
+	return p
+}
+
+// liveHeap is the heap's live bytes as of the last collection (0 before
+// the first, or if the runtime does not say).
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // CapMemory holds the Go runtime's soft memory limit, until the returned
@@ -38,7 +66,8 @@ func TuneMemory() {
 // alone.
 func CapMemory() (restore func()) {
 	// Go's default headroom for the reload's burst of allocation, as at
-	// start-up (TuneMemory): the limit below bounds it.
+	// start-up (TuneMemory): the limit below bounds it. Afterwards the
+	// headroom follows the new live heap.
 	pct := debug.SetGCPercent(100)
 	if pct < 0 || pct > 100 {
 		debug.SetGCPercent(pct)
@@ -54,6 +83,7 @@ func CapMemory() (restore func()) {
 		goruntime.GC()
 		debug.SetMemoryLimit(prev)
 		debug.SetGCPercent(pct)
+		TuneMemory()
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"os"
 	goruntime "runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"testing"
 )
 
@@ -50,48 +49,59 @@ func TestCapMemory(t *testing.T) {
 	}
 }
 
-// liveHeap is the heap's live bytes as of the last collection (0 if the
-// runtime does not say).
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+func TestGCPercentFor(t *testing.T) {
+	for _, tt := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 100}, {4 << 20, 100}, {16 << 20, 100}, {24 << 20, 66}, {32 << 20, 50}, {64 << 20, 50}, {1 << 30, 50},
+	} {
+		if got := gcPercentFor(tt.live); got != tt.want {
+			t.Errorf("gcPercentFor(%d MB) = %d, want %d", tt.live>>20, got, tt.want)
+		}
 	}
-	return s[0].Value.Uint64()
 }
 
-// TestTuneMemory: pulse run's GOGC is GCPercent unless the environment
-// sets one; a reload runs with Go's default headroom under its limit and
-// gets pulse's back afterwards.
+// TestTuneMemory: without GOGC in the environment pulse run sets the
+// headroom for the live heap, a reload runs with Go's default under its
+// limit and gets the headroom for the new live heap; GOGC wins.
 func TestTuneMemory(t *testing.T) {
 	orig := debug.SetGCPercent(100)
 	t.Cleanup(func() { debug.SetGCPercent(orig) })
 
 	t.Setenv("GOGC", "")
 	os.Unsetenv("GOGC")
-	TuneMemory()
-	if got := debug.SetGCPercent(GCPercent); got != GCPercent {
-		t.Fatalf("GOGC %d after TuneMemory, want %d", got, GCPercent)
+	ballast := make([]byte, 64<<20) // a large agent's live heap
+	goruntime.GC()
+	if got := TuneMemory(); got != minGCPercent {
+		t.Fatalf("TuneMemory set %d with %d MB live, want %d", got, liveHeap()>>20, minGCPercent)
 	}
 	restore := CapMemory()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GOGC %d during a reload, want 100", got)
 	}
 	restore()
-	if got := debug.SetGCPercent(GCPercent); got != GCPercent {
-		t.Errorf("GOGC %d after a reload, want %d", got, GCPercent)
+	if got := debug.SetGCPercent(100); got != minGCPercent {
+		t.Errorf("GOGC %d after a reload, want %d", got, minGCPercent)
+	}
+	goruntime.KeepAlive(ballast)
+	ballast = nil
+	goruntime.GC()
+	if got := TuneMemory(); got != 100 {
+		t.Errorf("TuneMemory set %d with %d MB live, want 100", got, liveHeap()>>20)
 	}
 
 	t.Setenv("GOGC", "200") // the operator's choice stands
 	debug.SetGCPercent(200)
-	TuneMemory()
+	if got := TuneMemory(); got != 0 {
+		t.Errorf("with GOGC=200, TuneMemory set %d", got)
+	}
 	restore = CapMemory()
 	if got := debug.SetGCPercent(200); got != 200 {
 		t.Errorf("with GOGC=200, GOGC %d during a reload, want 200", got)
 	}
 	restore()
 	if got := debug.SetGCPercent(200); got != 200 {
-		t.Errorf("with GOGC=200, GOGC %d after TuneMemory and a reload, want 200", got)
+		t.Errorf("with GOGC=200, GOGC %d after a reload, want 200", got)
 	}
 }

@@ -48,7 +48,9 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	if err != nil {
 		return exitCode(1, err)
 	}
-	agent.TuneMemory()
+	if p := agent.TuneMemory(); p != 0 {
+		log.Debug("collector headroom set for the live heap", "gogc", p)
+	}
 	if o.Once {
 		if err := a.RunOnce(ctx); err != nil {
 			return exitCode(1, err)
