@@ -343,9 +343,8 @@ func (h *HTTPClients) client(c *config.Check, withBody bool) (*httpClient, error
 	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		hd.Set(name, c.Headers[name].Reveal())
 	}
-	if c.BasicAuth != nil {
-		req := &http.Request{Header: hd}
-		req.SetBasicAuth(c.BasicAuth.Username, c.BasicAuth.Password.Reveal())
+	if c.BasicAuth != nil { // net/http's encoding, written into hd
+		(&http.Request{Header: hd}).SetBasicAuth(c.BasicAuth.Username, c.BasicAuth.Password.Reveal())
 	}
 	ct := hd.Get("Content-Type")
 	if withBody && ct == "" {

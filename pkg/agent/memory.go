@@ -67,10 +67,10 @@ func liveHeap() uint64 {
 func CapMemory() (restore func()) {
 	// Go's default headroom for the reload's burst of allocation, as at
 	// start-up (TuneMemory): the limit below bounds it. Afterwards the
-	// headroom follows the new live heap.
-	pct := debug.SetGCPercent(100)
-	if pct < 0 || pct > 100 {
-		debug.SetGCPercent(pct)
+	// headroom follows the new live heap. A GOGC the operator set stands.
+	_, operatorGOGC := os.LookupEnv("GOGC")
+	if !operatorGOGC {
+		debug.SetGCPercent(100)
 	}
 	prev := debug.SetMemoryLimit(-1)
 	if prev == math.MaxInt64 {
@@ -82,7 +82,6 @@ func CapMemory() (restore func()) {
 		// goal set during the reload would let the heap grow to twice that.
 		goruntime.GC()
 		debug.SetMemoryLimit(prev)
-		debug.SetGCPercent(pct)
 		TuneMemory()
 	}
 }
