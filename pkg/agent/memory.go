@@ -88,8 +88,9 @@ func CapMemory() (restore func()) {
 
 // footprint is the Go memory the reload may use: what the runtime holds
 // outside the heap (stacks, its own structures) plus two and a half times
-// the live heap (at least minReloadRoom more than the live heap). That is the heap goal under Go's default GOGC=100 plus a
-// quarter of it: at exactly the goal, the reload's data of 25,000 checks
+// the live heap (at least minReloadRoom more than the live heap). That is
+// the heap goal under Go's default GOGC=100 plus a quarter of it: at
+// exactly the goal, the reload's data of 25,000 checks
 // made the collector run back to back and its assists slowed the checks in
 // flight (reload 610 ms, p99 lateness 99 ms, against 233 ms and 5 ms with
 // the quarter; docs/BENCHMARKS.md, goal 3). It is computed from the live

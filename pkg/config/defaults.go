@@ -1,6 +1,7 @@
 package config
 
 import (
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,36 +67,26 @@ func (l *loader) checkApplicability(cfg *Config) {
 	for i := range cfg.Checks {
 		c := &cfg.Checks[i]
 		keys := kk[c.Type]
-		if keys == nil {
+		if keys == nil || i >= len(raw) {
 			continue
 		}
-		if i < len(raw) && !(c.Type == "metric" && (c.Source == "http" || c.Source == "sql")) {
-			// Most checks set only their own type's keys: find that out
-			// without building key paths (a tenth of what reading 25,000
-			// checks allocated).
-			m, _ := raw[i].(map[string]any)
-			if ownKeysOnly(m, all, keys) {
-				continue
-			}
+		m, _ := raw[i].(map[string]any)
+		foreign := func(k string) bool { return applies(all, k) && !applies(keys, k) }
+		metricSource := c.Type == "metric" && (c.Source == "http" || c.Source == "sql")
+		if !metricSource && !anyKey(m, foreign) {
+			// Most checks set only their own type's keys: found out
+			// without sorting them or building key paths (a tenth of what
+			// reading 25,000 checks allocated).
+			continue
 		}
 		cp := []string{"check", strconv.Itoa(i)}
-		var present []string
-		for _, k := range sortedKeys(l.table(cp...)) {
-			if k != "expect" {
-				present = append(present, k)
-				continue
-			}
-			for _, sk := range sortedKeys(l.table("check", cp[1], "expect")) {
-				present = append(present, "expect."+sk)
-			}
-		}
+		present := slices.Sorted(checkKeys(m))
 		for _, k := range present {
-			kp := append(slices.Clip(cp), strings.Split(k, ".")...)
-			if applies(all, k) && !applies(keys, k) {
-				report(kp, "key %q does not apply to type %q", k, c.Type)
+			if foreign(k) {
+				report(append(slices.Clip(cp), strings.Split(k, ".")...), "key %q does not apply to type %q", k, c.Type)
 			}
 		}
-		if c.Type == "metric" && (c.Source == "http" || c.Source == "sql") {
+		if metricSource {
 			other := "sql"
 			if c.Source == "sql" {
 				other = "http"
@@ -127,24 +118,36 @@ func (l *loader) checkApplicability(cfg *Config) {
 	}
 }
 
-// ownKeysOnly reports whether a raw check table sets no key that belongs
-// only to other types (all: every type's keys; keys: its own type's).
-func ownKeysOnly(m map[string]any, all, keys []string) bool {
-	for k, v := range m {
-		if k != "expect" {
-			if applies(all, k) && !applies(keys, k) {
-				return false
+// checkKeys yields the keys a raw check table sets, those of its expect
+// table as "expect.KEY", in no particular order.
+func checkKeys(m map[string]any) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for k, v := range m {
+			if k != "expect" {
+				if !yield(k) {
+					return
+				}
+				continue
 			}
-			continue
-		}
-		sub, _ := v.(map[string]any)
-		for sk := range sub {
-			if ek := "expect." + sk; applies(all, ek) && !applies(keys, ek) {
-				return false
+			sub, _ := v.(map[string]any)
+			for sk := range sub {
+				if !yield("expect." + sk) {
+					return
+				}
 			}
 		}
 	}
-	return true
+}
+
+// anyKey reports whether the raw check table m sets a key for which f is
+// true.
+func anyKey(m map[string]any, f func(string) bool) bool {
+	for k := range checkKeys(m) {
+		if f(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // resolvePaths makes the file paths of the config relative to its folder.
