@@ -49,7 +49,9 @@ func startPprof(g *Global, log *slog.Logger) func() {
 			http.NotFound(w, r)
 			return
 		}
-		if err := p.WriteTo(w, 0); err != nil {
+		// debug=1 gives the text form; for heap it ends with runtime.MemStats.
+		debug, _ := strconv.Atoi(r.URL.Query().Get("debug"))
+		if err := p.WriteTo(w, debug); err != nil {
 			log.Warn("PULSE_PPROF: write profile", "err", err)
 		}
 	})
