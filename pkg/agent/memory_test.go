@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"context"
 	"math"
 	"os"
 	goruntime "runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 // TestCapMemory: a reload runs under a soft memory limit of about the
@@ -54,7 +56,7 @@ func TestGCPercentFor(t *testing.T) {
 		live uint64
 		want int
 	}{
-		{0, 100}, {4 << 20, 100}, {16 << 20, 100}, {24 << 20, 66}, {32 << 20, 50}, {64 << 20, 50}, {1 << 30, 50},
+		{0, 100}, {4 << 20, 100}, {12 << 20, 100}, {16 << 20, 75}, {24 << 20, 50}, {32 << 20, 37}, {64 << 20, 35}, {1 << 30, 35},
 	} {
 		if got := gcPercentFor(tt.live); got != tt.want {
 			t.Errorf("gcPercentFor(%d MB) = %d, want %d", tt.live>>20, got, tt.want)
@@ -103,5 +105,51 @@ func TestTuneMemory(t *testing.T) {
 	restore()
 	if got := debug.SetGCPercent(200); got != 200 {
 		t.Errorf("with GOGC=200, GOGC %d after a reload, want 200", got)
+	}
+}
+
+// TestKeepMemoryTuned: the headroom follows the live heap while pulse runs,
+// but a reload in progress keeps Go's default under its limit.
+func TestKeepMemoryTuned(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { KeepMemoryTuned(ctx, time.Millisecond); close(done) }()
+	gogc := func() int { p := debug.SetGCPercent(-1); debug.SetGCPercent(p); return p }
+	waitFor := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for gogc() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("GOGC %d, want %d (%d MB live)", gogc(), want, liveHeap()>>20)
+			}
+			goruntime.GC()
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	ballast := make([]byte, 64<<20) // the agent grew: a large agent's live heap
+	goruntime.GC()
+	waitFor(minGCPercent)
+
+	restore := CapMemory()
+	time.Sleep(20 * time.Millisecond) // many ticks
+	if got := gogc(); got != 100 {
+		t.Errorf("GOGC %d during a reload, want 100", got)
+	}
+	goruntime.KeepAlive(ballast)
+	ballast = nil
+	restore()
+	waitFor(100) // the reload dropped checks: a small agent again
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("KeepMemoryTuned did not return when its context ended")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -48,7 +49,7 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	if err != nil {
 		return exitCode(1, err)
 	}
-	if p := agent.TuneMemory(); p != 0 {
+	if p := agent.SettleMemory(); p != 0 {
 		log.Debug("collector headroom set for the live heap", "gogc", p)
 	}
 	if o.Once {
@@ -57,6 +58,7 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 		}
 		return nil
 	}
+	go agent.KeepMemoryTuned(ctx, memoryTunePeriod)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -78,6 +80,10 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	}
 	return nil
 }
+
+// memoryTunePeriod is how often pulse run sets the collector's headroom for
+// the live heap (agent.KeepMemoryTuned).
+const memoryTunePeriod = time.Second
 
 // reload reads the config again and switches the agent to it, within the
 // memory the agent already uses (agent.CapMemory).
