@@ -82,16 +82,7 @@ func SettleMemory() int {
 // life with GOGC about 64 where the rule then in force gave 50 (its gctrace:
 // 32 MB live, a 55 MB goal; docs/BENCHMARKS.md, goal 3).
 func KeepMemoryTuned(ctx context.Context, period time.Duration) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			TuneMemory()
-		}
-	}
+	tickUntil(ctx, period, func() { TuneMemory() })
 }
 
 // liveHeap is the heap's live bytes as of the last collection (0 before

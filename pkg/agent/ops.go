@@ -211,14 +211,19 @@ func (a *Agent) watchdogLoop(ctx context.Context) {
 		every = wd / 2
 		a.log.Info("systemd watchdog enabled", "interval", wd)
 	}
-	t := time.NewTicker(every)
+	tickUntil(ctx, every, func() { a.watchdogTick(ctx, wd > 0) })
+}
+
+// tickUntil calls f every period until ctx is done.
+func tickUntil(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.watchdogTick(ctx, wd > 0)
+			f()
 		}
 	}
 }
