@@ -143,6 +143,9 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 	if err := writeConfig(o, cfg, db, tg.URL()); err != nil {
 		return p, err
 	}
+	if err := dropCachedPages(o.pulse); err != nil {
+		return p, err
+	}
 	rec := newRecorder(capacity(o))
 	tg.phase.Store(rec)
 	tg.resetAlerts()
