@@ -12,16 +12,16 @@ import (
 )
 
 // The collector's headroom pulse run sets when GOGC is not in the
-// environment: 35 % of the live heap, but never under minHeadroom, and never
+// environment: 30 % of the live heap, but never under minHeadroom, and never
 // more than Go's default (all of it). A large agent's heap is mostly its
 // checks' long-lived state (about 1.3 KB a check) and it allocates a few KB
-// per run, so at 25,000 checks the smaller headroom saves a third of the
-// memory for a few per cent of CPU; a small agent keeps Go's default, where
-// the headroom is a few MB and halving it cost 9 % more CPU per run
-// (docs/BENCHMARKS.md, goal 3).
+// per run, so at 25,000 checks (32 MB live, GOGC 31) the smaller headroom
+// took 11 MB off the peak RSS for no CPU the benchmark could tell from its
+// noise; a small agent keeps Go's default, where the headroom is a few MB
+// and halving it cost 9 % more CPU per run (docs/BENCHMARKS.md, goal 3).
 const (
-	minGCPercent = 35
-	minHeadroom  = 12 << 20
+	minGCPercent = 30
+	minHeadroom  = 10 << 20
 )
 
 // gcPercentFor is the GOGC that gives live bytes of heap their headroom.

@@ -56,7 +56,7 @@ func TestGCPercentFor(t *testing.T) {
 		live uint64
 		want int
 	}{
-		{0, 100}, {4 << 20, 100}, {12 << 20, 100}, {16 << 20, 75}, {24 << 20, 50}, {32 << 20, 37}, {64 << 20, 35}, {1 << 30, 35},
+		{0, 100}, {4 << 20, 100}, {10 << 20, 100}, {16 << 20, 62}, {24 << 20, 41}, {32 << 20, 31}, {64 << 20, 30}, {1 << 30, 30},
 	} {
 		if got := gcPercentFor(tt.live); got != tt.want {
 			t.Errorf("gcPercentFor(%d MB) = %d, want %d", tt.live>>20, got, tt.want)
