@@ -15,9 +15,9 @@ import (
 // environment: 30 % of the live heap, but never under minHeadroom, and never
 // more than Go's default (all of it). A large agent's heap is mostly its
 // checks' long-lived state (about 1.3 KB a check) and it allocates a few KB
-// per run, so at 25,000 checks (32 MB live, GOGC 31) the smaller headroom
-// took 11 MB off the peak RSS for no CPU the benchmark could tell from its
-// noise; a small agent keeps Go's default, where the headroom is a few MB
+// per run, so at 25,000 checks (32 MB live, GOGC 31) the smaller headroom,
+// kept in step with the live heap (KeepMemoryTuned), took 12 MB off the peak
+// RSS for no CPU the benchmark could tell from its noise; a small agent keeps Go's default, where the headroom is a few MB
 // and halving it cost 9 % more CPU per run (docs/BENCHMARKS.md, goal 3).
 const (
 	minGCPercent = 30
@@ -41,8 +41,8 @@ var mem struct {
 
 // TuneMemory sets GOGC for the live heap (gcPercentFor) unless GOGC is in
 // the environment or a reload is in progress, and returns what it set (0:
-// nothing). pulse run calls it once the agent is built and then every few
-// seconds (KeepMemoryTuned), as the live heap grows with the checks' series
+// nothing). pulse run calls it once the agent is built and then every
+// second (KeepMemoryTuned), as the live heap grows with the checks' series
 // and changes with reloads, and a reload when it is done (CapMemory):
 // reading a config and building its checks allocates most of what the
 // agent ever will in a second, and Go's default headroom gets that done
