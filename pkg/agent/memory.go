@@ -17,8 +17,9 @@ import (
 // checks' long-lived state (about 1.3 KB a check) and it allocates a few KB
 // per run, so at 25,000 checks (32 MB live, GOGC 31) the smaller headroom,
 // kept in step with the live heap (KeepMemoryTuned), took 12 MB off the peak
-// RSS for no CPU the benchmark could tell from its noise; a small agent keeps Go's default, where the headroom is a few MB
-// and halving it cost 9 % more CPU per run (docs/BENCHMARKS.md, goal 3).
+// RSS for no CPU the benchmark could tell from its noise; a small agent
+// keeps Go's default, where the headroom is a few MB and halving it cost 9 %
+// more CPU per run (docs/BENCHMARKS.md, goal 3).
 const (
 	minGCPercent = 30
 	minHeadroom  = 10 << 20
