@@ -66,16 +66,6 @@ func tuneMemory() int {
 	return p
 }
 
-// SettleMemory ends pulse run's start-up: it collects, gives the heap's
-// free pages back to the OS, and sets the headroom for what stays live
-// (TuneMemory). Building the checks peaks with the TOML tree, the config
-// and the checks live at once, and the collector's last look at the live
-// heap may be from the middle of it.
-func SettleMemory() int {
-	debug.FreeOSMemory()
-	return TuneMemory()
-}
-
 // KeepMemoryTuned calls TuneMemory every period until ctx is done. Once at
 // start-up was not enough: that look at the live heap came from a
 // collection in the middle of building the checks, before the first results

@@ -49,7 +49,7 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	if err != nil {
 		return exitCode(1, err)
 	}
-	if p := agent.SettleMemory(); p != 0 {
+	if p := agent.TuneMemory(); p != 0 {
 		log.Debug("collector headroom set for the live heap", "gogc", p)
 	}
 	if o.Once {
