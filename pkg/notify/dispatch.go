@@ -94,7 +94,36 @@ type Dispatcher struct {
 	notifiers map[string]Notifier
 	busy      map[string]bool      // notifiers with a send in flight
 	holdUntil map[string]time.Time // notifier → no send before (after a retryable failure)
+	// unmarked holds the outcomes the outbox could not record (the
+	// database refuses writes: disk full, I/O error). A row in it is never
+	// sent again by this process: a receiver that accepted a message must
+	// not get it again every round while the disk is full. round writes
+	// the outcomes again, backing off, until the outbox takes them; a
+	// restart before that sends each such row at most once more, with the
+	// same dedup key.
+	unmarked     map[int64]outcome
+	markAt       time.Time     // no attempt to record them before
+	markBackoff  time.Duration // grows while the outbox refuses
+	lastMarkWarn time.Time
 }
+
+// outcome is a send's result that is still to be recorded in the outbox.
+type outcome struct {
+	kind     string // "sent", "retry" or "failed"
+	at       time.Time
+	next     time.Time // retry: not before
+	attempts int       // attempts made, counting this one
+	reason   string
+	answer   string
+}
+
+// Bounds of the pause between attempts to record outcomes the outbox
+// refused: the database is likely out of space, and hammering it helps
+// nobody.
+const (
+	minMarkBackoff = time.Second
+	maxMarkBackoff = time.Minute
+)
 
 // NewDispatcher returns a dispatcher; nothing is sent until Run or DeliverDue.
 func NewDispatcher(o DispatcherOptions) *Dispatcher {
@@ -122,6 +151,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 		wake:      make(chan struct{}, 1),
 		busy:      map[string]bool{},
 		holdUntil: map[string]time.Time{},
+		unmarked:  map[int64]outcome{},
 	}
 	d.SetNotifiers(o.Notifiers)
 	return d
@@ -203,6 +233,7 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (time.Time, error) {
 // round reads the outbox once, starts the sends that are due and returns
 // when the earliest of the rest is due, and whether it started any send.
 func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
+	d.recordUnmarked(ctx)
 	// Read under the lock: a sender that finishes between the read and the
 	// lock would leave rows it just sent looking pending and not busy.
 	d.mu.Lock()
@@ -212,6 +243,10 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 		return time.Time{}, false, err
 	}
 	now := d.now()
+	var next time.Time
+	if len(d.unmarked) > 0 {
+		next = d.markAt
+	}
 	notifiers := d.notifiers
 	var orphans []int64
 	pending := make([]alert.Pending, 0, len(rows))
@@ -223,6 +258,14 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 	chain := map[pair]time.Time{}
 	for i := range rows {
 		r := &rows[i]
+		if o, ok := d.unmarked[r.ID]; ok {
+			if o.kind != "retry" {
+				continue // sent or given up already; only the outbox does not know
+			}
+			// A retry the outbox did not record: back off by what this
+			// process knows, not by the stale attempt count.
+			r.Attempts, r.NextAttemptAt = max(r.Attempts, o.attempts), latest(r.NextAttemptAt, o.next)
+		}
 		if _, ok := notifiers[r.Notifier]; !ok {
 			orphans = append(orphans, r.ID)
 			continue
@@ -241,7 +284,10 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 		byID[r.ID] = r
 		pending = append(pending, alert.Pending{ID: r.ID, Notifier: r.Notifier, DueAt: eff, Batchable: r.Batchable})
 	}
-	groups, next := alert.Batch(pending, now)
+	groups, due := alert.Batch(pending, now)
+	if !due.IsZero() && (next.IsZero() || due.Before(next)) {
+		next = due
+	}
 	work := map[string][][]OutboxRow{}
 	var order []string
 	for _, g := range groups {
@@ -306,7 +352,11 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 		case err == nil:
 			d.observe(n.Name(), "sent")
 			if err := d.out.MarkSent(context.WithoutCancel(ctx), ids, now); err != nil {
-				log.Error("notification sent but not marked sent; it may be sent again", "rows", len(ids), "err", err)
+				d.remember(ids, outcome{kind: "sent", at: now})
+				log.Error("notification sent but the database refused to mark it sent; this process will not send it again",
+					"rows", len(ids), "err", err)
+			} else {
+				d.forget(ids)
 			}
 			log.Info("notification sent", "items", len(m.Items), "summary", Tally(m.Items), "took", now.Sub(start))
 		case ctx.Err() != nil:
@@ -321,8 +371,11 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 			d.mu.Lock()
 			d.holdUntil[n.Name()] = next
 			d.mu.Unlock()
-			if err := d.out.MarkRetry(context.WithoutCancel(ctx), ids, next, err.Error()); err != nil {
-				log.Error("record notification retry", "err", err)
+			if merr := d.out.MarkRetry(context.WithoutCancel(ctx), ids, next, err.Error()); merr != nil {
+				d.remember(ids, outcome{kind: "retry", at: now, next: next, attempts: attempts + 1, reason: err.Error()})
+				log.Error("record notification retry", "err", merr)
+			} else {
+				d.forget(ids)
 			}
 			log.Warn("notification failed, will retry", "items", len(m.Items), "attempt", attempts+1,
 				"retry_in", delay.Round(time.Millisecond), "err", err)
@@ -334,11 +387,102 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 			if errors.As(err, &se) {
 				answer = se.Answer
 			}
-			if err := d.out.MarkFailed(context.WithoutCancel(ctx), ids, err.Error(), answer, now); err != nil {
-				log.Error("record notification failure", "err", err)
+			if merr := d.out.MarkFailed(context.WithoutCancel(ctx), ids, err.Error(), answer, now); merr != nil {
+				d.remember(ids, outcome{kind: "failed", at: now, reason: err.Error(), answer: answer})
+				log.Error("record notification failure", "err", merr)
+			} else {
+				d.forget(ids)
 			}
 			log.Error("notification refused by the receiver, not retried", "items", len(m.Items), "err", err)
 		}
+	}
+}
+
+// remember keeps o for rows whose outcome the outbox refused, so that this
+// process does not send them again, and schedules the next attempt to
+// record it.
+func (d *Dispatcher) remember(ids []int64, o outcome) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, id := range ids {
+		if prev, ok := d.unmarked[id]; ok && prev.kind == "retry" {
+			o.attempts = max(o.attempts, prev.attempts+1)
+		}
+		d.unmarked[id] = o
+	}
+	if d.markBackoff == 0 {
+		d.markBackoff = minMarkBackoff
+		d.markAt = d.now().Add(d.markBackoff)
+	}
+}
+
+// forget drops what remember kept for rows the outbox has now recorded.
+func (d *Dispatcher) forget(ids []int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.unmarked) == 0 {
+		return
+	}
+	for _, id := range ids {
+		delete(d.unmarked, id)
+	}
+}
+
+// recordUnmarked writes the outcomes the outbox refused earlier, when their
+// time has come: oldest first, one call per kind and time. It backs off
+// (doubling, at most maxMarkBackoff) while the outbox still refuses.
+func (d *Dispatcher) recordUnmarked(ctx context.Context) {
+	d.mu.Lock()
+	if len(d.unmarked) == 0 || d.now().Before(d.markAt) {
+		d.mu.Unlock()
+		return
+	}
+	type key struct {
+		kind, reason, answer string
+		at, next             time.Time
+	}
+	groups := map[key][]int64{}
+	for id, o := range d.unmarked {
+		if o.kind == "retry" {
+			continue // the next attempt records it, or a send does
+		}
+		k := key{o.kind, o.reason, o.answer, o.at, o.next}
+		groups[k] = append(groups[k], id)
+	}
+	d.mu.Unlock()
+
+	var failed error
+	for k, ids := range groups {
+		var err error
+		if k.kind == "sent" {
+			err = d.out.MarkSent(context.WithoutCancel(ctx), ids, k.at)
+		} else {
+			err = d.out.MarkFailed(context.WithoutCancel(ctx), ids, k.reason, k.answer, k.at)
+		}
+		if err != nil {
+			failed = err
+			break
+		}
+		d.mu.Lock()
+		for _, id := range ids {
+			delete(d.unmarked, id)
+		}
+		d.mu.Unlock()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	if failed == nil {
+		// Retries left in memory are recorded by their next attempt.
+		d.markBackoff, d.markAt = 0, time.Time{}
+		return
+	}
+	d.markBackoff = min(2*d.markBackoff, maxMarkBackoff)
+	d.markAt = now.Add(d.markBackoff)
+	if now.Sub(d.lastMarkWarn) >= maxMarkBackoff {
+		d.lastMarkWarn = now
+		d.log.Error("the database still refuses to record notifications; they are kept in memory and not sent again",
+			"rows", len(d.unmarked), "retry_in", d.markBackoff, "err", failed)
 	}
 }
 

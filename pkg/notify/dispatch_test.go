@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -455,5 +456,122 @@ func TestBackoffGrowsAndCaps(t *testing.T) {
 	hi := notify.NewDispatcher(notify.DispatcherOptions{Jitter: func() float64 { return 0.999 }})
 	if l, h := lo.Backoff(0), hi.Backoff(0); l != 3750*time.Millisecond || h < 6240*time.Millisecond || h >= 6250*time.Millisecond {
 		t.Errorf("jitter range = [%v, %v], want ±25%% of 5s", l, h)
+	}
+}
+
+// refusingOutbox is the store with a database that refuses writes (a full
+// disk) while refuse is set: reads work, every Mark fails.
+type refusingOutbox struct {
+	*store.Store
+	refuse sync.Map // "on" → true while refusing
+	marks  int
+	mu     sync.Mutex
+}
+
+func (o *refusingOutbox) refusing() bool { _, ok := o.refuse.Load("on"); return ok }
+
+func (o *refusingOutbox) count() {
+	o.mu.Lock()
+	o.marks++
+	o.mu.Unlock()
+}
+
+func (o *refusingOutbox) MarkSent(ctx context.Context, ids []int64, at time.Time) error {
+	o.count()
+	if o.refusing() {
+		return errDiskFull
+	}
+	return o.Store.MarkSent(ctx, ids, at)
+}
+
+func (o *refusingOutbox) MarkRetry(ctx context.Context, ids []int64, next time.Time, reason string) error {
+	o.count()
+	if o.refusing() {
+		return errDiskFull
+	}
+	return o.Store.MarkRetry(ctx, ids, next, reason)
+}
+
+func (o *refusingOutbox) MarkFailed(ctx context.Context, ids []int64, reason, answer string, at time.Time) error {
+	o.count()
+	if o.refusing() {
+		return errDiskFull
+	}
+	return o.Store.MarkFailed(ctx, ids, reason, answer, at)
+}
+
+var errDiskFull = errors.New("database or disk is full")
+
+// A receiver that accepted a message gets it once, however long the
+// database refuses to mark it sent (issue 14: 665 copies in 10 s); the mark
+// is written once the database takes writes again.
+func TestSentButNotMarkedIsNotSentAgain(t *testing.T) {
+	r := newReceiver(t)
+	f := newFixture(t, map[string]*receiver{"oncall": r})
+	out := &refusingOutbox{Store: f.st}
+	d := notify.NewDispatcher(notify.DispatcherOptions{Outbox: out,
+		Notifiers: map[string]notify.Notifier{"oncall": &hookNotifier{name: "oncall", url: r.URL, now: f.clock.Now}},
+		Now:       f.clock.Now, Jitter: func() float64 { return 0.5 }})
+	id := f.incident(t, "api", "P1")
+	f.enqueue(t, store.OutboxEntry{Notifier: "oncall", IncidentID: id, Item: item(id, "api", "P1", "opened", t0, nil), DueAt: t0})
+	out.refuse.Store("on", true)
+	var marks []int
+	for i := range 50 {
+		f.clock.Set(t0.Add(time.Duration(i) * 200 * time.Millisecond))
+		if _, err := d.DeliverDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		out.mu.Lock()
+		marks = append(marks, out.marks)
+		out.mu.Unlock()
+	}
+	if got := len(r.messages()); got != 1 {
+		t.Fatalf("%d deliveries while the database refused writes, want 1", got)
+	}
+	// Attempts to record the send back off: 1 s, 2 s, 4 s... not one a round.
+	if n := marks[len(marks)-1]; n > 5 {
+		t.Fatalf("%d attempts to mark the row in 10 s, want at most 5 (backing off)", n)
+	}
+	if rows := f.rows(t, id); rows[0].Status == store.OutboxSent {
+		t.Fatalf("row marked sent while the database refused: %+v", rows)
+	}
+	out.refuse.Delete("on")
+	f.clock.Set(t0.Add(time.Minute))
+	if _, err := d.DeliverDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rows := f.rows(t, id); len(rows) != 1 || rows[0].Status != store.OutboxSent {
+		t.Fatalf("row after the database recovered = %+v, want sent", rows)
+	}
+	f.clock.Set(t0.Add(time.Hour))
+	if _, err := d.DeliverDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(r.messages()); got != 1 {
+		t.Fatalf("%d deliveries in all, want 1", got)
+	}
+}
+
+// A receiver that keeps failing is retried with growing backoff even while
+// the database cannot record the attempts.
+func TestRetriesBackOffWhileTheDatabaseRefuses(t *testing.T) {
+	r := newReceiver(t, answer{status: 503}, answer{status: 503}, answer{status: 503}, answer{status: 503})
+	f := newFixture(t, map[string]*receiver{"oncall": r})
+	out := &refusingOutbox{Store: f.st}
+	d := notify.NewDispatcher(notify.DispatcherOptions{Outbox: out,
+		Notifiers: map[string]notify.Notifier{"oncall": &hookNotifier{name: "oncall", url: r.URL, now: f.clock.Now}},
+		Now:       f.clock.Now, Jitter: func() float64 { return 0.5 }})
+	id := f.incident(t, "api", "P1")
+	f.enqueue(t, store.OutboxEntry{Notifier: "oncall", IncidentID: id, Item: item(id, "api", "P1", "opened", t0, nil), DueAt: t0})
+	out.refuse.Store("on", true)
+	for i := range 40 { // 40 s
+		f.clock.Set(t0.Add(time.Duration(i) * time.Second))
+		if _, err := d.DeliverDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 0 s, 5 s, then 10 s and 20 s later: 15 s, 35 s.
+	if got := len(r.messages()); got != 4 {
+		t.Fatalf("%d attempts in 40 s, want 4 (at 0, 5, 15 and 35 s)", got)
 	}
 }
