@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
@@ -22,8 +24,8 @@ const (
 	commandMaxStdout = 64 << 10
 	commandMaxStderr = 4 << 10
 	// commandWaitDelay bounds how long Run waits for the output pipes after
-	// the plugin exited or was killed: a grandchild that escaped the process
-	// group may hold them open indefinitely.
+	// the plugin and its process group were killed: a grandchild that
+	// escaped the group (setsid) may hold them open indefinitely.
 	commandWaitDelay = 100 * time.Millisecond
 )
 
@@ -82,7 +84,16 @@ func (k *commandCheck) Run(ctx context.Context) Result {
 	stderr := &cappedBuffer{max: commandMaxStderr}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return Result{State: Unknown, Message: fmt.Sprintf("cannot run %s: %v", k.argv[0], err)}
+	}
+	// Whatever the plugin left in its group (a daemonised child with its
+	// output redirected) dies with it, or one would pile up per run. The
+	// group is killed while the exited plugin is not yet reaped: its pid,
+	// the group id, cannot have been reused.
+	waitExited(cmd.Process.Pid)
+	_ = killGroup(cmd.Process)
+	err := cmd.Wait()
 	if err != nil && ctx.Err() != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return Result{State: Crit, Message: fmt.Sprintf("%s timed out; its process group was killed", k.argv[0])}
@@ -90,9 +101,8 @@ func (k *commandCheck) Run(ctx context.Context) Result {
 		return Result{State: Unknown, Message: fmt.Sprintf("%s cancelled: %v", k.argv[0], ctx.Err())}
 	}
 	if errors.Is(err, exec.ErrWaitDelay) {
-		// The plugin exited but something it started still holds its output
-		// open: that leftover is killed, the plugin's verdict stands.
-		_ = killGroup(cmd.Process)
+		// The plugin exited but something that left its group still holds
+		// its output open: the plugin's verdict stands.
 		err = nil
 	}
 	var exitErr *exec.ExitError
@@ -214,6 +224,18 @@ func judgeThresholds(warn, crit config.Threshold, v float64) (State, string) {
 		return OK, ""
 	}
 	return st, "(" + key + " " + th.String() + ")"
+}
+
+// waitExited blocks until the process pid has exited, without reaping it
+// (WNOWAIT): cmd.Wait still collects its status afterwards.
+func waitExited(pid int) {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if !errors.Is(err, unix.EINTR) {
+			return
+		}
+	}
 }
 
 func killGroup(p *os.Process) error {

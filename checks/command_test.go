@@ -315,6 +315,49 @@ func TestCommandReturnsWhenEscapedGrandchildHoldsStdout(t *testing.T) {
 	}
 }
 
+// TestCommandExitKillsDetachedChildren: a plugin that exits 0 leaving a
+// background child with its output redirected gave Run nothing to wait for,
+// so the child outlived the check, one more per run. The plugin's process
+// group now dies with it.
+func TestCommandExitKillsDetachedChildren(t *testing.T) {
+	for _, tc := range []struct{ name, script string }{
+		{name: "output redirected", script: `sleep 301 >/dev/null 2>&1 </dev/null & echo $! > "$PIDS"; echo OK; exit 0`},
+		{name: "nested shell", script: `sh -c 'sleep 301 >/dev/null 2>&1 </dev/null & echo $! > "$PIDS"'; echo OK; exit 0`},
+		{name: "stdout kept open", script: `sleep 301 & echo $! > "$PIDS"; echo OK; exit 0`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "pids")
+			path := writeScript(t, tc.script)
+			c := &config.Check{KindFields: &config.KindFields{Command: []string{path}, Env: map[string]string{"PIDS": pidFile}}}
+			const timeout = 5 * time.Second
+			start := time.Now()
+			res := Run(context.Background(), "cmd", mustCommand(t, c), timeout, nil)
+			took := time.Since(start)
+			pids := readPids(t, pidFile)
+			t.Cleanup(func() {
+				for _, pid := range pids {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			})
+			if res.State != OK || res.Message != "OK" {
+				t.Errorf("got %s %q, want ok \"OK\"", res.State, res.Message)
+			}
+			if took > time.Second {
+				t.Errorf("Run took %s for a plugin that exits at once", took)
+			}
+			deadline := time.Now().Add(time.Second)
+			for _, pid := range pids {
+				for !processGone(pid) {
+					if time.Now().After(deadline) {
+						t.Fatalf("detached child %d still runs a second after the plugin exited", pid)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
 const pluginDir = "/usr/lib/nagios/plugins"
 
 func needPlugins(t *testing.T) {

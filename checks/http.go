@@ -225,15 +225,16 @@ func newHTTPCheck(c *config.Check, env *Env) (*httpCheck, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("check %q: url %q: want an absolute http:// or https:// URL", c.Name, c.URL)
 	}
-	if env.HTTP == nil {
-		env.HTTP = NewHTTPClients()
+	clients := env.HTTP
+	if clients == nil {
+		clients = NewHTTPClients()
 	}
 	exp := c.Expected()
 	k := &httpCheck{
 		method:  strings.ToUpper(c.Method),
 		url:     c.URL,
 		body:    c.Body,
-		clients: env.HTTP,
+		clients: clients,
 		maxBody: int64(c.MaxBody),
 		timeout: c.Timeout.D(),
 		now:     env.Now,
@@ -279,7 +280,7 @@ func newHTTPCheck(c *config.Check, env *Env) (*httpCheck, error) {
 		k.more = m
 	}
 
-	if k.client, err = env.HTTP.client(c, k.body != ""); err != nil {
+	if k.client, err = clients.client(c, k.body != ""); err != nil {
 		return nil, fmt.Errorf("check %q: ca_file: %w", c.Name, err)
 	}
 	return k, nil

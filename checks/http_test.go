@@ -594,7 +594,7 @@ func TestHTTPTransportsAreSharedAndConnectionsReused(t *testing.T) {
 	defer srv.Close()
 	ca := newTestCA(t)
 
-	env := &Env{}
+	env := &Env{HTTP: NewHTTPClients()}
 	var checks []Checker
 	for i, c := range []*config.Check{
 		{Name: "a", Type: "http", HTTPFields: &config.HTTPFields{URL: srv.URL + "/a"}},

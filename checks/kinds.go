@@ -12,15 +12,16 @@ import (
 
 // Env is what check constructors may use besides their own config. Every
 // field is optional: a nil History or Heartbeats makes the kinds that need
-// them report unknown (as in `pulse check` without a database).
+// them report unknown (as in `pulse check` without a database). One Env is
+// shared by checks built concurrently, so constructors only read it.
 type Env struct {
 	Now     func() time.Time // the clock; time.Now when nil
 	Logger  *slog.Logger
 	Targets config.Targets // KPI targets, e.g. the default sql latency
 	// SQL shares connection pools between sql and metric checks (one per DSN).
 	SQL *SQLPools
-	// HTTP shares transports and body buffers between http checks; newHTTP
-	// creates it on first use when nil.
+	// HTTP shares transports and body buffers between http checks; when nil,
+	// each http check gets clients of its own.
 	HTTP *HTTPClients
 	// History reads earlier values of a check, for metric baselines.
 	History History
@@ -69,20 +70,22 @@ var kinds = map[string]Constructor{
 // Kinds returns a copy of the registry.
 func Kinds() map[string]Constructor { return maps.Clone(kinds) }
 
-// New builds the Checker for c.
+// New builds the Checker for c. It never writes to env: callers build
+// checks from several goroutines with one Env, so defaults go in a copy.
 func New(c *config.Check, env *Env) (Checker, error) {
 	mk, ok := kinds[c.Type]
 	if !ok {
 		return nil, fmt.Errorf("check %q: unknown type %q", c.Name, c.Type)
 	}
-	if env == nil {
-		env = &Env{}
+	var e Env
+	if env != nil {
+		e = *env
 	}
-	if env.Now == nil {
-		env.Now = time.Now
+	if e.Now == nil {
+		e.Now = time.Now
 	}
-	if env.Logger == nil {
-		env.Logger = slog.New(slog.DiscardHandler)
+	if e.Logger == nil {
+		e.Logger = slog.New(slog.DiscardHandler)
 	}
-	return mk(c.WithFields(), env)
+	return mk(c.WithFields(), &e)
 }

@@ -167,3 +167,34 @@ func oneLine(s string) string {
 	}
 	return s
 }
+
+// foldLines puts a multi-line error on one line, so that oneLine keeps its
+// cause: pgx says "failed to connect to `user=u database=d`:" and puts each
+// attempt's reason on a line of its own. Lines are joined with "; " (a
+// space after a line ending in ':'), a line repeating the one before is
+// dropped, and runs of white space collapse.
+func foldLines(s string) string {
+	if !strings.ContainsAny(s, "\r\n\t") && !strings.Contains(s, "  ") {
+		return s
+	}
+	var (
+		b    strings.Builder
+		prev string
+	)
+	for line := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		line = strings.Join(strings.Fields(line), " ")
+		if line == "" || line == prev { // sslmode=prefer fails twice alike
+			continue
+		}
+		prev = line
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}

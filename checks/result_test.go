@@ -64,3 +64,16 @@ func TestRunKeepsTheCheckersOwnCritMessage(t *testing.T) {
 		t.Errorf("long message kept %d bytes", len(long.Message))
 	}
 }
+
+func TestFoldLines(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"one line", "one line"},
+		{"failed to connect to `user=u database=d`:\n\t127.0.0.1:1 (127.0.0.1): refused\n\t127.0.0.1:1 (127.0.0.1): refused", "failed to connect to `user=u database=d`: 127.0.0.1:1 (127.0.0.1): refused"},
+		{"a\r\n\r\nb\n  c  d ", "a; b; c d"},
+		{"\n\n", ""},
+	} {
+		if got := foldLines(tc.in); got != tc.want {
+			t.Errorf("foldLines(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

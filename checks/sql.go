@@ -238,7 +238,7 @@ type sqlOutcome struct {
 func (s *sqlSource) fetch(ctx context.Context) sqlOutcome {
 	start := s.now()
 	out := func(st State, msg string) sqlOutcome {
-		return sqlOutcome{Took: s.now().Sub(start), State: st, Message: s.scrub.clean(msg)}
+		return sqlOutcome{Took: s.now().Sub(start), State: st, Message: foldLines(s.scrub.clean(msg))}
 	}
 	db, err := s.pools.DB(s.driverName, s.dsn)
 	if err != nil {

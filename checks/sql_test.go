@@ -686,3 +686,47 @@ func TestSQLPools(t *testing.T) {
 	}
 	_ = zero.Close()
 }
+
+// TestSQLConnectErrorKeepsCause: pgx's connect errors span several lines
+// ("failed to connect to `user=u database=test`:\n\t127.0.0.1:1 ...: dial
+// error: ... connection refused"), and the result message used to stop at
+// the first line: the cause was lost. It is now folded onto one line.
+func TestSQLConnectErrorKeepsCause(t *testing.T) {
+	const pw = "Hunter2-Sup3r-S3cret"
+	type tc struct{ name, dsn, want string }
+	cases := []tc{
+		{"refused", fmt.Sprintf("postgres://u:%s@127.0.0.1:1/test?connect_timeout=2", pw), "connection refused"},
+		{"refused sslmode=disable", fmt.Sprintf("postgres://u:%s@127.0.0.1:1/test?sslmode=disable&connect_timeout=2", pw), "connection refused"},
+	}
+	if dsn := os.Getenv("PULSE_TEST_POSTGRES_DSN"); dsn != "" {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/no_such_database_h3"
+		u.User = url.UserPassword(u.User.Username(), pw)
+		u.RawQuery = "" // sslmode=prefer: two attempts, two lines of reasons
+		cases = append(cases, tc{"unknown database", u.String(), `database "no_such_database_h3" does not exist`})
+	} else {
+		t.Log("PULSE_TEST_POSTGRES_DSN is unset: skipping the unknown-database case")
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			chk, err := New(&config.Check{Name: "x", Type: "sql", KindFields: &config.KindFields{Driver: "postgres", DSN: config.Secret(c.dsn), Query: "SELECT 1"}}, &Env{SQL: NewSQLPools(nil)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := Run(context.Background(), "x", chk, 5*time.Second, nil)
+			t.Logf("message: %s", res.Message)
+			if res.State != Crit || !strings.HasPrefix(res.Message, "cannot connect: failed to connect to ") || !strings.Contains(res.Message, c.want) {
+				t.Errorf("got %s %q, want crit with the cause %q", res.State, res.Message, c.want)
+			}
+			if strings.ContainsAny(res.Message, "\r\n\t") || strings.Contains(res.Message, "  ") {
+				t.Errorf("message is not one tidy line: %q", res.Message)
+			}
+			if strings.Contains(res.Message, pw) {
+				t.Errorf("message leaks the password: %q", res.Message)
+			}
+		})
+	}
+}

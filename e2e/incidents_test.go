@@ -23,6 +23,9 @@ import (
 
 var pulseBin string
 
+// raceReport starts what a binary built with -race prints on a data race.
+const raceReport = "WARNING: DATA RACE"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "pulse-e2e-")
 	if err != nil {
@@ -30,7 +33,13 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	pulseBin = filepath.Join(dir, "pulse")
-	build := exec.Command("go", "build", "-o", pulseBin, "../cmd/pulse")
+	args := []string{"build", "-o", pulseBin}
+	if os.Getenv("PULSE_TEST_RACE") == "1" {
+		// CI sets it: the processes under test then report their own data
+		// races, which the test binary's -race cannot see.
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/pulse")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build pulse:", err)
@@ -302,6 +311,9 @@ func (s *setup) start(t *testing.T) *agent {
 	go func() { a.cmd.Wait(); close(a.done) }()
 	t.Cleanup(func() {
 		a.stop()
+		if strings.Contains(a.log(), raceReport) {
+			t.Errorf("pulse run reported a data race")
+		}
 		if t.Failed() {
 			t.Logf("agent log:\n%s", a.log())
 		}
@@ -361,6 +373,9 @@ func (s *setup) pulse(t *testing.T, args ...string) (string, int) {
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(), "NO_COLOR=1", "USER=e2e-operator")
 	out, err := cmd.CombinedOutput()
+	if bytes.Contains(out, []byte(raceReport)) {
+		t.Errorf("pulse %s reported a data race:\n%s", strings.Join(args, " "), out)
+	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulse-monitor/pulse/pkg/store"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // AckOptions are `pulse ack`'s inputs.
@@ -68,7 +69,7 @@ func runAck(ctx context.Context, g *Global, o AckOptions) error {
 		return exitCode(1, fmt.Errorf("incident #%d (%s) is already resolved", o.ID, inc.Check))
 	case errors.Is(err, store.ErrAcknowledged):
 		fmt.Fprintf(g.IO.Out, "incident #%d (%s) was already acknowledged by %s at %s\n",
-			inc.ID, inc.Check, inc.AckedBy, inc.AckedAt.Format(time.RFC3339))
+			inc.ID, ui.Safe(inc.Check), ui.Safe(inc.AckedBy), inc.AckedAt.Format(time.RFC3339))
 		return nil
 	case err != nil:
 		return exitCode(1, err)

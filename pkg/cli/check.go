@@ -149,15 +149,16 @@ func suggestCheck(cfg *config.Config, n string) string {
 }
 
 // formatResult is one line of `pulse check` output:
-// STATE  NAME  TYPE  DURATION  [value]  message.
+// STATE  NAME  TYPE  DURATION  [value]  message. The message comes from the
+// monitored service and is made terminal-safe.
 func formatResult(st ui.Styles, c *config.Check, r checks.Result) string {
 	var b strings.Builder
 	b.WriteString(st.State(r.State.String(), fmt.Sprintf("%-7s", strings.ToUpper(r.State.String()))))
-	fmt.Fprintf(&b, " %-24s %-9s %8s", c.Name, c.Type, ui.Duration(r.Duration))
+	fmt.Fprintf(&b, " %-24s %-9s %8s", ui.Safe(c.Name), c.Type, ui.Duration(r.Duration))
 	if r.HasValue {
 		fmt.Fprintf(&b, "  value=%s", ui.Number(r.Value))
 	}
 	b.WriteString("  ")
-	b.WriteString(r.Message)
+	b.WriteString(ui.Safe(r.Message))
 	return b.String()
 }

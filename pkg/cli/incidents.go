@@ -156,13 +156,13 @@ func runIncidents(ctx context.Context, g *Global, o IncidentsOptions) error {
 		inc := &list[i]
 		acked := "-"
 		if !inc.AckedAt.IsZero() {
-			acked = inc.AckedBy + " " + stamp(inc.AckedAt, now, loc)
+			acked = ui.Safe(inc.AckedBy) + " " + stamp(inc.AckedAt, now, loc)
 		}
 		resolved := "-"
 		if !inc.ResolvedAt.IsZero() {
 			resolved = stamp(inc.ResolvedAt, now, loc)
 			if inc.ResolvedBy != "" {
-				resolved += " by " + inc.ResolvedBy
+				resolved += " by " + ui.Safe(inc.ResolvedBy)
 			}
 		}
 		status := inc.Status
@@ -176,7 +176,7 @@ func runIncidents(ctx context.Context, g *Global, o IncidentsOptions) error {
 		if inc.Failed > 0 {
 			failed = sty.State("crit", failed)
 		}
-		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%s\n", inc.ID, inc.Severity, inc.Check, status,
+		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%s\n", inc.ID, inc.Severity, ui.Safe(inc.Check), status,
 			stamp(inc.OpenedAt, now, loc), acked, resolved, ui.Duration(inc.Duration(now).Truncate(time.Second)), inc.Sent, failed)
 	}
 	return tw.Flush()
@@ -312,14 +312,16 @@ func runIncidentShow(ctx context.Context, g *Global, o IncidentShowOptions) erro
 		loc = time.Local
 	}
 	sty := ui.NewStyles(g.IO.Color())
-	fmt.Fprintf(out, "%s %s %s  %s\n", sty.Bold.Render(fmt.Sprintf("#%d", inc.ID)), inc.Severity, inc.Check, inc.Status)
-	fmt.Fprintf(out, "  %s: %s\n", inc.State, inc.Message)
+	// Messages, notes and receivers' errors come from outside: each is
+	// made terminal-safe (the JSON above is escaped by encoding/json).
+	fmt.Fprintf(out, "%s %s %s  %s\n", sty.Bold.Render(fmt.Sprintf("#%d", inc.ID)), inc.Severity, ui.Safe(inc.Check), inc.Status)
+	fmt.Fprintf(out, "  %s: %s\n", inc.State, ui.Safe(inc.Message))
 	fmt.Fprintf(out, "  opened %s, lasted %s, notifications %d sent, %d failed\n",
 		inc.OpenedAt.In(loc).Format("2006-01-02 15:04:05 MST"), ui.Duration(inc.Duration(now).Truncate(time.Second)), inc.Sent, inc.Failed)
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for _, e := range tl {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.At.In(loc).Format("2006-01-02 15:04:05"), e.Kind, e.Detail)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.At.In(loc).Format("2006-01-02 15:04:05"), e.Kind, ui.Safe(e.Detail))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -336,12 +338,12 @@ func runIncidentShow(ctx context.Context, g *Global, o IncidentShowOptions) erro
 	for _, n := range pending {
 		line := fmt.Sprintf("  queued: %s → %s, due %s", n.Event, n.Notifier, n.DueAt.In(loc).Format("15:04:05"))
 		if n.Attempts > 0 {
-			line += fmt.Sprintf(", %d failed attempts, last: %s", n.Attempts, n.LastError)
+			line += fmt.Sprintf(", %d failed attempts, last: %s", n.Attempts, ui.Safe(n.LastError))
 		}
 		fmt.Fprintln(out, line)
 	}
 	for _, n := range failed {
-		fmt.Fprintf(out, "  %s: %s → %s: %s\n", sty.State("crit", "failed"), n.Event, n.Notifier, n.LastError)
+		fmt.Fprintf(out, "  %s: %s → %s: %s\n", sty.State("crit", "failed"), n.Event, n.Notifier, ui.Safe(n.LastError))
 	}
 	return nil
 }

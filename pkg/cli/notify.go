@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/registry"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // NotifyTestOptions are `pulse notify test`'s inputs.
@@ -79,7 +80,7 @@ func runNotifyTest(ctx context.Context, g *Global, o NotifyTestOptions) error {
 		if err := n.Send(ctx, m); err != nil {
 			var se *notify.SendError
 			if errors.As(err, &se) && se.Answer != "" {
-				fmt.Fprintf(g.IO.Out, "receiver answered: %s\n", se.Answer)
+				fmt.Fprintf(g.IO.Out, "receiver answered: %s\n", ui.Safe(se.Answer))
 			}
 			return exitCode(1, fmt.Errorf("notifier %q (%s): not delivered: %w", c.Name, c.Type, err))
 		}

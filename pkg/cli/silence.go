@@ -13,6 +13,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/store"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // SilenceAddOptions are `pulse silence add`'s inputs.
@@ -143,7 +144,7 @@ func runSilenceList(ctx context.Context, g *Global, now func() time.Time) error 
 	tw := tabwriter.NewWriter(g.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPATTERN\tUNTIL\tBY\tREASON")
 	for _, s := range sls {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", s.ID, s.Pattern, s.Until.In(loc).Format("2006-01-02 15:04 MST"), s.CreatedBy, s.Reason)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", s.ID, ui.Safe(s.Pattern), s.Until.In(loc).Format("2006-01-02 15:04 MST"), ui.Safe(s.CreatedBy), ui.Safe(s.Reason))
 	}
 	return tw.Flush()
 }

@@ -38,6 +38,13 @@ func RenderDigest(w io.Writer, d *Digest, format string, st ui.Styles) error {
 	return nil
 }
 
+// safe is cl with its text made terminal-safe: cells carry check
+// messages, incident notes and receivers' errors.
+func safe(cl cell) cell {
+	cl.text = ui.Safe(cl.text)
+	return cl
+}
+
 func styled(st ui.Styles, cl cell) string {
 	switch cl.tone {
 	case good:
@@ -55,27 +62,27 @@ func styled(st ui.Styles, cl cell) string {
 // Text renders d for a terminal.
 func (d *Digest) Text(st ui.Styles) string {
 	var b strings.Builder
-	b.WriteString(st.Bold.Render(d.Title) + "\n")
-	b.WriteString(st.Faint.Render(d.Subtitle()) + "\n")
+	b.WriteString(st.Bold.Render(ui.Safe(d.Title)) + "\n")
+	b.WriteString(st.Faint.Render(ui.Safe(d.Subtitle())) + "\n")
 	for _, s := range d.sections() {
 		b.WriteString("\n" + st.Bold.Render(strings.ToUpper(s.title)) + "\n")
 		kw := 0
 		for _, l := range s.lines {
-			kw = max(kw, lipgloss.Width(l.key))
+			kw = max(kw, lipgloss.Width(ui.Safe(l.key)))
 		}
 		for _, l := range s.lines {
 			parts := make([]string, len(l.cells))
 			for i, cl := range l.cells {
-				parts[i] = styled(st, cl)
+				parts[i] = styled(st, safe(cl))
 			}
-			b.WriteString("  " + padRight(l.key, kw) + "  " + strings.Join(parts, "  ") + "\n")
+			b.WriteString("  " + padRight(ui.Safe(l.key), kw) + "  " + strings.Join(parts, "  ") + "\n")
 		}
 		for _, t := range s.tables {
 			if len(s.lines) > 0 || t.title != "" {
 				b.WriteString("\n")
 			}
 			if t.title != "" {
-				b.WriteString("  " + t.title + "\n")
+				b.WriteString("  " + ui.Safe(t.title) + "\n")
 			}
 			writeTextTable(&b, st, t, "  ")
 		}
@@ -88,11 +95,18 @@ func writeTextTable(b *strings.Builder, st ui.Styles, t tableData, indent string
 		b.WriteString(indent + st.Faint.Render(t.empty) + "\n")
 		return
 	}
+	rows := make([][]cell, len(t.rows))
+	for j, r := range t.rows {
+		rows[j] = make([]cell, len(r))
+		for i, cl := range r {
+			rows[j][i] = safe(cl)
+		}
+	}
 	widths := make([]int, len(t.head))
 	for i, h := range t.head {
 		widths[i] = lipgloss.Width(h)
 	}
-	for _, r := range t.rows {
+	for _, r := range rows {
 		for i, cl := range r {
 			widths[i] = max(widths[i], lipgloss.Width(cl.text))
 		}
@@ -103,7 +117,7 @@ func writeTextTable(b *strings.Builder, st ui.Styles, t tableData, indent string
 		line = append(line, pad(strings.ToUpper(h), widths[i], right(i)))
 	}
 	b.WriteString(indent + st.Faint.Render(strings.TrimRight(strings.Join(line, "  "), " ")) + "\n")
-	for _, r := range t.rows {
+	for _, r := range rows {
 		line = line[:0]
 		for i, cl := range r {
 			// Pad the plain text and colour it after, so that escapes
@@ -142,7 +156,7 @@ func padLeft(s string, w int) string {
 // Markdown renders d as GitHub-flavoured markdown.
 func (d *Digest) Markdown() string {
 	var b strings.Builder
-	b.WriteString("# " + d.Title + "\n\n_" + d.Subtitle() + "_\n")
+	b.WriteString("# " + ui.Safe(d.Title) + "\n\n_" + ui.Safe(d.Subtitle()) + "_\n")
 	for _, s := range d.sections() {
 		b.WriteString("\n## " + s.title + "\n\n")
 		for _, l := range s.lines {
@@ -150,14 +164,14 @@ func (d *Digest) Markdown() string {
 			for i, cl := range l.cells {
 				parts[i] = mdCell(cl)
 			}
-			b.WriteString("- **" + l.key + "**: " + strings.Join(parts, ", ") + "\n")
+			b.WriteString("- **" + ui.Safe(l.key) + "**: " + strings.Join(parts, ", ") + "\n")
 		}
 		for _, t := range s.tables {
 			if len(s.lines) > 0 || t.title != "" {
 				b.WriteString("\n")
 			}
 			if t.title != "" {
-				b.WriteString("### " + t.title + "\n\n")
+				b.WriteString("### " + ui.Safe(t.title) + "\n\n")
 			}
 			if len(t.rows) == 0 {
 				b.WriteString("_" + t.empty + "_\n")
@@ -187,7 +201,7 @@ func (d *Digest) Markdown() string {
 var mdEscaper = strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
 
 func mdCell(cl cell) string {
-	t := mdEscaper.Replace(cl.text)
+	t := mdEscaper.Replace(ui.Safe(cl.text))
 	if cl.tone == bad && t != "" {
 		return "**" + t + "**"
 	}

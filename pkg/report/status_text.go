@@ -157,7 +157,7 @@ func (s *Status) Text(st ui.Styles, o StatusTextOptions) string {
 		return b.String()
 	}
 	for _, g := range groupByTag(s.Rows) {
-		b.WriteString(st.Bold.Render(g.tag) + "\n")
+		b.WriteString(st.Bold.Render(ui.Safe(g.tag)) + "\n")
 		writeStatusTable(&b, st, cols, g.rows)
 		b.WriteString("\n")
 	}
@@ -239,7 +239,7 @@ func colWidths(cols []statusCol, rows []CheckStatus) []int {
 	for i, col := range cols {
 		w[i] = lipgloss.Width(col.head)
 		for j := range rows {
-			w[i] = max(w[i], lipgloss.Width(col.cell(&rows[j]).text))
+			w[i] = max(w[i], lipgloss.Width(ui.Safe(col.cell(&rows[j]).text)))
 		}
 	}
 	return w
@@ -268,9 +268,9 @@ func (d *CheckDetail) Text(st ui.Styles, loc *time.Location) string {
 	}
 	var b strings.Builder
 	r := &d.Check
-	b.WriteString(styled(st, stateCell(r.State)) + " " + st.Bold.Render(r.Name) + " " + st.Faint.Render(r.Kind) + "\n")
+	b.WriteString(styled(st, stateCell(r.State)) + " " + st.Bold.Render(ui.Safe(r.Name)) + " " + st.Faint.Render(r.Kind) + "\n")
 	if r.Message != "" {
-		b.WriteString("  " + r.Message + "\n")
+		b.WriteString("  " + ui.Safe(r.Message) + "\n")
 	}
 	kv := [][2]string{
 		{"last run", ifNil(r.LastRun, func(t *time.Time) string { return t.In(loc).Format("2006-01-02 15:04:05") })},
@@ -282,7 +282,7 @@ func (d *CheckDetail) Text(st ui.Styles, loc *time.Location) string {
 		kv = append(kv, [2]string{"value", fmtNumP(r.Value)})
 	}
 	if len(r.Tags) > 0 {
-		kv = append(kv, [2]string{"tags", strings.Join(r.Tags, ", ")})
+		kv = append(kv, [2]string{"tags", ui.Safe(strings.Join(r.Tags, ", "))})
 	}
 	for _, p := range kv {
 		b.WriteString("  " + st.Faint.Render(padRight(p[0], 12)) + p[1] + "\n")
