@@ -69,7 +69,9 @@ var kinds = map[string]Constructor{
 // Kinds returns a copy of the registry.
 func Kinds() map[string]Constructor { return maps.Clone(kinds) }
 
-// New builds the Checker for c.
+// New builds the Checker for c. A check whose definition holds secrets
+// (see secretsOf) is wrapped so that its messages never show them, and the
+// error of a definition that cannot be built shows none either.
 func New(c *config.Check, env *Env) (Checker, error) {
 	mk, ok := kinds[c.Type]
 	if !ok {
@@ -84,5 +86,14 @@ func New(c *config.Check, env *Env) (Checker, error) {
 	if env.Logger == nil {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
-	return mk(c.WithFields(), env)
+	c = c.WithFields()
+	chk, err := mk(c, env)
+	sc := scrubberFor(c)
+	if err != nil {
+		return nil, scrubErr(err, sc)
+	}
+	if sc != nil {
+		chk = scrubbed{Checker: chk, s: sc}
+	}
+	return chk, nil
 }
