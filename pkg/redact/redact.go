@@ -25,22 +25,28 @@ const Mask = "<secret>"
 // what url.URL.Redacted writes for a password.
 const URLMask = "xxxxx"
 
-// secretKeyParts are the substrings (lower case) that make a query
-// parameter, key=value pair, header or environment variable name a
-// credential: "pass" covers password, passwd and passphrase; "key" apikey,
-// api_key and access_key; "sig" sig and signature (AWS X-Amz-Signature);
-// "auth" auth and authorization; "token" access_token and X-Amz-Security-Token.
-var secretKeyParts = []string{"pass", "pwd", "secret", "token", "key", "sig", "auth", "credential", "session", "cookie", "jwt", "bearer"}
+// secretKeyEnds are the endings (lower case) that make a query parameter,
+// key=value pair, header or environment variable name a credential. An
+// ending rather than a substring keeps counters such as "sessions=42" or
+// "token_count=3" in a plugin's output, and paths such as password_file.
+var secretKeyEnds = []string{
+	"pass", "password", "passwd", "passphrase", "pwd", "secret", "token", "key",
+	"sig", "signature", "auth", "authorization", "credential", "credentials",
+	"cookie", "session", "sessionid", "session_id", "jwt", "bearer",
+}
 
 // IsSecretKey reports whether a parameter or variable named name holds a
-// credential: its name contains, ignoring case, one of pass, pwd, secret,
-// token, key, sig, auth, credential, session, cookie, jwt or bearer. The list
-// errs on the side of masking: a masked harmless value costs less than a
-// shown password.
+// credential: its name ends, ignoring case, with pass, password, passwd,
+// passphrase, pwd, secret, token, key, sig, signature, auth, authorization,
+// credential(s), cookie, session, sessionid, session_id, jwt or bearer.
+// That covers access_token, api_key, apikey, X-Api-Key, client_secret,
+// PGPASSWORD, MYSQL_PWD and AWS's X-Amz-Signature, -Credential and
+// -Security-Token. The list errs on the side of masking: a masked harmless
+// value costs less than a shown password.
 func IsSecretKey(name string) bool {
 	n := strings.ToLower(name)
-	for _, p := range secretKeyParts {
-		if strings.Contains(n, p) {
+	for _, e := range secretKeyEnds {
+		if strings.HasSuffix(n, e) {
 			return true
 		}
 	}

@@ -34,6 +34,7 @@ func TestText(t *testing.T) {
 		{`password='a b c' next`, `password=xxxxx next`},
 		{"status 503, expected 2xx", "status 503, expected 2xx"},
 		{"load=3.2 over 2", "load=3.2 over 2"},
+		{"OK - sessions=42 token_count=3", "OK - sessions=42 token_count=3"},
 	}
 	for _, tt := range tests {
 		if got := Text(tt.in); got != tt.want {
@@ -63,12 +64,12 @@ func TestScrubber(t *testing.T) {
 }
 
 func TestIsSecretKey(t *testing.T) {
-	for _, k := range []string{"token", "Access_Token", "PGPASSWORD", "MYSQL_PWD", "api_key", "apikey", "X-Api-Key", "Authorization", "signature", "sig", "client_secret", "X-Amz-Credential", "Cookie"} {
+	for _, k := range []string{"token", "Access_Token", "PGPASSWORD", "MYSQL_PWD", "api_key", "apikey", "X-Api-Key", "Authorization", "signature", "sig", "client_secret", "X-Amz-Credential", "X-Amz-Security-Token", "Cookie", "AWS_SECRET_ACCESS_KEY", "passphrase"} {
 		if !IsSecretKey(k) {
 			t.Errorf("%q is not a secret key", k)
 		}
 	}
-	for _, k := range []string{"PATH", "LANG", "verbose", "host", "user", "Accept", "Content-Type"} {
+	for _, k := range []string{"PATH", "LANG", "verbose", "host", "user", "Accept", "Content-Type", "sessions", "token_count", "password_file", "keys"} {
 		if IsSecretKey(k) {
 			t.Errorf("%q is a secret key", k)
 		}
