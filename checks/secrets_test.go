@@ -126,3 +126,25 @@ func TestMessagesShowNoSecret(t *testing.T) {
 		})
 	}
 }
+
+// A panic whose value quotes a secret becomes a crit message without it.
+func TestPanicMessageShowsNoSecret(t *testing.T) {
+	c := &config.Check{Name: "p", Type: "command", KindFields: &config.KindFields{
+		Command: []string{"true"}, Env: map[string]string{"DB_PASSWORD": "env-S3cret-pw"}}}
+	sc := scrubberFor(c)
+	if sc == nil {
+		t.Fatal("no scrubber for a check with a secret env value")
+	}
+	chk := scrubbed{Checker: CheckerFunc(func(context.Context) Result {
+		panic("connect http://u:url-S3cret-pw@h/ with env-S3cret-pw")
+	}), s: sc}
+	res := Run(context.Background(), "p", chk, time.Second, nil)
+	if res.State != Crit || !strings.HasPrefix(res.Message, "check panicked: ") {
+		t.Fatalf("got %s %q", res.State, res.Message)
+	}
+	for _, s := range []string{"url-S3cret-pw", "env-S3cret-pw"} {
+		if strings.Contains(res.Message, s) {
+			t.Errorf("%q shown in %q", s, res.Message)
+		}
+	}
+}
