@@ -25,6 +25,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/redact"
 )
 
 // HTTPClients shares what http checks can share: one keep-alive transport
@@ -223,7 +224,7 @@ func newHTTP(c *config.Check, env *Env) (Checker, error) { return newHTTPCheck(c
 func newHTTPCheck(c *config.Check, env *Env) (*httpCheck, error) {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("check %q: url %q: want an absolute http:// or https:// URL", c.Name, c.URL)
+		return nil, fmt.Errorf("check %q: url %q: want an absolute http:// or https:// URL", c.Name, redact.URL(c.URL))
 	}
 	clients := env.HTTP
 	if clients == nil {
@@ -484,13 +485,13 @@ func (k *httpCheck) exchange(ctx context.Context) (httpExchange, *Result) {
 			_ = resp.Body.Close()
 		}
 		took := time.Since(start)
-		return httpExchange{took: took}, &Result{State: Crit, Message: k.method + " " + k.url + ": " + probeNetReason(ctx, err, took), Perf: probeTimePerf(took)}
+		return httpExchange{took: took}, &Result{State: Crit, Message: k.method + " " + redact.URL(k.url) + ": " + probeNetReason(ctx, err, took), Perf: probeTimePerf(took)}
 	}
 	x := httpExchange{resp: resp}
 	x.body, x.size, x.truncated, err = k.readBody(x.resp)
 	x.took = time.Since(start)
 	if err != nil {
-		return x, &Result{State: Crit, Message: fmt.Sprintf("%s %s: reading the body after %d bytes: %s", k.method, k.url, x.size, probeNetReason(ctx, err, x.took)), Perf: x.perf()}
+		return x, &Result{State: Crit, Message: fmt.Sprintf("%s %s: reading the body after %d bytes: %s", k.method, redact.URL(k.url), x.size, probeNetReason(ctx, err, x.took)), Perf: x.perf()}
 	}
 	return x, nil
 }

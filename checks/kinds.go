@@ -70,22 +70,39 @@ var kinds = map[string]Constructor{
 // Kinds returns a copy of the registry.
 func Kinds() map[string]Constructor { return maps.Clone(kinds) }
 
-// New builds the Checker for c. It never writes to env: callers build
-// checks from several goroutines with one Env, so defaults go in a copy.
+// New builds the Checker for c. A check whose definition holds secrets
+// (see secretsOf) is wrapped so that its messages never show them, and the
+// error of a definition that cannot be built shows none either.
+//
+// New never writes to env: callers build checks from several goroutines
+// with one Env, so missing defaults go in a copy (the agent's Env has them,
+// and its checks share it rather than holding a copy each).
 func New(c *config.Check, env *Env) (Checker, error) {
 	mk, ok := kinds[c.Type]
 	if !ok {
 		return nil, fmt.Errorf("check %q: unknown type %q", c.Name, c.Type)
 	}
-	var e Env
-	if env != nil {
-		e = *env
+	if env == nil || env.Now == nil || env.Logger == nil {
+		var e Env
+		if env != nil {
+			e = *env
+		}
+		if e.Now == nil {
+			e.Now = time.Now
+		}
+		if e.Logger == nil {
+			e.Logger = slog.New(slog.DiscardHandler)
+		}
+		env = &e
 	}
-	if e.Now == nil {
-		e.Now = time.Now
+	c = c.WithFields()
+	chk, err := mk(c, env)
+	sc := scrubberFor(c)
+	if err != nil {
+		return nil, scrubErr(err, sc)
 	}
-	if e.Logger == nil {
-		e.Logger = slog.New(slog.DiscardHandler)
+	if sc != nil {
+		chk = scrubbed{Checker: chk, s: sc}
 	}
-	return mk(c.WithFields(), &e)
+	return chk, nil
 }

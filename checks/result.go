@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/redact"
 )
 
 // State is a check outcome, ordered by badness except Unknown, which sits
@@ -126,14 +128,15 @@ func Run(ctx context.Context, name string, c Checker, timeout time.Duration, now
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			res = Result{State: Crit, Message: oneLine(fmt.Sprintf("check panicked: %v", p))}
+			res = Result{State: Crit, Message: fmt.Sprintf("check panicked: %v", p)}
 		}
 		res.Check = name
 		res.Start = start
 		if res.Duration == 0 {
 			res.Duration = now().Sub(start)
 		}
-		res.Message = oneLine(res.Message)
+		// Whatever made the message, a URL in it shows no credentials.
+		res.Message = oneLine(redact.Text(res.Message))
 	}()
 	res = c.Run(ctx)
 	if res.State != Crit && ctx.Err() == context.DeadlineExceeded && timeout > 0 {

@@ -82,7 +82,9 @@ func runCheck(ctx context.Context, g *Global, o CheckOptions) error {
 
 // runChecksNow runs checks concurrently and records nothing.
 func runChecksNow(ctx context.Context, g *Global, cfg *config.Config, selected []*config.Check) []checks.Result {
-	env := &checks.Env{Logger: g.Logger(), Targets: cfg.Targets, SQL: checks.NewSQLPools(g.Logger()), HTTP: checks.NewHTTPClients()}
+	// Complete, so that the checks built here share it rather than each
+	// taking a copy with the defaults filled in.
+	env := &checks.Env{Now: time.Now, Logger: g.Logger(), Targets: cfg.Targets, SQL: checks.NewSQLPools(g.Logger()), HTTP: checks.NewHTTPClients()}
 	defer env.SQL.Close()
 	results := make([]checks.Result, len(selected))
 	limit := make(chan struct{}, max(1, cfg.Agent.MaxConcurrency))

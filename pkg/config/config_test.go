@@ -484,17 +484,21 @@ webhook_url = "tok-2 not a url"
 name = "hook"
 type = "webhook"
 url = 5
+[[check]]
+name = "web"
+type = "http"
+url = "ftp://user:tok-3@example.com/health?token=tok-4"
 `, nil)
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, s := range []string{"tok-1", "tok-2"} {
+	for _, s := range []string{"tok-1", "tok-2", "tok-3", "tok-4"} {
 		if strings.Contains(err.Error(), s) {
 			t.Errorf("error shows secret %q:\n%s", s, err)
 		}
 	}
-	if n := strings.Count(err.Error(), "\n") + 1; n != 3 {
-		t.Errorf("got %d problems, want 3:\n%s", n, err)
+	if n := strings.Count(err.Error(), "\n") + 1; n != 4 {
+		t.Errorf("got %d problems, want 4:\n%s", n, err)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/redact"
 )
 
 var namePattern = regexp.MustCompile(`^[a-z0-9._-]+$`)
@@ -563,7 +565,7 @@ func checkURL(raw string, secret bool) error {
 		if secret {
 			return fmt.Errorf("not an http or https URL")
 		}
-		return fmt.Errorf("invalid URL %q: want an absolute http:// or https:// URL", raw)
+		return fmt.Errorf("invalid URL %q: want an absolute http:// or https:// URL", redact.URL(raw))
 	}
 	return nil
 }

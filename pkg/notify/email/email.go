@@ -6,10 +6,12 @@ package email
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/textproto"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -213,14 +215,48 @@ func (n *Notifier) message(m *notify.Message, mm *Mail) (*mail.Msg, error) {
 	return msg, nil
 }
 
-func (n *Notifier) redact(err error) string {
+func (n *Notifier) redact(err error) string { return n.scrub(err.Error()) }
+
+// scrub removes the password from text that quotes the SMTP server's
+// replies, in the clear and in the base64 that AUTH PLAIN and LOGIN send
+// it in: a hostile or careless server can answer AUTH by echoing the
+// client's credential ("535 5.7.8 AHVzZXIAUzNjcmV0"), and `pulse notify
+// test` prints the answer.
+func (n *Notifier) scrub(s string) string {
 	pw := n.cfg.Password.Reveal()
 	if len(pw) < 3 {
 		// Replacing one or two characters everywhere would garble the
 		// message; such a password is not worth hiding from its own server.
-		return err.Error()
+		return s
 	}
-	return notify.Redact(err.Error(), pw)
+	s = base64Token.ReplaceAllStringFunc(s, func(tok string) string {
+		if base64Holds(tok, pw) {
+			return "<secret>"
+		}
+		return tok
+	})
+	return notify.Redact(s, pw)
+}
+
+// base64Token finds what may be a base64 credential in a server's reply.
+var base64Token = regexp.MustCompile(`[A-Za-z0-9+/]{4,}={0,2}`)
+
+// base64Holds reports whether tok decodes (padded or not) to text that
+// contains pw: AUTH PLAIN's "identity\x00user\x00password", whatever the
+// identity, or LOGIN's password alone. The credential may start anywhere
+// in tok (a server gluing it to a word), so the four alignments are tried.
+func base64Holds(tok, pw string) bool {
+	tok = strings.TrimRight(tok, "=")
+	for i := 0; i < 4 && len(tok)-i >= 4; i++ {
+		t := tok[i:]
+		if len(t)%4 == 1 { // no base64 ends so: a glued-on character
+			t = t[:len(t)-1]
+		}
+		if b, err := base64.RawStdEncoding.DecodeString(t); err == nil && strings.Contains(string(b), pw) {
+			return true
+		}
+	}
+	return false
 }
 
 // classify turns go-mail's error into a SendError: SMTP 4xx replies are
@@ -239,7 +275,7 @@ func (n *Notifier) classify(err error) *notify.SendError {
 	case errors.As(err, &te):
 		se.Status = te.Code
 		se.Retryable = te.Code < 500
-		se.Answer = notify.Redact(fmt.Sprintf("%d %s", te.Code, te.Msg), n.cfg.Password.Reveal())
+		se.Answer = n.scrub(fmt.Sprintf("%d %s", te.Code, te.Msg))
 	case strings.Contains(err.Error(), "does not support STARTTLS"):
 		se.Retryable = false
 		msg = "server does not offer STARTTLS (tls = \"starttls\" requires it; use tls = \"none\" only for a local relay)"
@@ -249,7 +285,7 @@ func (n *Notifier) classify(err error) *notify.SendError {
 		se.Retryable = false
 	}
 	if me != nil && se.Answer == "" {
-		se.Answer = notify.Redact(me.Error(), n.cfg.Password.Reveal())
+		se.Answer = n.scrub(me.Error())
 	}
 	se.Err = fmt.Errorf("email %q via %s:%d: %s", n.cfg.Name, n.cfg.Host, n.cfg.Port, msg)
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -1,6 +1,7 @@
 package email
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -9,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"io"
 	"math/big"
@@ -495,5 +497,98 @@ func TestConfigFrom(t *testing.T) {
 				t.Fatalf("got %s:%d %v", c.TLS, c.Port, err)
 			}
 		})
+	}
+}
+
+// hostileSMTP is a raw SMTP server (go-smtp hands a backend the decoded
+// credential only) that offers mech and answers AUTH by quoting what the
+// client sent: the base64 credential, or decoded when decode is set.
+func hostileSMTP(t *testing.T, mech string, decode bool) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	quote := func(s string) string {
+		if decode {
+			if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+				return string(b)
+			}
+		}
+		return s
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				r := bufio.NewReader(c)
+				say := func(s string) { _, _ = io.WriteString(c, s+"\r\n") }
+				read := func() string { line, _ := r.ReadString('\n'); return strings.TrimRight(line, "\r\n") }
+				say("220 mx.test ESMTP")
+				for {
+					line := read()
+					cmd := strings.ToUpper(line)
+					switch {
+					case line == "":
+						return
+					case strings.HasPrefix(cmd, "EHLO"):
+						say("250-mx.test")
+						say("250 AUTH " + mech)
+					case strings.HasPrefix(cmd, "AUTH PLAIN "):
+						// Glued to a word, off base64's 4-byte alignment.
+						say("535 5.7.8 x" + quote(line[len("AUTH PLAIN "):]))
+					case strings.HasPrefix(cmd, "AUTH PLAIN"):
+						say("334 ")
+						say("535 5.7.8 " + quote(read()))
+					case strings.HasPrefix(cmd, "AUTH LOGIN"):
+						say("334 VXNlcm5hbWU6")
+						user := read()
+						say("334 UGFzc3dvcmQ6")
+						pass := read()
+						say("535 5.7.8 authentication failed for " + quote(user) + " with " + quote(pass))
+					case strings.HasPrefix(cmd, "QUIT"):
+						say("221 bye")
+						return
+					default:
+						say("502 5.5.2 unknown command")
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// A server that answers AUTH by quoting the credential back (issue 14,
+// item 11): neither the base64 the client sent nor the password decoded
+// from it reaches the error, its Answer (what `pulse notify test` prints)
+// or the logs.
+func TestAuthEchoShowsNoCredential(t *testing.T) {
+	secrets := []string{
+		password,
+		base64.StdEncoding.EncodeToString([]byte("\x00pulse\x00" + password)),
+		base64.StdEncoding.EncodeToString([]byte(password)),
+	}
+	for _, mech := range []string{"PLAIN", "LOGIN"} {
+		for _, decode := range []bool{false, true} {
+			t.Run(mech+map[bool]string{false: " base64", true: " decoded"}[decode], func(t *testing.T) {
+				port := hostileSMTP(t, mech, decode)
+				log, buf := notifytest.Logger()
+				n := newNotifier(t, Config{Port: port, TLS: TLSNone, Username: "pulse", Password: password}, notifytest.Options(log))
+				err := n.Send(context.Background(), notifytest.TestMessage())
+				var se *notify.SendError
+				if !errors.As(err, &se) || se.Status != 535 {
+					t.Fatalf("got %#v, want the server's 535", err)
+				}
+				t.Logf("error: %v; answer: %q", err, se.Answer)
+				notifytest.NoSecret(t, err, buf.String(), secrets...)
+			})
+		}
 	}
 }
