@@ -46,6 +46,10 @@ var ErrClosed = errors.New("store is closed")
 // ErrReadOnly is returned by writes to a Store opened with Options.ReadOnly.
 var ErrReadOnly = errors.New("store is read-only")
 
+// ErrGaveUp is Submit's error once the stop bound set by StopBy has passed
+// while the record waited for room in the queue: it was not written.
+var ErrGaveUp = errors.New("database refused writes until the stop bound; record not written")
+
 // RollupRetention is how long hourly rollups are kept.
 const RollupRetention = 400 * 24 * time.Hour
 
@@ -110,6 +114,12 @@ type Store struct {
 	stopped   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+	// giveUp is closed when the stop bound set by StopBy has passed: the
+	// writer then drops what the database refuses instead of holding it,
+	// and Submit stops waiting for room. lost counts the records dropped.
+	giveUp   chan struct{}
+	stopOnce sync.Once
+	lost     atomic.Int64
 
 	wr         *writer // owned by the writer goroutine
 	pruneChunk int     // rows per DELETE statement
@@ -134,6 +144,7 @@ func Open(path string, opts Options) (*Store, error) {
 		readOnly: opts.ReadOnly,
 		stopped:  make(chan struct{}),
 		closing:  make(chan struct{}),
+		giveUp:   make(chan struct{}),
 
 		pruneChunk: pruneChunk,
 		dailyChunk: dailyChunk,
@@ -265,6 +276,31 @@ func (s *Store) isClosing() bool {
 	}
 }
 
+func (s *Store) gaveUp() bool {
+	select {
+	case <-s.giveUp:
+		return true
+	default:
+		return false
+	}
+}
+
+// StopBy bounds how long the store keeps what the database refuses: from
+// deadline on, a batch the database does not take (disk full, I/O errors,
+// locked) is dropped after one attempt and counted, and a Submit waiting
+// for room returns ErrGaveUp. The agent calls it when told to stop, so
+// that it exits within its stop bound whatever the database does; Close
+// then says how many records were not written. Only the first call counts.
+func (s *Store) StopBy(deadline time.Time) {
+	s.stopOnce.Do(func() {
+		time.AfterFunc(time.Until(deadline), func() { close(s.giveUp) })
+	})
+}
+
+// Lost is how many records were dropped because the database refused
+// them past the stop bound, or while the store closed.
+func (s *Store) Lost() int64 { return s.lost.Load() }
+
 // Path is the database file's path.
 func (s *Store) Path() string { return s.path }
 
@@ -280,11 +316,47 @@ func (s *Store) Close() error {
 			s.closed = true
 			close(s.queue)
 			s.mu.Unlock()
-			<-s.stopped
+			if !s.waitWriter() {
+				// Stuck in a call into SQLite past the stop bound: the
+				// process is exiting, and closing the connection under
+				// the writer would only wait for it too.
+				s.closeErr = fmt.Errorf("close database %s: the writer did not stop within %s of the stop bound", s.path, writerGrace)
+				s.reportLost()
+				return
+			}
+			s.reportLost()
 		}
 		s.closeErr = s.closeDBs()
 	})
 	return s.closeErr
+}
+
+// writerGrace is how long Close waits for the writer once the stop bound
+// has passed.
+const writerGrace = time.Second
+
+// waitWriter waits for the writer goroutine to end: without limit before
+// the stop bound, writerGrace after it. It reports whether it ended.
+func (s *Store) waitWriter() bool {
+	select {
+	case <-s.stopped:
+		return true
+	case <-s.giveUp:
+	}
+	t := time.NewTimer(writerGrace)
+	defer t.Stop()
+	select {
+	case <-s.stopped:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (s *Store) reportLost() {
+	if n := s.lost.Load(); n > 0 {
+		s.log.Error("records not written: the database refused them until pulse stopped", "records", n)
+	}
 }
 
 func (s *Store) closeDBs() error {

@@ -695,3 +695,57 @@ func TestWriteFailureHeld(t *testing.T) {
 		}
 	})
 }
+
+// TestStopBoundWithFullDisk: a store whose database refuses every write,
+// with a full queue and submitters blocked behind it, closes within its
+// stop bound once StopBy has passed, releases every submitter and counts
+// every record it could not write (issue 14, item 5: 41 to 100 s).
+func TestStopBoundWithFullDisk(t *testing.T) {
+	s, _ := newStore(t)
+	s.writeFault = func() error { return sqlite3.Error{Code: sqlite3.ErrFull} }
+	const n = queueSize + 3*maxBatch
+	var wg sync.WaitGroup
+	var closedOut atomic.Int64 // submitted after Close: refused, not accepted
+	for i := range 8 {
+		wg.Go(func() {
+			for j := i; j < n; j += 8 {
+				err := s.Submit(Record{Result: result(fmt.Sprintf("c%d", j), t0, checks.Crit, time.Second)})
+				if errors.Is(err, ErrClosed) {
+					closedOut.Add(1)
+				} else if err != nil && !errors.Is(err, ErrGaveUp) {
+					t.Errorf("Submit: %v", err)
+				}
+			}
+		})
+	}
+	// Let the queue fill and the writer hold its first batch.
+	for len(s.queue) < queueSize/2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	s.StopBy(start.Add(300 * time.Millisecond))
+	// Before Close: the agent stops its checks first, and those are the
+	// submitters blocked here.
+	released := make(chan struct{})
+	go func() { wg.Wait(); close(released) }()
+	select {
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Fatal("submitters still blocked 5 s after a 300 ms stop bound")
+	}
+	took := time.Since(start)
+	if took < 300*time.Millisecond {
+		t.Errorf("submitters released after %s, before the stop bound", took)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close still waiting 3 s after the stop bound")
+	}
+	if lost := s.Lost(); lost+closedOut.Load() != n {
+		t.Errorf("%d records counted lost and %d refused after Close, of %d submitted", lost, closedOut.Load(), n)
+	}
+	t.Logf("submitters released %s after StopBy; %d records not written", took.Round(time.Millisecond), s.Lost())
+}

@@ -62,8 +62,18 @@ func (s *Store) Submit(r Record) error {
 	if s.closed {
 		return ErrClosed
 	}
-	s.queue <- item{rec: r}
-	return nil
+	select {
+	case s.queue <- item{rec: r}:
+		return nil
+	default:
+	}
+	select {
+	case s.queue <- item{rec: r}:
+		return nil
+	case <-s.giveUp:
+		s.lost.Add(1)
+		return ErrGaveUp
+	}
 }
 
 // Flush waits until every record submitted before it is committed (or given
@@ -85,6 +95,9 @@ func (s *Store) Flush(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.RUnlock()
 		return fmt.Errorf("flush database %s: %w", s.path, ctx.Err())
+	case <-s.giveUp:
+		s.mu.RUnlock()
+		return fmt.Errorf("flush database %s: %w", s.path, ErrGaveUp)
 	}
 	select {
 	case err := <-done:
@@ -226,10 +239,12 @@ func (w *writer) commit(ctx context.Context, batch []item) {
 		// retried until the database takes it. Submit blocks once the
 		// queue is full (back-pressure, never a dropped result), and the
 		// agent's health probe, a write, fails: /healthz answers 503 and
-		// systemd's watchdog restarts a pulse that cannot write. Only a
-		// store being closed gives a batch up, after writeRetries.
+		// systemd's watchdog restarts a pulse that cannot write. A store
+		// being closed gives a batch up after writeRetries, and one past
+		// its stop bound (StopBy) after this one attempt.
 		attempt++
-		if attempt < writeRetries || !w.s.isClosing() {
+		giveUp := w.s.gaveUp() || attempt >= writeRetries && w.s.isClosing()
+		if !giveUp {
 			msg := "write batch failed, retrying"
 			if attempt >= writeRetries {
 				msg = "database refuses writes; the batch is held and retried"
@@ -238,10 +253,18 @@ func (w *writer) commit(ctx context.Context, batch []item) {
 			select {
 			case <-time.After(min(time.Duration(attempt*attempt)*w.s.retryBase, maxRetryWait)):
 			case <-w.s.closing:
+			case <-w.s.giveUp:
 			}
 			continue
 		}
-		w.s.log.Error("write batch failed while closing, records lost", "records", len(batch), "err", err)
+		dropped := 0
+		for i := range batch {
+			if batch[i].flush == nil && failed[i] == nil {
+				dropped++
+			}
+		}
+		w.s.lost.Add(int64(dropped))
+		w.s.log.Error("write batch failed while stopping, records not written", "records", dropped, "err", err)
 		batchErr = fmt.Errorf("write database %s: %w", w.s.path, err)
 		break
 	}
