@@ -31,6 +31,11 @@ type Options struct {
 	// Notify is called with sd_notify-style state strings ("READY=1",
 	// "STATUS=...", "RELOADING=1", "STOPPING=1", "WATCHDOG=1"); nil = none.
 	Notify func(state string)
+	// SideRun is a one-off run beside the agent (`pulse check --record`):
+	// it records results and the incidents they open or resolve, but the
+	// acknowledgements and manual resolves queued by the CLI are the
+	// running agent's to handle (it owns the incident state in memory).
+	SideRun bool
 }
 
 // Agent runs checks on their schedules and records every result.
@@ -50,6 +55,13 @@ type Agent struct {
 	mu  sync.RWMutex // guards cfg and rts (replaced on reload)
 	cfg *config.Config
 	rts map[string]*runtime
+
+	// incidentWrites counts the records with incident events evaluated so
+	// far, applying those submitted and not yet committed (or given up).
+	// The incident state in memory may be compared with the database only
+	// while no such record is on its way (see incidents.reconcile).
+	incidentWrites atomic.Uint64
+	applying       atomic.Int64
 }
 
 // runtime is one configured check in the running agent.
@@ -105,7 +117,13 @@ func New(o Options) (*Agent, error) {
 		return nil, err
 	}
 	a.cfg, a.rts = o.Config, rts
-	if a.inc, err = newIncidents(a, o.Config); err != nil {
+	if a.inc, err = newIncidents(a, o.Config, !o.SideRun); err != nil {
+		st.Close()
+		return nil, err
+	}
+	// The saved states may say an incident is open that was resolved by
+	// hand while no agent ran, or the other way round.
+	if err := a.inc.reconcile(context.Background(), true); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -311,13 +329,54 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.notify("READY=1")
 	a.notify(fmt.Sprintf("STATUS=running %d checks", len(js)))
 	a.log.Info("pulse running", "checks", len(js), "database", a.cfg.Agent.Database, "pid", os.Getpid())
-	a.sched.Run(ctx)
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); a.sched.Run(ctx) }()
+	<-ctx.Done()
+	stop := time.Now()
+	a.log.Info("stopping", "why", context.Cause(ctx), "bound", StopBound)
 	a.notify("STOPPING=1")
-	<-incDone
-	<-digestsDone
-	waitOps()
-	a.log.Info("stopped: in-flight checks finished; results and queued notifications are on disk")
+	// Whatever the database does (disk full, corrupt pages, locked), pulse
+	// is gone within StopBound: the writer stops holding what the database
+	// refuses at storeGiveUp, and whatever still runs at the bound (a check
+	// past its timeout, a send) is left behind.
+	a.store.StopBy(stop.Add(storeGiveUp))
+	bound := time.NewTimer(StopBound - closeGrace)
+	defer bound.Stop()
+	for _, w := range []struct {
+		what string
+		done <-chan struct{}
+	}{{"checks in flight", schedDone}, {"incident timer and notifications", incDone},
+		{"digests", digestsDone}, {"listener and maintenance", doneCh(waitOps)}} {
+		select {
+		case <-w.done:
+		case <-bound.C:
+			a.log.Warn("stop bound reached; left behind", "what", w.what, "after", time.Since(stop).Round(time.Millisecond))
+			return nil
+		}
+	}
+	a.log.Info("stopped: in-flight checks finished; results and queued notifications are on disk",
+		"took", time.Since(stop).Round(time.Millisecond))
 	return nil
+}
+
+// StopBound is how long pulse takes at most to stop once told to, whatever
+// its checks, its receivers or its database do. systemd's TimeoutStopSec
+// is well above it.
+const StopBound = 10 * time.Second
+
+const (
+	// storeGiveUp is when, after the stop began, the writer drops what the
+	// database refuses (counted and logged as not written).
+	storeGiveUp = 7 * time.Second
+	// closeGrace is what the bound leaves for closing the database.
+	closeGrace = 1500 * time.Millisecond
+)
+
+// doneCh runs wait in a goroutine and returns a channel closed when it returns.
+func doneCh(wait func()) <-chan struct{} {
+	c := make(chan struct{})
+	go func() { defer close(c); wait() }()
+	return c
 }
 
 // RunOnce runs every enabled check once, records the results, evaluates
@@ -396,16 +455,35 @@ func (a *Agent) record(rt *runtime, res checks.Result) {
 	prev := rt.state
 	next, events := alert.Evaluate(prev, res, *rt.policy, now)
 	rt.state = next
+	if len(events) > 0 {
+		// Counted while the state is locked: reconcile, which reads it
+		// under the same lock, then knows whether it may trust the
+		// database's view (see incidents.reconcileWith).
+		a.incidentWrites.Add(1)
+		a.applying.Add(1)
+	}
 	rt.mu.Unlock()
 	rec := store.Record{Result: res}
 	if len(events) > 0 {
 		// The incident layer writes the state itself, after the store has
 		// assigned the id of an incident just opened.
 		rec.Apply = a.inc.apply(rt, res, events, now)
+		rec.Done = func(err error) {
+			a.applying.Add(-1)
+			if err != nil {
+				// The incident events were not written: the state in
+				// memory says what the database does not. The timer
+				// re-reads it (incidents.reconcile) within a second.
+				a.inc.stale.Store(true)
+			}
+		}
 	} else if persistable(prev, next, *rt.policy) {
 		rec.State = marshalState(next)
 	}
 	if err := a.store.Submit(rec); err != nil {
+		if rec.Done != nil {
+			rec.Done(err)
+		}
 		a.log.Error("result not recorded", "check", res.Check, "err", err)
 	}
 }
