@@ -41,6 +41,14 @@ type incidents struct {
 	// hook then wakes the dispatcher (and only then: most commits are
 	// plain results).
 	dirty atomic.Bool
+	// owner: this process handles the acks and manual resolves the CLI
+	// queues (the agent, not `pulse check --record`).
+	owner bool
+	// stale is set when incident writes were not committed; openSum is
+	// the open incidents as reconcile last saw them. Either changing makes
+	// the timer compare the state in memory with the database.
+	stale   atomic.Bool
+	openSum uint64
 
 	mu        sync.RWMutex // guards the fields below, replaced on reload
 	plan      alert.Plan
@@ -51,12 +59,12 @@ type incidents struct {
 	fps       map[string]string // notifier name → config fingerprint
 }
 
-func newIncidents(a *Agent, cfg *config.Config) (*incidents, error) {
+func newIncidents(a *Agent, cfg *config.Config, owner bool) (*incidents, error) {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	m := &incidents{a: a, log: a.log, source: host, name: cfg.Agent.Name}
+	m := &incidents{a: a, log: a.log, source: host, name: cfg.Agent.Name, owner: owner}
 	if m.name == "" {
 		m.name = host
 	}
@@ -397,14 +405,18 @@ func (m *incidents) tick(ctx context.Context) (time.Time, error) {
 	plan, sup := m.plan, m.sup
 	m.mu.Unlock()
 
-	need, err := st.HasPendingSync(ctx)
-	if err != nil {
-		return time.Time{}, err
+	need := false
+	if m.owner {
+		if need, err = st.HasPendingSync(ctx); err != nil {
+			return time.Time{}, err
+		}
 	}
+	writes, quiet := m.a.incidentWrites.Load(), m.a.applying.Load() == 0
 	open, err := st.OpenIncidents(ctx)
 	if err != nil {
 		return time.Time{}, err
 	}
+	m.reconcileWith(open, writes, quiet, false)
 	var next time.Time
 	for i := range open {
 		info := infoOf(&open[i])
@@ -441,13 +453,15 @@ func (m *incidents) tickTx(tx *sql.Tx) error {
 	st := m.a.store
 	now := m.a.now()
 	plan, sup := m.current()
-	syncs, err := st.PendingSyncTx(tx)
-	if err != nil {
-		return err
-	}
-	for i := range syncs {
-		if err := m.syncTx(tx, &syncs[i], plan, now); err != nil {
+	if m.owner {
+		syncs, err := st.PendingSyncTx(tx)
+		if err != nil {
 			return err
+		}
+		for i := range syncs {
+			if err := m.syncTx(tx, &syncs[i], plan, now); err != nil {
+				return err
+			}
 		}
 	}
 	open, err := st.OpenIncidentsTx(tx)
@@ -539,6 +553,79 @@ func (m *incidents) syncTx(tx *sql.Tx, inc *store.Incident, plan alert.Plan, now
 		m.log.Info("incident "+string(ev.Kind)+" from the command line", "incident", inc.ID, "check", inc.Check, "notifications", len(ds))
 	}
 	return st.ClearSyncTx(tx, inc.ID)
+}
+
+// reconcile compares the incident state in memory with the database's open
+// incidents now (force) or when either may have moved apart.
+func (m *incidents) reconcile(ctx context.Context, force bool) error {
+	writes, quiet := m.a.incidentWrites.Load(), m.a.applying.Load() == 0
+	open, err := m.a.store.OpenIncidents(ctx)
+	if err != nil {
+		return fmt.Errorf("read open incidents: %w", err)
+	}
+	m.reconcileWith(open, writes, quiet, force)
+	return nil
+}
+
+// reconcileWith makes each check's incident state in memory say what the
+// database does: open is the open incidents read after incidentWrites was
+// writes, and quiet says no incident write was on its way then. The database is the truth, and memory drifts from it when
+// incident writes were not committed (a record given up) or another
+// process changed incidents (a resolve whose sync another process
+// consumed, an incident `pulse check --record` opened). A check whose
+// incident is gone stays failing and opens a new one with its next
+// failing result; one the database says is open adopts it.
+//
+// It does nothing when incident writes of this process were on their way
+// to the database, or evaluated since (open could be older than memory),
+// nor, unless forced, when neither the open incidents nor a failed write
+// say anything moved.
+func (m *incidents) reconcileWith(open []store.Incident, writes uint64, quiet, force bool) {
+	sum := uint64(14695981039346656037)
+	for i := range open {
+		for _, v := range []uint64{uint64(open[i].ID), uint64(len(open[i].Status)), uint64(len(open[i].Severity))} {
+			sum = (sum ^ v) * 1099511628211
+		}
+	}
+	stale := m.stale.Swap(false) // a write failing during this pass sets it again
+	if !force && !stale && sum == m.openSum {
+		return
+	}
+	if !quiet || m.a.incidentWrites.Load() != writes {
+		m.stale.Store(true) // look again on the next tick
+		return
+	}
+	byCheck := make(map[string]*store.Incident, len(open))
+	for i := range open {
+		byCheck[open[i].Check] = &open[i]
+	}
+	m.a.mu.RLock()
+	rts := m.a.rts
+	m.a.mu.RUnlock()
+	for name, rt := range rts {
+		inc := byCheck[name]
+		rt.mu.Lock()
+		if m.a.incidentWrites.Load() != writes {
+			rt.mu.Unlock()
+			m.stale.Store(true) // a result changed incident state meanwhile: next tick
+			return
+		}
+		st := &rt.state
+		switch {
+		case inc == nil && st.IncidentOpen:
+			m.log.Warn("incident state re-read from the database: no incident is open", "check", name, "incident", st.IncidentID)
+			st.ClearIncident()
+		case inc != nil && (!st.IncidentOpen || st.IncidentID != inc.ID):
+			m.log.Warn("incident state re-read from the database: an incident is open", "check", name, "incident", inc.ID)
+			state, err := checks.ParseState(inc.State)
+			if err != nil {
+				state = checks.Crit
+			}
+			st.IncidentOpen, st.IncidentID, st.IncidentSeverity, st.IncidentState = true, inc.ID, inc.Severity, state
+		}
+		rt.mu.Unlock()
+	}
+	m.openSum = sum
 }
 
 func (m *incidents) saveInfo(tx *sql.Tx, id int64, info *alert.IncidentInfo) error {

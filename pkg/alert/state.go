@@ -181,11 +181,12 @@ func (s *CheckState) SetIncident(id int64) {
 }
 
 // ClearIncident forgets the open incident after it was resolved by hand
-// (`pulse resolve`). The failing streak restarts too, so a check that is
-// still failing opens a new incident only after fail_after more non-ok results.
+// (`pulse resolve`) or found resolved in the database. The failing streak
+// is kept: a check that is still failing opens a new incident with its
+// next non-ok result, within one interval, rather than after fail_after
+// more (a resolve must not silence a failing check for that long).
 func (s *CheckState) ClearIncident() {
 	s.IncidentOpen, s.IncidentID, s.IncidentSeverity, s.IncidentState = false, 0, "", checks.OK
-	s.NonOK = 0
 }
 
 // Evaluate feeds one result to a check's state machine and returns the new

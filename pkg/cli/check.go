@@ -52,8 +52,10 @@ func runCheck(ctx context.Context, g *Global, o CheckOptions) error {
 	}
 	var results []checks.Result
 	if o.Record {
-		// The agent's own path: results, incidents and notifications recorded.
-		a, err := agent.New(agent.Options{Config: cfg, Logger: g.Logger()})
+		// The agent's own path: results, incidents and notifications
+		// recorded; the acks and resolves the CLI queued stay the running
+		// agent's to handle.
+		a, err := agent.New(agent.Options{Config: cfg, Logger: g.Logger(), SideRun: true})
 		if err != nil {
 			return exitCode(3, err)
 		}

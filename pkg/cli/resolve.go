@@ -25,7 +25,7 @@ func newResolveCmd(g *Global) *cobra.Command {
 		Short: "Resolve an incident by hand",
 		Long: "resolve closes the incident now. The running agent notices within two seconds and sends\n" +
 			"the resolve to every notifier that was told of it (PagerDuty: resolve). A check that is\n" +
-			"still failing opens a new incident after fail_after more failures.\n\n" +
+			"still failing opens a new incident with its next failing run.\n\n" +
 			"Exit status: 0 resolved (or already resolved), 1 unknown incident.",
 		Example: "  pulse resolve 42",
 		Args:    cobra.ExactArgs(1),
