@@ -116,17 +116,21 @@ func TestFullDiskNoStorm(t *testing.T) {
 
 	// Ten seconds with a full disk and a receiver that accepts everything.
 	var polls, unhealthy, silent int
+	var slowest time.Duration
 	for time.Since(fullAt) < 10*time.Second {
 		if a.exited() {
 			t.Fatalf("the agent exited (status %d) while the disk was full", a.code)
 		}
-		code, _ := httpGet(health)
+		// 6s: the listener gives its own health probe 5s.
+		asked := time.Now()
+		code, _ := httpGetWithin(health, 6*time.Second)
+		slowest = max(slowest, time.Since(asked))
 		polls++
 		switch code {
 		case 503:
 			unhealthy++
 		case 0:
-			silent++ // no answer within httpGet's 2s
+			silent++ // no answer within 6s
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -141,6 +145,9 @@ func TestFullDiskNoStorm(t *testing.T) {
 		}
 	}
 
+	// The first agent may have sent more while it stopped: count the
+	// restart's duplicates from here.
+	beforeRestart := len(rec.accepted("opened", 1))
 	os.Remove(filler)
 	b := e.start(t)
 	var restartHealthy bool
@@ -151,15 +158,15 @@ func TestFullDiskNoStorm(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	openedAfter := len(rec.accepted("opened", 1)) - opened
+	openedAfter := len(rec.accepted("opened", 1)) - beforeRestart
 	var found bool
 	for _, inc := range e.incidents(t) {
 		found = found || inc.ID == 1
 	}
 	b.term(20 * time.Second)
 
-	t.Logf("FIGURE full-disk: filled_bytes=%d deliveries=%d opened=%d duplicates=%d healthz_503=%d/%d healthz_no_answer=%d exit_after=%.1fs exited=%t not_written_logged=%t restart_opened=%d restart_healthz_200=%t incident1_kept=%t",
-		filled, all, opened, max(opened-1, 0), unhealthy, polls, silent, took.Seconds(), exited, notWritten != "", openedAfter, restartHealthy, found)
+	t.Logf("FIGURE full-disk: filled_bytes=%d deliveries=%d opened=%d duplicates=%d sent_while_stopping=%d healthz_503=%d/%d healthz_no_answer=%d healthz_slowest=%.1fs exit_after=%.1fs exited=%t not_written_logged=%t restart_opened=%d restart_healthz_200=%t incident1_kept=%t",
+		filled, all, opened, max(opened-1, 0), beforeRestart-opened, unhealthy, polls, silent, slowest.Seconds(), took.Seconds(), exited, notWritten != "", openedAfter, restartHealthy, found)
 	if opened == 0 {
 		t.Errorf("the opened notification of incident 1 never arrived in 10s with a full disk")
 	}
@@ -167,7 +174,7 @@ func TestFullDiskNoStorm(t *testing.T) {
 		t.Errorf("the receiver accepted the opened notification of incident 1 %d times in 10s (a storm), want at most 2", opened)
 	}
 	if unhealthy == 0 {
-		t.Errorf("/healthz never answered 503 in %d polls while the database's disk was full (%d polls got no answer within 2s)", polls, silent)
+		t.Errorf("/healthz never answered 503 in %d polls while the database's disk was full (%d polls got no answer within 6s)", polls, silent)
 	}
 	if !exited || took > 10*time.Second {
 		t.Errorf("after SIGTERM with a full disk the agent took %.1fs to exit (exited=%t), want ≤ 10s", took.Seconds(), exited)
@@ -189,8 +196,9 @@ func TestFullDiskNoStorm(t *testing.T) {
 }
 
 // TestFullDiskStopBound250Checks: 250 failing checks, their incidents'
-// notifications queued, then a full disk and a receiver that accepts them;
-// SIGTERM stops the agent within 10s (issue 14 measured 41-100s).
+// notifications queued, then a full disk for 25s and a receiver that
+// accepts them; SIGTERM stops the agent within 10s (issue 14 measured
+// 41-100s). The wait is bounded at 20s so that today's code fails fast.
 func TestFullDiskStopBound250Checks(t *testing.T) {
 	listen, hookPort := freePort(t), freePort(t)
 	var cfg strings.Builder
@@ -211,7 +219,10 @@ func TestFullDiskStopBound250Checks(t *testing.T) {
 	})
 	filled := fillDisk(t, filepath.Join(dbDir, "filler"))
 	rec := newReceiver(t, hookPort, 200)
-	time.Sleep(5 * time.Second) // rounds of writes that fail, deliveries not marked sent
+	// Long enough for the writer's queue (4096 records, plus a held batch
+	// of 512) to fill at 250 results a second: from then on every check
+	// run blocks in the store, which is what made the stop take 41-100s.
+	time.Sleep(25 * time.Second)
 	if a.exited() {
 		t.Fatalf("the agent exited (status %d) while the disk was full", a.code)
 	}

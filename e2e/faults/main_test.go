@@ -250,7 +250,11 @@ func (s *syncBuffer) String() string {
 
 // httpGet fetches url with a 2s bound; status 0 when it could not.
 func httpGet(url string) (int, string) {
-	c := &http.Client{Timeout: 2 * time.Second}
+	return httpGetWithin(url, 2*time.Second)
+}
+
+func httpGetWithin(url string, within time.Duration) (int, string) {
+	c := &http.Client{Timeout: within}
 	resp, err := c.Get(url)
 	if err != nil {
 		return 0, err.Error()
