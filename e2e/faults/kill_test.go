@@ -80,6 +80,9 @@ func TestKill9Restarts(t *testing.T) {
 
 	hookPort := freePort(t)
 	rec := newReceiver(t, hookPort, 500)
+	// A slow receiver: some kills land between its answer and the agent
+	// recording the delivery, which is where duplicates come from.
+	rec.delay.Store(int64(150 * time.Millisecond))
 	e := newEnv(t, fmt.Sprintf(`[agent]
 name = "faults"
 database = "pulse.db"

@@ -281,6 +281,7 @@ type delivery struct {
 type receiver struct {
 	srv    *httptest.Server
 	status atomic.Int32
+	delay  atomic.Int64 // time.Duration before answering
 	mu     sync.Mutex
 	all    []delivery
 }
@@ -295,6 +296,7 @@ func newReceiver(t *testing.T, port int, status int) *receiver {
 	}
 	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
+		time.Sleep(time.Duration(r.delay.Load()))
 		d := delivery{raw: b, at: time.Now(), answered: int(r.status.Load())}
 		if err := json.Unmarshal(b, &d); err != nil {
 			t.Errorf("receiver: invalid JSON %q", b)
