@@ -101,7 +101,7 @@ func New(o Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{log: o.Logger, now: o.Now, notify: o.Notify, store: st, metrics: server.NewMetrics(st, o.Logger)}
-	a.health = &health{now: time.Now, lastTick: a.lastTick, probe: a.probeWrite} // the scheduler's clock is real
+	a.health = &health{now: time.Now, lastTick: a.lastTick, probe: a.probeWrite, refusing: st.Refusing} // the scheduler's clock is real
 	a.env = &checks.Env{
 		Now:        o.Now,
 		Logger:     o.Logger,
@@ -307,7 +307,19 @@ func (a *Agent) lookup(name string) *runtime {
 // Run runs the checks until ctx is cancelled, then lets in-flight checks
 // finish (or time out), flushes every accepted result to disk and returns.
 func (a *Agent) Run(ctx context.Context) error {
-	defer a.close()
+	var stop time.Time // when the stop began
+	defer func() {
+		a.close()
+		if stop.IsZero() {
+			return
+		}
+		took := time.Since(stop).Round(time.Millisecond)
+		if n := a.store.Lost(); n > 0 {
+			a.log.Error("stopped; records not written: the database refused them", "records", n, "took", took)
+			return
+		}
+		a.log.Info("stopped: results and queued notifications are on disk", "took", took)
+	}()
 	a.store.Start(ctx)
 	a.sched = schedule.New(schedule.RealClock(), a.cfg.Agent.MaxConcurrency, a.runJob)
 	a.sched.OnStepBack = func(by time.Duration) {
@@ -332,7 +344,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	schedDone := make(chan struct{})
 	go func() { defer close(schedDone); a.sched.Run(ctx) }()
 	<-ctx.Done()
-	stop := time.Now()
+	stop = time.Now()
 	a.log.Info("stopping", "why", context.Cause(ctx), "bound", StopBound)
 	a.notify("STOPPING=1")
 	// Whatever the database does (disk full, corrupt pages, locked), pulse
@@ -354,8 +366,6 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	a.log.Info("stopped: in-flight checks finished; results and queued notifications are on disk",
-		"took", time.Since(stop).Round(time.Millisecond))
 	return nil
 }
 

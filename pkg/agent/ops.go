@@ -47,6 +47,9 @@ type health struct {
 	now      func() time.Time
 	lastTick func() time.Time // zero before the scheduler runs
 	probe    func(ctx context.Context) error
+	// refusing, when set, says at once that the database refuses the
+	// writer's batch: no need to wait for a probe stuck behind it.
+	refusing func() error
 
 	mu       sync.Mutex
 	probedAt time.Time
@@ -64,6 +67,11 @@ func (h *health) check(ctx context.Context) error {
 	}
 	if age := now.Sub(tick); age > tickWindow {
 		return fmt.Errorf("scheduler stalled: last tick %s ago (expected within %s)", age.Round(time.Second), tickWindow)
+	}
+	if h.refusing != nil {
+		if err := h.refusing(); err != nil {
+			return fmt.Errorf("database does not accept writes: %w", err)
+		}
 	}
 	h.mu.Lock()
 	if !h.probedAt.IsZero() && now.Sub(h.probedAt) < probeMaxAge && !now.Before(h.probedAt) {

@@ -288,6 +288,29 @@ func TestHealthProbeHungReportsPending(t *testing.T) {
 	}
 }
 
+// While the writer holds a batch the database refuses (disk full), the
+// health check says so at once instead of waiting for a probe queued
+// behind that batch: a supervisor with a short timeout gets its 503.
+func TestHealthAnswersAtOnceWhileTheDatabaseRefuses(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	full := errors.New("database or disk is full")
+	h := &health{
+		now:      time.Now,
+		lastTick: time.Now,
+		probe:    func(context.Context) error { <-release; return nil },
+		refusing: func() error { return full },
+	}
+	start := time.Now()
+	err := h.check(context.Background())
+	if !errors.Is(err, full) || !strings.Contains(err.Error(), "database does not accept writes") {
+		t.Fatalf("check = %v, want database does not accept writes: %v", err, full)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("check took %s, want an answer at once", took)
+	}
+}
+
 func TestSelfHeartbeat(t *testing.T) {
 	var hits atomic.Int32
 	status := atomic.Int32{}

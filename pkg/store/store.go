@@ -120,6 +120,9 @@ type Store struct {
 	giveUp   chan struct{}
 	stopOnce sync.Once
 	lost     atomic.Int64
+	// refusing is the error of the batch the writer holds because the
+	// database refuses it (nil once a batch commits).
+	refusing atomic.Pointer[refusal]
 
 	wr         *writer // owned by the writer goroutine
 	pruneChunk int     // rows per DELETE statement
@@ -295,6 +298,18 @@ func (s *Store) StopBy(deadline time.Time) {
 	s.stopOnce.Do(func() {
 		time.AfterFunc(time.Until(deadline), func() { close(s.giveUp) })
 	})
+}
+
+type refusal struct{ err error }
+
+// Refusing returns why the database refuses the batch the writer holds
+// (disk full, I/O error), or nil when the last batch committed. Unlike a
+// write probe, it answers at once.
+func (s *Store) Refusing() error {
+	if r := s.refusing.Load(); r != nil {
+		return r.err
+	}
+	return nil
 }
 
 // Lost is how many records were dropped because the database refused

@@ -644,6 +644,12 @@ func TestWriteFailureHeld(t *testing.T) {
 		if err := s.Submit(Record{Result: result("api", t0, checks.Crit, time.Second), Done: func(err error) { done <- err }}); err != nil {
 			t.Fatal(err)
 		}
+		for deadline := time.Now().Add(10 * time.Second); s.Refusing() == nil && fails.Load() >= 0; {
+			if time.Now().After(deadline) {
+				t.Fatal("Refusing() nil while the database refused the batch")
+			}
+			time.Sleep(time.Millisecond)
+		}
 		select {
 		case err := <-done:
 			if err != nil {
@@ -651,6 +657,9 @@ func TestWriteFailureHeld(t *testing.T) {
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatal("record not written after the database accepted writes again")
+		}
+		if err := s.Refusing(); err != nil {
+			t.Errorf("Refusing() = %v after the batch committed", err)
 		}
 		if n := count(t, s, `SELECT count(*) FROM results`); n != 1 {
 			t.Errorf("%d results stored, want 1", n)

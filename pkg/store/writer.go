@@ -224,6 +224,7 @@ func (w *writer) commit(ctx context.Context, batch []item) {
 		n, bad, err := w.write(ctx, batch, failed)
 		if err == nil {
 			committed = n
+			w.s.refusing.Store(nil)
 			break
 		}
 		if bad >= 0 {
@@ -242,6 +243,7 @@ func (w *writer) commit(ctx context.Context, batch []item) {
 		// systemd's watchdog restarts a pulse that cannot write. A store
 		// being closed gives a batch up after writeRetries, and one past
 		// its stop bound (StopBy) after this one attempt.
+		w.s.refusing.Store(&refusal{err: err})
 		attempt++
 		giveUp := w.s.gaveUp() || attempt >= writeRetries && w.s.isClosing()
 		if !giveUp {
