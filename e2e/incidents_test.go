@@ -19,37 +19,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pulse-monitor/pulse/e2e/internal/pulsebin"
 )
 
 var pulseBin string
 
 // raceReport starts what a binary built with -race prints on a data race.
-const raceReport = "WARNING: DATA RACE"
+const raceReport = pulsebin.RaceReport
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pulse-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pulseBin = filepath.Join(dir, "pulse")
-	args := []string{"build", "-o", pulseBin}
-	if os.Getenv("PULSE_TEST_RACE") == "1" {
-		// CI sets it: the processes under test then report their own data
-		// races, which the test binary's -race cannot see.
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "../cmd/pulse")...)
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build pulse:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pulsebin.Main(m, "../cmd/pulse", &pulseBin) }
 
 const routingKey = "e2eR0utingKey0123456789abcdef012"
 

@@ -29,32 +29,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pulse-monitor/pulse/e2e/internal/pulsebin"
 )
 
 var pulseBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pulse-faults-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pulseBin = filepath.Join(dir, "pulse")
-	args := []string{"build", "-o", pulseBin}
-	if os.Getenv("PULSE_TEST_RACE") == "1" {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "../../cmd/pulse")...)
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build pulse:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pulsebin.Main(m, "../../cmd/pulse", &pulseBin) }
 
 // freePort returns a 127.0.0.1 port that nothing listens on right now.
 func freePort(t *testing.T) int {
@@ -116,6 +97,9 @@ func (e *env) pulse(t *testing.T, args ...string) (stdout, stderr string, code i
 	}
 	if ctx.Err() != nil {
 		t.Fatalf("pulse %s: still running after 30s", strings.Join(args, " "))
+	}
+	if strings.Contains(errb.String(), pulsebin.RaceReport) {
+		t.Errorf("pulse %s reported a data race:\n%s", strings.Join(args, " "), errb.String())
 	}
 	return out.String(), errb.String(), code
 }
@@ -179,6 +163,9 @@ func (e *env) start(t *testing.T, args ...string) *agent {
 	}()
 	t.Cleanup(func() {
 		a.kill()
+		if strings.Contains(a.log(), pulsebin.RaceReport) {
+			t.Errorf("pulse run (pid %d) reported a data race", a.cmd.Process.Pid)
+		}
 		if t.Failed() {
 			log := a.log()
 			if len(log) > 6000 {

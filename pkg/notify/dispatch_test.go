@@ -502,11 +502,10 @@ func (o *refusingOutbox) MarkFailed(ctx context.Context, ids []int64, reason, an
 
 var errDiskFull = errors.New("database or disk is full")
 
-// A receiver that accepted a message gets it once, however long the
-// database refuses to mark it sent (issue 14: 665 copies in 10 s); the mark
-// is written once the database takes writes again.
-func TestSentButNotMarkedIsNotSentAgain(t *testing.T) {
-	r := newReceiver(t)
+// refusingFixture is a dispatcher to r over an outbox that refuses writes,
+// with incident id's "opened" queued for r, due now.
+func refusingFixture(t *testing.T, r *receiver) (*fixture, *refusingOutbox, *notify.Dispatcher, int64) {
+	t.Helper()
 	f := newFixture(t, map[string]*receiver{"oncall": r})
 	out := &refusingOutbox{Store: f.st}
 	d := notify.NewDispatcher(notify.DispatcherOptions{Outbox: out,
@@ -515,6 +514,15 @@ func TestSentButNotMarkedIsNotSentAgain(t *testing.T) {
 	id := f.incident(t, "api", "P1")
 	f.enqueue(t, store.OutboxEntry{Notifier: "oncall", IncidentID: id, Item: item(id, "api", "P1", "opened", t0, nil), DueAt: t0})
 	out.refuse.Store("on", true)
+	return f, out, d, id
+}
+
+// A receiver that accepted a message gets it once, however long the
+// database refuses to mark it sent (issue 14: 665 copies in 10 s); the mark
+// is written once the database takes writes again.
+func TestSentButNotMarkedIsNotSentAgain(t *testing.T) {
+	r := newReceiver(t)
+	f, out, d, id := refusingFixture(t, r)
 	var marks []int
 	for i := range 50 {
 		f.clock.Set(t0.Add(time.Duration(i) * 200 * time.Millisecond))
@@ -556,14 +564,7 @@ func TestSentButNotMarkedIsNotSentAgain(t *testing.T) {
 // the database cannot record the attempts.
 func TestRetriesBackOffWhileTheDatabaseRefuses(t *testing.T) {
 	r := newReceiver(t, answer{status: 503}, answer{status: 503}, answer{status: 503}, answer{status: 503})
-	f := newFixture(t, map[string]*receiver{"oncall": r})
-	out := &refusingOutbox{Store: f.st}
-	d := notify.NewDispatcher(notify.DispatcherOptions{Outbox: out,
-		Notifiers: map[string]notify.Notifier{"oncall": &hookNotifier{name: "oncall", url: r.URL, now: f.clock.Now}},
-		Now:       f.clock.Now, Jitter: func() float64 { return 0.5 }})
-	id := f.incident(t, "api", "P1")
-	f.enqueue(t, store.OutboxEntry{Notifier: "oncall", IncidentID: id, Item: item(id, "api", "P1", "opened", t0, nil), DueAt: t0})
-	out.refuse.Store("on", true)
+	f, _, d, _ := refusingFixture(t, r)
 	for i := range 40 { // 40 s
 		f.clock.Set(t0.Add(time.Duration(i) * time.Second))
 		if _, err := d.DeliverDue(context.Background()); err != nil {
