@@ -23,7 +23,8 @@ func deepKey(n int) string {
 const deepAgent = "[agent]\ndatabase = \"x.db\"\n"
 
 // deepShapes are configs with one key n levels deep, each invalid, in the
-// places the loader walks.
+// places the loader walks: the line index, ${VAR} expansion, arrays of
+// tables, dotted keys, and a map-typed check key.
 var deepShapes = []struct {
 	name, want string
 	doc        func(k string) string
@@ -31,8 +32,17 @@ var deepShapes = []struct {
 	{"header", `pulse.toml:3: unknown key "a0"`, func(k string) string {
 		return deepAgent + "[" + k + "]\nx = 1\n"
 	}},
+	{"header-env", `pulse.toml:3: unknown key "a0"`, func(k string) string {
+		return deepAgent + "[" + k + "]\nx = \"${HOME}\"\n"
+	}},
 	{"array-header", `pulse.toml:3: unknown key "a0"`, func(k string) string {
 		return deepAgent + "[[" + k + "]]\nx = 1\n"
+	}},
+	{"dotted-key", `pulse.toml:3: agent: unknown key "a0"`, func(k string) string {
+		return deepAgent + k + " = \"$$\"\n"
+	}},
+	{"check-headers", `pulse.toml:7: check "x": headers.a0: expected a string, got a table`, func(k string) string {
+		return deepAgent + "[[check]]\nname = \"x\"\ntype = \"http\"\nurl = \"http://127.0.0.1/\"\n[check.headers." + k + "]\nx = \"${HOME}\"\n"
 	}},
 }
 
@@ -91,5 +101,31 @@ func BenchmarkDeepHeader(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestEnvProblemsInKeyOrder: expansion walks maps in no order, yet problems
+// on one line come out in key order, the same on every run.
+func TestEnvProblemsInKeyOrder(t *testing.T) {
+	doc := deepAgent + `[[check]]
+name = "x"
+type = "http"
+url = "http://127.0.0.1/"
+headers = { B = "${NO_B}", A = "${NO_A}", C = "${NO_C}" }
+tags = ["${NO_T}", "a", "b", "c", "d", "e", "f", "g", "h", "i", "${NO_U}"]
+`
+	want := `pulse.toml:7: check "x": headers.A: environment variable NO_A is not set
+pulse.toml:7: check "x": headers.B: environment variable NO_B is not set
+pulse.toml:7: check "x": headers.C: environment variable NO_C is not set
+pulse.toml:8: check "x": tags[0]: environment variable NO_T is not set
+pulse.toml:8: check "x": tags[10]: environment variable NO_U is not set`
+	for range 20 {
+		_, err := parseString(t, ".", doc, nil)
+		if err == nil {
+			t.Fatal("accepted")
+		}
+		if got := err.Error(); got != want {
+			t.Fatalf("got\n%s\nwant\n%s", got, want)
+		}
 	}
 }
