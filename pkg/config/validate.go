@@ -262,6 +262,11 @@ func (l *loader) validateChecks(cfg *Config) {
 				l.at(key("driver"), "unknown driver %q (use postgres, mysql or sqlite)", c.Driver)
 			}
 			required("dsn", c.DSN != "")
+			if c.DSN != "" {
+				if err := checkDSN(c.Driver, c.DSN.Reveal()); err != nil {
+					l.at(key("dsn"), "%v", err)
+				}
+			}
 			required("query", strings.TrimSpace(c.Query) != "")
 		}
 
