@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulse-monitor/pulse/pkg/agent"
+	"github.com/pulse-monitor/pulse/pkg/store"
 )
 
 // RunOptions are `pulse run`'s inputs.
@@ -45,6 +46,13 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	if err != nil {
 		return exitCode(1, err)
 	}
+	// One agent per database: a second would open a second incident for
+	// every failure and send every notification twice.
+	lock, err := store.LockAgent(cfg.Agent.Database)
+	if err != nil {
+		return exitCode(1, err)
+	}
+	defer lock.Unlock()
 	a, err := agent.New(agent.Options{Config: cfg, Logger: log, Notify: sdNotifier(log)})
 	if err != nil {
 		return exitCode(1, err)

@@ -42,6 +42,7 @@ func TestScripts(t *testing.T) {
 			"exitcode":   cmdExitCode,
 			"eventually": cmdEventually,
 			"sighup":     cmdSighup,
+			"readenv":    cmdReadEnv,
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {
 					ts.Fatalf("usage: sleep DURATION")
@@ -183,6 +184,16 @@ func cmdSighup(ts *testscript.TestScript, neg bool, args []string) {
 	if sent == 0 {
 		ts.Fatalf("no pulse run process in %s", work)
 	}
+}
+
+// cmdReadEnv sets VAR to the content of FILE, trailing newlines trimmed:
+//
+//	readenv VAR FILE
+func cmdReadEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: readenv VAR FILE")
+	}
+	ts.Setenv(args[0], string(trimNL([]byte(ts.ReadFile(args[1])))))
 }
 
 func trimNL(b []byte) []byte {

@@ -182,7 +182,7 @@ func TestFullConfig(t *testing.T) {
 	}
 
 	pg := checkByName(t, cfg, "pg")
-	eq(t, "dsn_file", pg.DSN.Reveal(), "s3cr3t-from-file")
+	eq(t, "dsn_file", pg.DSN.Reveal(), "postgres://app:s3cr3t-from-file@db.example.com/shop")
 	eq(t, "query_file (trailing newlines trimmed)", pg.Query, "SELECT 1")
 
 	cmd := checkByName(t, cfg, "plugin")
@@ -466,7 +466,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Error("output never shows <secret>: the secrets were not printed at all, so this test proves nothing")
 	}
 	for _, c := range cfg.Checks {
-		if c.Name == "pg" && c.DSN.Reveal() != "s3cr3t-from-file" {
+		if c.Name == "pg" && c.DSN.Reveal() != "postgres://app:s3cr3t-from-file@db.example.com/shop" {
 			t.Errorf("Reveal = %q", c.DSN.Reveal())
 		}
 	}

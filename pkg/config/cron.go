@@ -22,6 +22,18 @@ func ParseCron(expr string, loc *time.Location) (s cron.Schedule, err error) {
 	if strings.HasPrefix(expr, "TZ=") || strings.HasPrefix(expr, "CRON_TZ=") {
 		return nil, errors.New("time zone prefixes are not supported: use the timezone key")
 	}
+	// robfig/cron takes any Go duration after @every and runs a negative or
+	// zero one every second; pulse reads it as it reads interval.
+	if rest, ok := strings.CutPrefix(expr, "@every "); ok {
+		d, err := ParseDuration(rest)
+		if err != nil {
+			return nil, err
+		}
+		if p := intervalProblem(d); p != "" {
+			return nil, errors.New("the interval " + p)
+		}
+		return cron.Every(d), nil
+	}
 	// robfig/cron panics on a few malformed inputs; a schedule is user input.
 	defer func() {
 		if r := recover(); r != nil {

@@ -108,6 +108,10 @@ func (l *loader) decodeStruct(path []string, m map[string]any, rv reflect.Value)
 	for _, k := range sortedKeys(m) {
 		kp := append(slices.Clip(path), k)
 		if idx, ok := fields[k]; ok {
+			if s, ok := m[k].(string); ok && strings.TrimSpace(s) == "" && rv.Type().FieldByIndex(idx).Type == secretType {
+				l.at(kp, "is empty%s", emptySecret(k))
+				continue
+			}
 			l.decodeValue(kp, m[k], fieldAt(rv, idx))
 			continue
 		}
@@ -125,6 +129,10 @@ func (l *loader) decodeStruct(path []string, m map[string]any, rv reflect.Value)
 				s, err := l.readFile(p)
 				if err != nil {
 					l.at(kp, "%v", err)
+					continue
+				}
+				if rv.Type().FieldByIndex(idx).Type == secretType && strings.TrimSpace(s) == "" {
+					l.at(kp, "%q is empty%s", p, emptySecret(base))
 					continue
 				}
 				fieldAt(rv, idx).SetString(s)
@@ -366,4 +374,16 @@ func (l *loader) decodeValue(path []string, v any, rv reflect.Value) bool {
 		panic(fmt.Sprintf("config: no decoder for %s", rv.Type()))
 	}
 	return true
+}
+
+// emptySecret explains, for the key that needs it, why a secret that is set
+// but empty is refused rather than taken as unset: "${TOKEN}" with TOKEN
+// set but empty, or a token file holding only a newline, must not quietly
+// turn the listener's authentication off. Other secrets (passwords, the
+// heartbeat URL, notifier keys) follow the same rule.
+func emptySecret(key string) string {
+	if key == "listen_token" {
+		return " (the listener would serve without authentication; remove the key for no token)"
+	}
+	return ""
 }

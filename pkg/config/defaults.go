@@ -199,14 +199,14 @@ func (l *loader) fixDefaultsTable(cfg *Config) {
 	has := func(k string) bool { return l.has(dp, k) }
 	if !has("interval") {
 		d.Interval = Duration(DefaultInterval)
-	} else if d.Interval.D() < time.Second {
-		l.at(append(dp, "interval"), "must be at least 1s")
+	} else if p := intervalProblem(d.Interval.D()); p != "" {
+		l.at(append(dp, "interval"), "%s", p)
 		d.Interval = Duration(DefaultInterval)
 	}
 	if !has("timeout") {
 		d.Timeout = Duration(DefaultTimeout)
-	} else if d.Timeout <= 0 {
-		l.at(append(dp, "timeout"), "must be greater than 0")
+	} else if p := timeoutProblem(d.Timeout.D()); p != "" {
+		l.at(append(dp, "timeout"), "%s", p)
 		d.Timeout = Duration(DefaultTimeout)
 	}
 	if !has("severity") {

@@ -39,8 +39,8 @@ after = "5m"
 	}
 	for name, doc := range docs {
 		t.Run(name, func(t *testing.T) {
-			full := buildIndex([]byte(doc), 0)
-			shallow := buildIndex([]byte(doc), shallowDepth)
+			full := buildIndex([]byte(doc), 0).paths()
+			shallow := buildIndex([]byte(doc), shallowDepth).paths()
 			if len(shallow) == 0 || len(shallow) >= len(full) {
 				t.Fatalf("shallow index has %d paths, full %d", len(shallow), len(full))
 			}
@@ -59,4 +59,28 @@ after = "5m"
 			}
 		})
 	}
+}
+
+// paths is the index as a map from joined key path to line, the paths
+// without a line left out.
+func (ix *lineIndex) paths() map[string]int {
+	parent := make([]ixEdge, len(ix.lines))
+	for e, n := range ix.nodes {
+		parent[n] = e
+	}
+	var key func(n int32) string
+	key = func(n int32) string {
+		e := parent[n]
+		if e.parent == 0 {
+			return e.seg
+		}
+		return key(e.parent) + "\x00" + e.seg
+	}
+	out := map[string]int{}
+	for n, l := range ix.lines {
+		if n > 0 && l != 0 {
+			out[key(int32(n))] = l
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -67,7 +68,7 @@ func Parse(path string, data []byte, getenv func(string) (string, bool)) (cfg *C
 	l.names()
 
 	cfg = &Config{Path: path}
-	l.expandTree(nil, root)
+	l.expandTree(root)
 	l.decodeStruct(nil, root, reflectValue(cfg))
 	for i := range cfg.Checks {
 		cfg.Checks[i].AllocFields()
@@ -92,7 +93,7 @@ type loader struct {
 	dir    string
 	getenv func(string) (string, bool)
 	data   []byte
-	ix     lineIndex // up to shallowDepth until fullIx
+	ix     *lineIndex // up to shallowDepth until fullIx
 	fullIx bool
 	root   map[string]any
 
@@ -252,52 +253,75 @@ func (l *loader) add(line int, msg string) {
 }
 
 // expandTree replaces ${VAR} in every string of the raw tree, in place.
-func (l *loader) expandTree(path []string, v any) any {
-	switch x := v.(type) {
-	case string:
-		s, err := expandEnv(x, l.getenv)
+// The walk shares one key path stack and boxes again only the strings that
+// hold a "$" (most do not: a per-value path and string were a tenth of what
+// reading a config of 25,000 checks allocated), and it visits each value
+// once, so a table nested 50,000 deep costs time linear in its depth (a
+// copied path per level made it quadratic: minutes and gigabytes). Maps are
+// walked in no order; problems are sorted by key path to stay stable.
+func (l *loader) expandTree(root map[string]any) {
+	var bad []envProblem
+	var walk func(path []string, v any)
+	expand := func(path []string, s string) string {
+		out, err := expandEnv(s, l.getenv)
 		if err != nil {
-			l.at(path, "%v", err)
+			bad = append(bad, envProblem{slices.Clone(path), err})
 		}
-		return s
-	case map[string]any:
-		for _, k := range sortedKeys(x) {
-			if hasDollar(x[k]) {
-				x[k] = l.expandTree(append(slices.Clip(path), k), x[k])
+		return out
+	}
+	walk = func(path []string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				switch e := e.(type) {
+				case string:
+					if strings.IndexByte(e, '$') >= 0 {
+						x[k] = expand(append(path, k), e)
+					}
+				case map[string]any, []any:
+					walk(append(path, k), e)
+				}
 			}
-		}
-	case []any:
-		for i := range x {
-			if hasDollar(x[i]) {
-				x[i] = l.expandTree(append(slices.Clip(path), strconv.Itoa(i)), x[i])
+		case []any:
+			for i, e := range x {
+				switch e := e.(type) {
+				case string:
+					if strings.IndexByte(e, '$') >= 0 {
+						x[i] = expand(append(path, strconv.Itoa(i)), e)
+					}
+				case map[string]any, []any:
+					walk(append(path, strconv.Itoa(i)), e)
+				}
 			}
 		}
 	}
-	return v
+	walk(nil, root)
+	slices.SortFunc(bad, func(a, b envProblem) int { return comparePaths(a.path, b.path) })
+	for _, p := range bad {
+		l.at(p.path, "%v", p.err)
+	}
 }
 
-// hasDollar reports whether a string in v holds a "$", the only values
-// expandTree changes. Most do not, and skipping them spares a key path
-// and a re-boxed string per value: a tenth of what reading a config of
-// 25,000 checks allocated (BenchmarkLiveHeapPerCheck, load-alloc-B/check).
-func hasDollar(v any) bool {
-	switch x := v.(type) {
-	case string:
-		return strings.IndexByte(x, '$') >= 0
-	case map[string]any:
-		for _, e := range x {
-			if hasDollar(e) {
-				return true
-			}
+type envProblem struct {
+	path []string
+	err  error
+}
+
+// comparePaths orders key paths as a walk in sorted key order meets them:
+// array indexes by number.
+func comparePaths(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] == b[i] {
+			continue
 		}
-	case []any:
-		for _, e := range x {
-			if hasDollar(e) {
-				return true
-			}
+		x, xerr := strconv.Atoi(a[i])
+		y, yerr := strconv.Atoi(b[i])
+		if xerr == nil && yerr == nil {
+			return cmp.Compare(x, y)
 		}
+		return strings.Compare(a[i], b[i])
 	}
-	return false
+	return cmp.Compare(len(a), len(b))
 }
 
 // expandEnv replaces ${NAME} with the variable's value; "$$" is a literal

@@ -104,8 +104,8 @@ func (l *loader) validateNotifiers(cfg *Config) map[string]bool {
 				names[n.Name] = true
 			}
 		}
-		if n.Timeout <= 0 {
-			l.at(key("timeout"), "must be greater than 0")
+		if p := timeoutProblem(n.Timeout.D()); p != "" {
+			l.at(key("timeout"), "%s", p)
 		}
 		switch n.Type {
 		case "":
@@ -199,14 +199,14 @@ func (l *loader) validateChecks(cfg *Config) {
 		if has("interval") && has("schedule") {
 			l.in(key("schedule"), "set interval or schedule, not both")
 		}
-		if !has("schedule") && c.Interval.D() < time.Second {
-			l.at(key("interval"), "must be at least 1s")
+		if p := intervalProblem(c.Interval.D()); !has("schedule") && p != "" {
+			l.at(key("interval"), "%s", p)
 		}
 		if has("schedule") {
 			l.checkSchedule(key("schedule"), c.Schedule, c.Location)
 		}
-		if c.Timeout <= 0 {
-			l.at(key("timeout"), "must be greater than 0")
+		if p := timeoutProblem(c.Timeout.D()); p != "" {
+			l.at(key("timeout"), "%s", p)
 		}
 		if !validSeverity(c.Severity) {
 			l.at(key("severity"), "unknown severity %q (use P1, P2, P3 or P4)", c.Severity)
@@ -264,6 +264,11 @@ func (l *loader) validateChecks(cfg *Config) {
 				l.at(key("driver"), "unknown driver %q (use postgres, mysql or sqlite)", c.Driver)
 			}
 			required("dsn", c.DSN != "")
+			if c.DSN != "" {
+				if err := checkDSN(c.Driver, c.DSN.Reveal()); err != nil {
+					l.at(key("dsn"), "%v", err)
+				}
+			}
 			required("query", strings.TrimSpace(c.Query) != "")
 		}
 
@@ -518,6 +523,36 @@ func (l *loader) validateMaintenance(cfg *Config) {
 }
 
 // checkSchedule reports a cron expression that does not parse or never fires.
+// MaxInterval bounds interval and @every: a check that runs less often than
+// monthly is a mistake ("999999h"), and its next run would be years away.
+const MaxInterval = 31 * 24 * time.Hour
+
+// MaxTimeout bounds a check's or notifier's timeout: one longer than a day
+// is a typo, and would hold a concurrency slot for as long.
+const MaxTimeout = 24 * time.Hour
+
+// intervalProblem says what is wrong with a check's interval, or "".
+func intervalProblem(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "must be at least 1s"
+	case d > MaxInterval:
+		return "must be at most " + Duration(MaxInterval).String()
+	}
+	return ""
+}
+
+// timeoutProblem says what is wrong with a timeout, or "".
+func timeoutProblem(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "must be greater than 0"
+	case d > MaxTimeout:
+		return "must be at most " + Duration(MaxTimeout).String()
+	}
+	return ""
+}
+
 func (l *loader) checkSchedule(kp []string, expr string, loc *time.Location) {
 	s, err := ParseCron(expr, loc)
 	if err != nil {

@@ -167,6 +167,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("listening", "addr", ln.Addr().String())
+	if s.o.Config().Agent.ListenToken == "" && !loopback(ln.Addr()) {
+		s.log.Warn("listening beyond this host without [agent].listen_token: anyone who can reach it can read the status page, the API and /metrics", "addr", ln.Addr().String())
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
@@ -181,6 +184,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// loopback reports whether a is a loopback address; an unspecified one
+// (":9108", "0.0.0.0") is every interface, so it is not.
+func loopback(a net.Addr) bool {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.IsLoopback()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // auth requires [agent].listen_token, when set, as a bearer token or as the

@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +17,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -566,5 +570,52 @@ func TestListenTaken(t *testing.T) {
 	defer ln.Close()
 	if _, err := Listen(ln.Addr().String()); err == nil || !strings.Contains(err.Error(), "[agent].listen") {
 		t.Errorf("Listen on a taken port = %v, want an error naming [agent].listen", err)
+	}
+}
+
+// idleListener is a net.Listener at any address that accepts nothing, so
+// Serve can be started on a non-loopback address without binding one.
+type idleListener struct {
+	addr   net.Addr
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *idleListener) Accept() (net.Conn, error) { <-l.closed; return nil, net.ErrClosed }
+func (l *idleListener) Close() error              { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *idleListener) Addr() net.Addr            { return l.addr }
+
+// TestServeWarnsWithoutToken: a listener reachable beyond this host with no
+// listen_token logs a warning at start; on loopback, or with a token, not.
+func TestServeWarnsWithoutToken(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ip    string
+		token string
+		warn  bool
+	}{
+		{"public-no-token", "192.0.2.10", "", true},
+		{"all-interfaces-no-token", "0.0.0.0", "", true},
+		{"ipv6-all-no-token", "::", "", true},
+		{"loopback-no-token", "127.0.0.1", "", false},
+		{"ipv6-loopback-no-token", "::1", "", false},
+		{"public-with-token", "192.0.2.10", `listen_token = "s3cret"`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.token)
+			var logs bytes.Buffer
+			srv := New(Options{Store: f.st, Config: func() *config.Config { return f.cfg }, Metrics: f.m, Now: func() time.Time { return now },
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // serve, log, and stop at once
+			ln := &idleListener{addr: &net.TCPAddr{IP: net.ParseIP(tc.ip), Port: 9108}, closed: make(chan struct{})}
+			if err := srv.Serve(ctx, ln); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "without [agent].listen_token")
+			if got != tc.warn {
+				t.Errorf("warned %v, want %v; logs:\n%s", got, tc.warn, logs.String())
+			}
+		})
 	}
 }
