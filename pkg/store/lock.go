@@ -51,13 +51,12 @@ func LockAgent(path string) (*AgentLock, error) {
 		}
 		return nil, fmt.Errorf("lock database %s: %w", path, err)
 	}
+	// The pid only helps the next agent's error message: on a full disk,
+	// where it may not be written, the agent must still start (systemd
+	// restarts it there), holding the lock all the same.
 	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
 	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt(pid, 0)
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock database %s: write pid: %w", path, pathErr(err))
+		f.WriteAt(pid, 0)
 	}
 	return &AgentLock{f: f}, nil
 }
