@@ -99,15 +99,31 @@ func (h *health) check(ctx context.Context) error {
 	h.mu.Unlock()
 	wait, cancel := context.WithTimeout(ctx, probeWait)
 	defer cancel()
-	select {
-	case <-done:
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		return h.probeErr
-	case <-wait.Done():
-		return fmt.Errorf("database write pending for %s", h.now().Sub(start).Round(time.Second))
+	// The probe may wait behind a batch the database has just refused:
+	// look at the writer's answer meanwhile, so the 503 comes at once.
+	poll := time.NewTicker(refusingPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-done:
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.probeErr
+		case <-poll.C:
+			if h.refusing != nil {
+				if err := h.refusing(); err != nil {
+					return fmt.Errorf("database does not accept writes: %w", err)
+				}
+			}
+		case <-wait.Done():
+			return fmt.Errorf("database write pending for %s", h.now().Sub(start).Round(time.Second))
+		}
 	}
 }
+
+// refusingPoll is how often a health check waiting for its write probe
+// looks whether the writer found the database refusing writes.
+const refusingPoll = 50 * time.Millisecond
 
 // Health is the agent's self-check, as /healthz reports it: nil when the
 // scheduler ticked within its window and the database accepts writes.

@@ -311,6 +311,35 @@ func TestHealthAnswersAtOnceWhileTheDatabaseRefuses(t *testing.T) {
 	}
 }
 
+// The same when the writer finds the database refusing only after the
+// probe was queued behind its batch.
+func TestHealthAnswersOnceTheWriterFindsTheDatabaseRefusing(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	full := errors.New("database or disk is full")
+	var refused atomic.Bool
+	h := &health{
+		now:      time.Now,
+		lastTick: time.Now,
+		probe:    func(context.Context) error { <-release; return nil },
+		refusing: func() error {
+			if refused.Load() {
+				return full
+			}
+			return nil
+		},
+	}
+	time.AfterFunc(100*time.Millisecond, func() { refused.Store(true) })
+	start := time.Now()
+	err := h.check(context.Background())
+	if !errors.Is(err, full) {
+		t.Fatalf("check = %v, want database does not accept writes: %v", err, full)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("check took %s, want an answer soon after the writer's refusal", took)
+	}
+}
+
 func TestSelfHeartbeat(t *testing.T) {
 	var hits atomic.Int32
 	status := atomic.Int32{}
