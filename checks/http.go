@@ -167,8 +167,8 @@ func (h *HTTPClients) putBuf(b *bytes.Buffer) {
 
 // httpCheck is one configured http check: its client (shared by the
 // checks with the same request settings) and its precompiled assertions.
-// It is kept small: at 25,000 checks every 8 bytes here are 200 KB
-// (docs/BENCHMARKS.md).
+// It is kept small because the agent holds one per http check for its
+// whole life (docs/BENCHMARKS.md, goal 3, has the memory figures).
 type httpCheck struct {
 	method  string
 	url     string
@@ -298,8 +298,8 @@ type httpClient struct {
 
 // client returns the client for c's request settings (TLS, redirect
 // policy, headers, basic auth, whether a body is sent), shared by every
-// check with the same ones: a client per check cost about 1.4 KB each
-// (25,000 checks: 35 MB of heap, bench/load).
+// check with the same ones, because a client per check costs more heap
+// than the check itself (docs/BENCHMARKS.md, goal 3).
 //
 // pulse built its requests with resty until issue 7: its request object
 // and header copies were a third of what the agent allocated per run

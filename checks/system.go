@@ -20,7 +20,7 @@ import (
 // earlier sample to compare with.
 const cpuFirstSample = 200 * time.Millisecond
 
-// Default system thresholds (SPEC: 80 % warn, 90 % crit) for cpu, memory and
+// Default system thresholds (README "Configuration": 80 % warn, 90 % crit) for cpu, memory and
 // disk; the config layer normally fills them, this keeps a bare Check safe.
 const (
 	systemDefaultWarn = "> 80"

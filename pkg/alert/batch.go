@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// BatchWindow is how close deadlines must be to "fall together" (SPEC §4):
-// when the earliest deadline of a notifier's batchable rows arrives, every
-// batchable row of that notifier due within BatchWindow after now goes in
-// the same message. Sending those a few minutes early never breaks a
+// BatchWindow is how close deadlines must be to "fall together" (README,
+// "Incidents and notifications"): when the earliest deadline of a
+// notifier's batchable rows arrives, every batchable row of that notifier
+// due within BatchWindow after now goes in the same message. Sending those a few minutes early never breaks a
 // within promise (it is an upper bound), and five minutes merges the
 // incidents of one outage, which open minutes apart, without pulling an
 // hour-deadline P3 row into a P2 message.

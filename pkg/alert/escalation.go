@@ -20,8 +20,8 @@ const (
 )
 
 // Plan is the escalation matrix: one config.Escalation per severity, with
-// SPEC §4's defaults, to every configured notifier, for severities the config
-// leaves out (P1 within 0s repeat 30m, P2 within 15m, P3 within 1h, P4
+// the README's defaults ("Incidents and notifications") to every configured
+// notifier for severities the config leaves out (P1 within 0s repeat 30m, P2 within 15m, P3 within 1h, P4
 // digest). A block's empty notify is kept: config.Load fills an absent one
 // and "notify = []" mutes the severity.
 type Plan struct {
@@ -59,7 +59,7 @@ func (p Plan) For(sev string) config.Escalation {
 	return config.Escalation{Notify: p.all}
 }
 
-// DefaultEscalation is SPEC §4's block for sev when the config has none; its
+// DefaultEscalation is the README's default block for sev when the config has none; its
 // Notify is empty, meaning every notifier.
 func DefaultEscalation(sev string) config.Escalation {
 	switch sev {

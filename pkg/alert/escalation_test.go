@@ -19,12 +19,12 @@ func notifiers(names ...string) []config.Notifier {
 	return out
 }
 
-// defaultPlan has three notifiers and no [escalation] blocks: SPEC defaults.
+// defaultPlan has three notifiers and no [escalation] blocks: the defaults.
 func defaultPlan() alert.Plan {
 	return alert.NewPlan(&config.Config{Notifiers: notifiers("oncall", "ops", "team")})
 }
 
-// specP1 is the [escalation.P1] block of SPEC §3.
+// specP1 is the [escalation.P1] block of pulse.example.toml.
 func specP1() config.Escalation {
 	return config.Escalation{
 		Notify: []string{"oncall", "ops"},

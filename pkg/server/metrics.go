@@ -37,11 +37,11 @@ var _ DBStats = (*store.Store)(nil)
 // scraped. It has its own Registry (nothing global), so tests and several
 // agents in one process do not collide.
 //
-// The per-check series are kept by pulse itself, about 170 bytes a check,
-// and turned into metrics when scraped (checkCollector): client_golang's
-// vectors held about 4 KB a check (a histogram, four counters, gauges and
-// their label pairs), 96 MB of the 147 MB heap with 25,000 checks
-// (docs/BENCHMARKS.md, goal 3).
+// The per-check series are kept by pulse itself, a small struct a check,
+// and turned into metrics when scraped (checkCollector), because
+// client_golang's vectors (a histogram, four counters, gauges and their
+// label pairs) cost many times that per check and were most of the heap of
+// a large agent (docs/BENCHMARKS.md, goal 3).
 type Metrics struct {
 	reg *prometheus.Registry
 

@@ -232,9 +232,8 @@ func createFile(path string) error {
 // keyed by check, so each check appends to a leaf page of its own: with
 // thousands of checks the pages written are spread over more of the file
 // than any cache of a few MB holds, and a miss is a read from the OS page
-// cache. At 25,000 checks an 8 MB cache cost 8 MB of RSS and saved 3 % of
-// the CPU per run over five minutes, 9 % over the first minute while the
-// database still fit in it (docs/BENCHMARKS.md, goal 3).
+// cache. A larger cache costs its full size in RSS and saves little CPU
+// once the database outgrows it (measured in docs/BENCHMARKS.md, goal 3).
 func dsn(path string, readOnly bool) string {
 	p := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	bt := fmt.Sprintf("_busy_timeout=%d", busyTimeout.Milliseconds())

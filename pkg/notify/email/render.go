@@ -129,7 +129,8 @@ func keyOf(inc notify.Incident) string {
 	return strconv.FormatInt(inc.ID, 10)
 }
 
-// subject follows SPEC section 6: "[pulse] P1 OPEN api-health: <message>".
+// subject is "[pulse] P1 OPEN api-health: <message>", the form mail filters
+// match on (README "Incidents and notifications").
 func subject(m *notify.Message, it notify.Item, now time.Time) string {
 	inc := it.Incident
 	name := it.Check.Name
