@@ -124,7 +124,7 @@ type sqlDriverLog struct {
 var _ mysql.Logger = sqlDriverLog{}
 
 func (l sqlDriverLog) Print(v ...any) {
-	l.logger.Debug("database driver: "+l.scrub.clean(strings.TrimSpace(fmt.Sprint(v...))), "driver", "mysql")
+	l.logger.Debug("database driver", "driver", "mysql", "message", l.scrub.clean(strings.TrimSpace(fmt.Sprint(v...))))
 }
 
 // Len returns how many handles are open.

@@ -386,7 +386,7 @@ func TestSQLPoolReuseMySQL(t *testing.T) {
 		t.Errorf("after KILL: %s %q (connection %v), want ok on a new connection", after.State, after.Message, after.Value)
 	}
 	// The driver's own complaint goes to the injected logger, not stderr.
-	if got := logs.String(); !strings.Contains(got, "level=DEBUG") || !strings.Contains(got, "database driver: ") || !strings.Contains(got, "driver=mysql") {
+	if got := logs.String(); !strings.Contains(got, "level=DEBUG") || !strings.Contains(got, "msg=\"database driver\"") || !strings.Contains(got, "driver=mysql") {
 		t.Errorf("driver log = %q, want a debug line about the dead connection", got)
 	}
 }

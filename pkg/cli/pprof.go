@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -61,7 +60,7 @@ func startPprof(g *Global, log *slog.Logger) func() {
 			log.Error("PULSE_PPROF: serve", "err", err)
 		}
 	}()
-	log.Info(fmt.Sprintf("profiles on http://%s/debug/pprof/{profile,heap,allocs,goroutine}", ln.Addr()))
+	log.Info("PULSE_PPROF: serving profiles", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -123,6 +123,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 // fail logs err and answers 500 without its details: a database error may
 // name paths the client has no business knowing.
 func (s *Server) fail(w http.ResponseWriter, what string, err error) {
-	s.log.Error("listener: "+what, "err", err)
+	s.log.Error("listener request failed", "what", what, "err", err)
 	http.Error(w, what+": internal error (see the agent's log)", http.StatusInternalServerError)
 }
