@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// Built-in defaults (SPEC section 3). Every one can be changed in the file.
+// Built-in defaults (README.md, "Configuration", and pulse.example.toml).
+// Every one can be changed in the file.
 const (
 	DefaultDatabase        = "pulse.db"
 	DefaultTimezone        = "UTC"
@@ -33,7 +34,8 @@ const (
 	DefaultSMTPPort        = 587
 )
 
-// defaultEscalation is the severity matrix of SPEC section 1, used for each
+// defaultEscalation is the severity table of README.md, "Incidents and
+// notifications", used for each
 // key of a [escalation.Pn] block the file leaves out.
 func defaultEscalation(sev string) Escalation {
 	switch sev {
@@ -75,8 +77,8 @@ func (l *loader) checkApplicability(cfg *Config) {
 		metricSource := c.Type == "metric" && (c.Source == "http" || c.Source == "sql")
 		if !metricSource && !anyKey(m, foreign) {
 			// Most checks set only their own type's keys: found out
-			// without sorting them or building key paths (a tenth of what
-			// reading 25,000 checks allocated).
+			// without sorting them or building key paths, which large
+			// configs would pay for once per check.
 			continue
 		}
 		cp := []string{"check", strconv.Itoa(i)}
@@ -211,7 +213,7 @@ func (l *loader) fixDefaultsTable(cfg *Config) {
 	}
 	if !has("severity") {
 		d.Severity = DefaultSeverity
-	} else if !validSeverity(d.Severity) {
+	} else if !ValidSeverity(d.Severity) {
 		l.at(append(dp, "severity"), "unknown severity %q (use P1, P2, P3 or P4)", d.Severity)
 		d.Severity = DefaultSeverity
 	}

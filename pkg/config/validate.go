@@ -18,7 +18,8 @@ import (
 
 var namePattern = regexp.MustCompile(`^[a-z0-9._-]+$`)
 
-func validSeverity(s string) bool { return slices.Contains(Severities, s) }
+// ValidSeverity reports whether s is one of Severities, as written ("P1", not "p1").
+func ValidSeverity(s string) bool { return slices.Contains(Severities, s) }
 
 // validate reports every remaining problem of a decoded, defaulted config.
 func (l *loader) validate(cfg *Config) {
@@ -208,10 +209,10 @@ func (l *loader) validateChecks(cfg *Config) {
 		if p := timeoutProblem(c.Timeout.D()); p != "" {
 			l.at(key("timeout"), "%s", p)
 		}
-		if !validSeverity(c.Severity) {
+		if !ValidSeverity(c.Severity) {
 			l.at(key("severity"), "unknown severity %q (use P1, P2, P3 or P4)", c.Severity)
 		}
-		if has("warn_severity") && !validSeverity(c.WarnSeverity) {
+		if has("warn_severity") && !ValidSeverity(c.WarnSeverity) {
 			l.at(key("warn_severity"), "unknown severity %q (use P1, P2, P3 or P4)", c.WarnSeverity)
 		}
 		if c.FailAfter < 1 {
@@ -454,7 +455,7 @@ func (l *loader) validateEscalation(cfg *Config, notifiers map[string]bool) {
 	for _, sev := range sortedKeys(cfg.Escalation) {
 		e := cfg.Escalation[sev]
 		ep := []string{"escalation", sev}
-		if !validSeverity(sev) {
+		if !ValidSeverity(sev) {
 			l.in(ep, "unknown severity %q (use P1, P2, P3 or P4)%s", sev, suggest(sev, Severities))
 			continue
 		}
