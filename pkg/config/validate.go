@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/cron"
 	"github.com/pulse-monitor/pulse/pkg/redact"
 )
 
@@ -555,7 +556,7 @@ func timeoutProblem(d time.Duration) string {
 }
 
 func (l *loader) checkSchedule(kp []string, expr string, loc *time.Location) {
-	s, err := ParseCron(expr, loc)
+	s, err := cron.Parse(expr, loc, ParseEvery)
 	if err != nil {
 		l.at(kp, "invalid cron expression %q: %v", expr, err)
 		return
