@@ -1,4 +1,4 @@
-package config
+package agent
 
 import (
 	"crypto/sha256"
@@ -9,16 +9,20 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
-// Fingerprint is a stable hash of the check's whole effective definition,
-// defaults and secrets included (hashed, never shown). A reload keeps the
-// state of checks whose fingerprint did not change. The line and the config
-// path are left out: moving a check in the file does not change it.
-func (c *Check) Fingerprint() string { return fingerprint(reflect.ValueOf(c).Elem()) }
+// checkFingerprint is a stable hash of the check's whole effective
+// definition, defaults and secrets included (hashed, never shown). A reload
+// keeps the state of checks whose fingerprint did not change. The line and
+// the config path are left out: moving a check in the file does not change
+// it.
+func checkFingerprint(c *config.Check) string { return fingerprint(reflect.ValueOf(c).Elem()) }
 
-// Fingerprint is a stable hash of the notifier's effective definition.
-func (n *Notifier) Fingerprint() string { return fingerprint(reflect.ValueOf(n).Elem()) }
+// notifierFingerprint is a stable hash of the notifier's effective
+// definition: a reload keeps a notifier whose fingerprint did not change.
+func notifierFingerprint(n *config.Notifier) string { return fingerprint(reflect.ValueOf(n).Elem()) }
 
 func fingerprint(v reflect.Value) string {
 	// The encoding is built in one buffer and hashed once: writing each
