@@ -182,14 +182,14 @@ func (k KindFields) Format(f fmt.State, verb rune) {
 // HTTPFields or KindFields (an unknown type: both, so that validation can
 // read any key).
 func usesHTTPFields(typ string) bool {
-	switch typ {
-	case "tcp", "dns", "tls", "sql", "command", "system", "heartbeat":
-		return false
-	}
-	return true
+	k, ok := checkKinds[typ]
+	return !ok || k.groups&httpGroup != 0
 }
 
-func usesKindFields(typ string) bool { return typ != "http" }
+func usesKindFields(typ string) bool {
+	k, ok := checkKinds[typ]
+	return !ok || k.groups&kindGroup != 0
+}
 
 // AllocFields gives c the field groups its type reads (see Check).
 func (c *Check) AllocFields() {
