@@ -626,3 +626,24 @@ period = "1h"
 		t.Errorf("web: method %q url %q", c.Method, c.URL)
 	}
 }
+
+// TestKindTables: every kind in the tables can be validated and its field
+// groups allocated, and every notifier key is a key of Notifier.
+func TestKindTables(t *testing.T) {
+	for name, k := range checkKinds {
+		if k.validate == nil || k.groups == 0 {
+			t.Errorf("check kind %q: validate or field groups missing", name)
+		}
+	}
+	_, tags := fieldTags(reflect.TypeFor[Notifier]())
+	for name, k := range notifierKinds {
+		if k.validate == nil {
+			t.Errorf("notifier kind %q: validate missing", name)
+		}
+		for _, key := range k.keys {
+			if !slices.Contains(tags, key) {
+				t.Errorf("notifier kind %q: key %q is not a field of Notifier", name, key)
+			}
+		}
+	}
+}
