@@ -339,7 +339,6 @@ func (l *loader) validateMaintenance(cfg *Config) {
 	}
 }
 
-// checkSchedule reports a cron expression that does not parse or never fires.
 // MaxInterval bounds interval and @every: a check that runs less often than
 // monthly is a mistake ("999999h"), and its next run would be years away.
 const MaxInterval = 31 * 24 * time.Hour
@@ -370,6 +369,7 @@ func timeoutProblem(d time.Duration) string {
 	return ""
 }
 
+// checkSchedule reports a cron expression that does not parse or never fires.
 func (l *loader) checkSchedule(kp []string, expr string, loc *time.Location) {
 	s, err := cron.Parse(expr, loc, ParseEvery)
 	if err != nil {
