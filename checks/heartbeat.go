@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/pulse-monitor/pulse/pkg/cron"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
 )
@@ -49,7 +49,7 @@ func newHeartbeat(c *config.Check, env *Env) (Checker, error) {
 	case k.period > 0 && c.Schedule != "":
 		return nil, fmt.Errorf("check %q: set period or schedule, not both", c.Name)
 	case c.Schedule != "":
-		s, err := config.ParseCron(c.Schedule, k.loc)
+		s, err := cron.Parse(c.Schedule, k.loc, config.ParseEvery)
 		if err != nil {
 			return nil, fmt.Errorf("check %q: schedule: %w", c.Name, err)
 		}

@@ -193,7 +193,7 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 		if !c.IsEnabled() {
 			continue
 		}
-		key := c.Fingerprint()
+		key := checkFingerprint(c)
 		if c.CAFile != "" {
 			// The bundle's contents count too: a CA rotated on disk is
 			// a changed definition for the reload that follows.

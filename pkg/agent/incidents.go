@@ -104,7 +104,7 @@ func (m *incidents) reload(cfg *config.Config) error {
 	var errs []error
 	for i := range cfg.Notifiers {
 		c := &cfg.Notifiers[i]
-		fp := c.Fingerprint()
+		fp := notifierFingerprint(c)
 		fps[c.Name] = fp
 		if n, ok := old[c.Name]; ok && oldFps[c.Name] == fp {
 			ns[c.Name] = n

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/pulse-monitor/pulse/pkg/cron"
 
 	"github.com/pulse-monitor/pulse/checks"
 	"github.com/pulse-monitor/pulse/pkg/config"
@@ -65,7 +65,7 @@ func NewSuppressor(cfg *config.Config, silences []Silence) (*Suppressor, error) 
 			continue
 		}
 		// The agent's timezone, never the host's; DST-safe like check schedules.
-		sched, err := config.ParseCron(m.Schedule, loc)
+		sched, err := cron.Parse(m.Schedule, loc, config.ParseEvery)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: schedule %q: %w", where, m.Schedule, err))
 			continue

@@ -114,7 +114,7 @@ func runIncidents(ctx context.Context, g *Global, o IncidentsOptions) error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Severity != "" && !validSeverity(o.Severity) {
+	if o.Severity != "" && !config.ValidSeverity(strings.ToUpper(o.Severity)) {
 		return exitCode(1, fmt.Errorf("--severity %q: want P1, P2, P3 or P4", o.Severity))
 	}
 	st, cfg, err := openIncidentStore(g, false)
@@ -193,15 +193,6 @@ func stamp(t, now time.Time, loc *time.Location) string {
 		return t.Format("Jan 02 15:04")
 	}
 	return t.Format("2006-01-02 15:04")
-}
-
-func validSeverity(s string) bool {
-	for _, v := range config.Severities {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // withIncidentID is the RunE of a `CMD ID` command: it parses the argument

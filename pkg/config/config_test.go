@@ -502,56 +502,6 @@ url = "ftp://user:tok-3@example.com/health?token=tok-4"
 	}
 }
 
-func TestFingerprint(t *testing.T) {
-	base := `
-[[check]]
-name = "api"
-type = "http"
-url = "http://127.0.0.1:8080/"
-headers = { Authorization = "${TOKEN}" }
-[[notifier]]
-name = "ops"
-type = "slack"
-webhook_url = "https://hooks.slack.com/${TOKEN}"
-`
-	load := func(src, token string) *Config {
-		t.Helper()
-		cfg, err := parseString(t, "/etc/pulse", src, map[string]string{"TOKEN": token})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
-	a := load(base, "one")
-	b := load(base, "one")
-	fa, fb := a.Checks[0].Fingerprint(), b.Checks[0].Fingerprint()
-	if fa != fb || len(fa) != 32 {
-		t.Fatalf("fingerprint not stable: %q vs %q", fa, fb)
-	}
-	if a.Notifiers[0].Fingerprint() != b.Notifiers[0].Fingerprint() {
-		t.Fatal("notifier fingerprint not stable")
-	}
-	if strings.Contains(fa, "one") {
-		t.Fatal("fingerprint shows the secret")
-	}
-	moved := load("# a comment\n\n[[check]]\nname = \"other\"\ntype = \"system\"\nmetric = \"cpu\"\n"+base, "one")
-	if got := moved.Checks[1].Fingerprint(); got != fa {
-		t.Errorf("moving a check in the file changed its fingerprint")
-	}
-	if load(base, "two").Checks[0].Fingerprint() == fa {
-		t.Error("changing a header secret kept the fingerprint")
-	}
-	if load(base, "two").Notifiers[0].Fingerprint() == a.Notifiers[0].Fingerprint() {
-		t.Error("changing the webhook URL kept the notifier fingerprint")
-	}
-	if load("[defaults]\ntimeout = \"3s\"\n"+base, "one").Checks[0].Fingerprint() == fa {
-		t.Error("changing an inherited default kept the fingerprint")
-	}
-	if load("[agent]\ntimezone = \"Europe/Paris\"\n"+base, "one").Checks[0].Fingerprint() == fa {
-		t.Error("changing the check's effective time zone kept the fingerprint")
-	}
-}
-
 func TestKindKeysMatchSchema(t *testing.T) {
 	var schema []string
 	_, top := fieldTags(reflect.TypeFor[Check]())
@@ -674,5 +624,26 @@ period = "1h"
 	}
 	if c := checkByName(t, cfg, "web"); c.Method != "GET" || c.URL != "http://127.0.0.1/" {
 		t.Errorf("web: method %q url %q", c.Method, c.URL)
+	}
+}
+
+// TestKindTables: every kind in the tables can be validated and its field
+// groups allocated, and every notifier key is a key of Notifier.
+func TestKindTables(t *testing.T) {
+	for name, k := range checkKinds {
+		if k.validate == nil || k.groups == 0 {
+			t.Errorf("check kind %q: validate or field groups missing", name)
+		}
+	}
+	_, tags := fieldTags(reflect.TypeFor[Notifier]())
+	for name, k := range notifierKinds {
+		if k.validate == nil {
+			t.Errorf("notifier kind %q: validate missing", name)
+		}
+		for _, key := range k.keys {
+			if !slices.Contains(tags, key) {
+				t.Errorf("notifier kind %q: key %q is not a field of Notifier", name, key)
+			}
+		}
 	}
 }

@@ -179,7 +179,10 @@ func (l *loader) ownKeys(kp []string) []string {
 	}
 	switch kp[0] {
 	case "check":
-		if i >= len(l.checkTypes) || kindKeys(l.checkTypes[i]) == nil {
+		if i >= len(l.checkTypes) {
+			return nil
+		}
+		if _, ok := checkKinds[l.checkTypes[i]]; !ok {
 			return nil
 		}
 		prefix := strings.Join(kp[2:len(kp)-1], ".")
@@ -194,10 +197,14 @@ func (l *loader) ownKeys(kp []string) []string {
 		}
 		return out
 	case "notifier":
-		if len(kp) != 3 || i >= len(l.notifierTypes) || notifierKeys(l.notifierTypes[i]) == nil {
+		if len(kp) != 3 || i >= len(l.notifierTypes) {
 			return nil
 		}
-		return append([]string{"name", "type", "timeout"}, notifierKeys(l.notifierTypes[i])...)
+		kind, ok := notifierKinds[l.notifierTypes[i]]
+		if !ok {
+			return nil
+		}
+		return append([]string{"name", "type", "timeout"}, kind.keys...)
 	}
 	return nil
 }

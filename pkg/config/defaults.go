@@ -1,7 +1,6 @@
 package config
 
 import (
-	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,7 +9,8 @@ import (
 	"time"
 )
 
-// Built-in defaults (SPEC section 3). Every one can be changed in the file.
+// Built-in defaults (README.md, "Configuration", and pulse.example.toml).
+// Every one can be changed in the file.
 const (
 	DefaultDatabase        = "pulse.db"
 	DefaultTimezone        = "UTC"
@@ -33,7 +33,8 @@ const (
 	DefaultSMTPPort        = 587
 )
 
-// defaultEscalation is the severity matrix of SPEC section 1, used for each
+// defaultEscalation is the severity table of README.md, "Incidents and
+// notifications", used for each
 // key of a [escalation.Pn] block the file leaves out.
 func defaultEscalation(sev string) Escalation {
 	switch sev {
@@ -45,109 +46,6 @@ func defaultEscalation(sev string) Escalation {
 		return Escalation{Within: Duration(time.Hour)}
 	}
 	return Escalation{Digest: true}
-}
-
-// checkApplicability reports keys that exist in the schema but not for the
-// check's (or notifier's) type, e.g. url on a sql check.
-func (l *loader) checkApplicability(cfg *Config) {
-	kk := KindKeys()
-	var all []string
-	for _, keys := range kk {
-		all = append(all, keys...)
-	}
-	report := func(kp []string, format string, args ...any) {
-		k := pathKey(kp)
-		if l.seen[k] {
-			return
-		}
-		l.seen[k] = true
-		l.in(kp, format, args...)
-	}
-	raw, _ := l.root["check"].([]any)
-	for i := range cfg.Checks {
-		c := &cfg.Checks[i]
-		keys := kk[c.Type]
-		if keys == nil || i >= len(raw) {
-			continue
-		}
-		m, _ := raw[i].(map[string]any)
-		foreign := func(k string) bool { return applies(all, k) && !applies(keys, k) }
-		metricSource := c.Type == "metric" && (c.Source == "http" || c.Source == "sql")
-		if !metricSource && !anyKey(m, foreign) {
-			// Most checks set only their own type's keys: found out
-			// without sorting them or building key paths (a tenth of what
-			// reading 25,000 checks allocated).
-			continue
-		}
-		cp := []string{"check", strconv.Itoa(i)}
-		present := slices.Sorted(checkKeys(m))
-		for _, k := range present {
-			if foreign(k) {
-				report(append(slices.Clip(cp), strings.Split(k, ".")...), "key %q does not apply to type %q", k, c.Type)
-			}
-		}
-		if metricSource {
-			other := "sql"
-			if c.Source == "sql" {
-				other = "http"
-			}
-			own := metricSourceOnly(c.Source)
-			for _, k := range present {
-				if applies(metricSourceOnly(other), k) && !applies(own, k) {
-					report(append(slices.Clip(cp), strings.Split(k, ".")...), "key %q does not apply to metric source %q", k, c.Source)
-				}
-			}
-		}
-	}
-	var allN []string
-	for _, t := range NotifierKinds() {
-		allN = append(allN, notifierKeys(t)...)
-	}
-	for i := range cfg.Notifiers {
-		n := &cfg.Notifiers[i]
-		own := notifierKeys(n.Type)
-		if own == nil {
-			continue
-		}
-		np := []string{"notifier", strconv.Itoa(i)}
-		for _, k := range sortedKeys(l.table(np...)) {
-			if applies(allN, k) && !applies(own, k) {
-				report(append(slices.Clip(np), k), "key %q does not apply to type %q", k, n.Type)
-			}
-		}
-	}
-}
-
-// checkKeys yields the keys a raw check table sets, those of its expect
-// table as "expect.KEY", in no particular order.
-func checkKeys(m map[string]any) iter.Seq[string] {
-	return func(yield func(string) bool) {
-		for k, v := range m {
-			if k != "expect" {
-				if !yield(k) {
-					return
-				}
-				continue
-			}
-			sub, _ := v.(map[string]any)
-			for sk := range sub {
-				if !yield("expect." + sk) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// anyKey reports whether the raw check table m sets a key for which f is
-// true.
-func anyKey(m map[string]any, f func(string) bool) bool {
-	for k := range checkKeys(m) {
-		if f(k) {
-			return true
-		}
-	}
-	return false
 }
 
 // resolvePaths makes the file paths of the config relative to its folder.
@@ -211,7 +109,7 @@ func (l *loader) fixDefaultsTable(cfg *Config) {
 	}
 	if !has("severity") {
 		d.Severity = DefaultSeverity
-	} else if !validSeverity(d.Severity) {
+	} else if !ValidSeverity(d.Severity) {
 		l.at(append(dp, "severity"), "unknown severity %q (use P1, P2, P3 or P4)", d.Severity)
 		d.Severity = DefaultSeverity
 	}
@@ -310,49 +208,8 @@ func (l *loader) applyDefaults(cfg *Config) {
 		if !has("recover_after") {
 			c.RecoverAfter = d.RecoverAfter
 		}
-		httpLike := c.Type == "http" || c.Type == "metric" && c.Source == "http"
-		sqlLike := c.Type == "sql" || c.Type == "metric" && c.Source == "sql"
-		if httpLike {
-			if !has("method") {
-				c.Method = "GET"
-			}
-			c.Method = strings.ToUpper(c.Method)
-			if c.FollowRedirects == nil {
-				yes := true
-				c.FollowRedirects = &yes
-			}
-			if !has("max_body") {
-				c.MaxBody = DefaultMaxBody
-			}
-		}
-		if sqlLike && !has("expect.latency") && t.SQLLatency != 0 {
-			if c.Expect == nil {
-				c.Expect = &Expect{}
-			}
-			c.Expect.Latency = t.SQLLatency
-		}
-		switch c.Type {
-		case "tls":
-			if !has("warn_days") {
-				c.WarnDays = DefaultWarnDays
-			}
-			if !has("crit_days") {
-				c.CritDays = DefaultCritDays
-			}
-		case "dns":
-			if !has("record") {
-				c.Record = "A"
-			}
-			c.Record = strings.ToUpper(c.Record)
-		case "system":
-			if c.Metric != "load" {
-				if !has("warn_if") {
-					c.WarnIf, _ = ParseThreshold("> 80")
-				}
-				if !has("crit_if") {
-					c.CritIf, _ = ParseThreshold("> 90")
-				}
-			}
+		if kind, ok := checkKinds[c.Type]; ok && kind.defaults != nil {
+			kind.defaults(scope{l: l, cfg: cfg, path: cp}, c)
 		}
 		c.Line = l.line(cp)
 		c.Location = a.Location
@@ -373,20 +230,13 @@ func (l *loader) applyDefaults(cfg *Config) {
 		if !l.has(np, "timeout") {
 			n.Timeout = Duration(DefaultNotifierTimeout)
 		}
-		if n.Type == "email" {
-			if !l.has(np, "port") {
-				n.Port = DefaultSMTPPort
-			}
-			if !l.has(np, "tls") {
-				n.TLS = "starttls"
-				if n.Port == 465 {
-					n.TLS = "implicit"
-				}
-			}
+		kind, ok := notifierKinds[n.Type]
+		if ok && kind.defaults != nil {
+			kind.defaults(scope{l: l, cfg: cfg, path: np}, n)
 		}
 		if n.Name != "" {
 			all = append(all, n.Name)
-			if n.Type == "email" || n.Type == "slack" {
+			if kind.digest {
 				digestable = append(digestable, n.Name)
 			}
 		}

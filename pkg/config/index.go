@@ -11,8 +11,8 @@ import (
 // lineIndex maps a key path (array elements are their decimal index, e.g.
 // check.3.expect.status) to the line that defines it. It is a trie of path
 // segments: a map keyed by the path as one joined string costs a copy of
-// every prefix, quadratic in a key's depth (a header of 50,000 dotted parts
-// took 15 s to load); here each segment is one map entry and a lookup walks
+// every prefix, quadratic in a key's depth (a header of many dotted parts
+// is user input and must not stall a load); here each segment is one map entry and a lookup walks
 // the path once.
 type lineIndex struct {
 	nodes map[ixEdge]int32 // (parent node, segment) → node; node 0 is the root
@@ -73,8 +73,8 @@ func (ix *lineIndex) line(path []string) int {
 // shallowDepth is the depth of the index Parse builds up front: tables and
 // array elements (check.3), whose lines every check and notifier keeps.
 // Deeper keys are only named in problems; their index is built when the
-// first problem is reported. With 25,000 checks the full index was a fifth
-// of what loading allocated.
+// first problem is reported: a large valid config never pays for an index
+// of every key.
 const shallowDepth = 2
 
 // buildIndex walks the document once with go-toml's parser, recording the

@@ -254,10 +254,10 @@ func (l *loader) add(line int, msg string) {
 
 // expandTree replaces ${VAR} in every string of the raw tree, in place.
 // The walk shares one key path stack and boxes again only the strings that
-// hold a "$" (most do not: a per-value path and string were a tenth of what
-// reading a config of 25,000 checks allocated), and it visits each value
-// once, so a table nested 50,000 deep costs time linear in its depth (a
-// copied path per level made it quadratic: minutes and gigabytes). Maps are
+// hold a "$" (most do not, and a path and string per value would be paid
+// for every key of a large config), and it visits each value once, so a
+// deeply nested table costs time linear in its depth (a copied path per
+// level would make it quadratic, and the depth is user input). Maps are
 // walked in no order; problems are sorted by key path to stay stable.
 func (l *loader) expandTree(root map[string]any) {
 	var bad []envProblem

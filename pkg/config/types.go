@@ -1,5 +1,5 @@
-// Package config is pulse's configuration: the TOML schema of SPEC section 3, a
-// strict decoder that knows the line of every key, ${VAR} and *_file expansion,
+// Package config is pulse's configuration: the TOML schema (README.md,
+// "Configuration"), a strict decoder that knows the line of every key, ${VAR} and *_file expansion,
 // defaults, and a validator that reports every problem at once.
 package config
 
@@ -64,8 +64,9 @@ type Defaults struct {
 // validator rejects keys that do not belong to the check's type.
 //
 // The keys of one kind or two sit behind embedded pointers, so a check holds
-// only its own kind's: one struct of every kind's keys was 848 bytes a
-// check, 21 MB of a 25,000-check agent (docs/BENCHMARKS.md, goal 3). Load
+// only its own kind's: one struct of every kind's keys would make each
+// check pay for all of them, and an agent holds every check in memory
+// (docs/BENCHMARKS.md, goal 3). Load
 // allocates HTTPFields for http and metric checks and KindFields for every
 // type but http, so code reading a key of the check's own type never meets
 // a nil; a Check built in code must set the groups its type reads.
@@ -181,14 +182,14 @@ func (k KindFields) Format(f fmt.State, verb rune) {
 // HTTPFields or KindFields (an unknown type: both, so that validation can
 // read any key).
 func usesHTTPFields(typ string) bool {
-	switch typ {
-	case "tcp", "dns", "tls", "sql", "command", "system", "heartbeat":
-		return false
-	}
-	return true
+	k, ok := checkKinds[typ]
+	return !ok || k.groups&httpGroup != 0
 }
 
-func usesKindFields(typ string) bool { return typ != "http" }
+func usesKindFields(typ string) bool {
+	k, ok := checkKinds[typ]
+	return !ok || k.groups&kindGroup != 0
+}
 
 // AllocFields gives c the field groups its type reads (see Check).
 func (c *Check) AllocFields() {

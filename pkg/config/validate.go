@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/mail"
 	"net/url"
 	"os"
 	"path"
@@ -13,12 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/cron"
 	"github.com/pulse-monitor/pulse/pkg/redact"
 )
 
 var namePattern = regexp.MustCompile(`^[a-z0-9._-]+$`)
 
-func validSeverity(s string) bool { return slices.Contains(Severities, s) }
+// ValidSeverity reports whether s is one of Severities, as written ("P1", not "p1").
+func ValidSeverity(s string) bool { return slices.Contains(Severities, s) }
 
 // validate reports every remaining problem of a decoded, defaulted config.
 func (l *loader) validate(cfg *Config) {
@@ -107,59 +108,13 @@ func (l *loader) validateNotifiers(cfg *Config) map[string]bool {
 		if p := timeoutProblem(n.Timeout.D()); p != "" {
 			l.at(key("timeout"), "%s", p)
 		}
-		switch n.Type {
-		case "":
+		kind, known := notifierKinds[n.Type]
+		switch {
+		case known:
+			kind.validate(scope{l: l, cfg: cfg, path: np}, n)
+		case n.Type == "":
 			if !l.seen[pathKey(key("type"))] {
 				l.in(np, "missing required key \"type\" (one of %s)", strings.Join(NotifierKinds(), ", "))
-			}
-		case "pagerduty":
-			required("routing_key", n.RoutingKey != "")
-			if n.URL != "" {
-				if err := checkURL(n.URL.Reveal(), true); err != nil {
-					l.at(key("url"), "%v", err)
-				}
-			}
-		case "slack":
-			required("webhook_url", n.WebhookURL != "")
-			if n.WebhookURL != "" {
-				if err := checkURL(n.WebhookURL.Reveal(), true); err != nil {
-					l.at(key("webhook_url"), "%v", err)
-				}
-			}
-		case "webhook":
-			required("url", n.URL != "")
-			if n.URL != "" {
-				if err := checkURL(n.URL.Reveal(), true); err != nil {
-					l.at(key("url"), "%v", err)
-				}
-			}
-			for _, h := range sortedKeys(n.Headers) {
-				if !validHeaderName(h) {
-					l.at(append(key("headers"), h), "invalid header name")
-				}
-			}
-		case "email":
-			required("host", n.Host != "")
-			required("from", n.From != "")
-			required("to", len(n.To) > 0)
-			if n.Port < 1 || n.Port > 65535 {
-				l.at(key("port"), "must be from 1 to 65535")
-			}
-			if !slices.Contains([]string{"starttls", "implicit", "none"}, n.TLS) {
-				l.at(key("tls"), "unknown mode %q (use \"starttls\", \"implicit\" or \"none\")", n.TLS)
-			}
-			if n.From != "" {
-				if _, err := mail.ParseAddress(n.From); err != nil {
-					l.at(key("from"), "invalid address %q", n.From)
-				}
-			}
-			for j, to := range n.To {
-				if _, err := mail.ParseAddress(to); err != nil {
-					l.at(append(key("to"), strconv.Itoa(j)), "invalid address %q", to)
-				}
-			}
-			if n.Password != "" && n.Username == "" {
-				l.in(np, "password is set but username is not")
 			}
 		default:
 			l.at(key("type"), "unknown notifier type %q (one of %s)%s", n.Type, strings.Join(NotifierKinds(), ", "), suggest(n.Type, NotifierKinds()))
@@ -208,10 +163,10 @@ func (l *loader) validateChecks(cfg *Config) {
 		if p := timeoutProblem(c.Timeout.D()); p != "" {
 			l.at(key("timeout"), "%s", p)
 		}
-		if !validSeverity(c.Severity) {
+		if !ValidSeverity(c.Severity) {
 			l.at(key("severity"), "unknown severity %q (use P1, P2, P3 or P4)", c.Severity)
 		}
-		if has("warn_severity") && !validSeverity(c.WarnSeverity) {
+		if has("warn_severity") && !ValidSeverity(c.WarnSeverity) {
 			l.at(key("warn_severity"), "unknown severity %q (use P1, P2, P3 or P4)", c.WarnSeverity)
 		}
 		if c.FailAfter < 1 {
@@ -235,151 +190,13 @@ func (l *loader) validateChecks(cfg *Config) {
 			l.at(key("expect"), "durations must not be negative")
 		}
 
-		httpReq := func() {
-			required("url", c.URL != "")
-			if c.URL != "" {
-				if err := checkURL(c.URL, false); err != nil {
-					l.at(key("url"), "%v", err)
-				}
-			}
-			if !slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}, c.Method) {
-				l.at(key("method"), "unknown method %q (GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)", c.Method)
-			}
-			for _, h := range sortedKeys(c.Headers) {
-				if !validHeaderName(h) {
-					l.at(append(key("headers"), h), "invalid header name")
-				}
-			}
-			if c.MaxBody <= 0 {
-				l.at(key("max_body"), "must be greater than 0")
-			}
-			if c.BasicAuth != nil && c.BasicAuth.Username == "" {
-				l.in(key("basic_auth"), "basic_auth: missing required key \"username\"")
-			}
-			l.checkReadable(key("ca_file"), c.CAFile)
-		}
-		sqlReq := func() {
-			required("driver", c.Driver != "")
-			if c.Driver != "" && !slices.Contains([]string{"postgres", "mysql", "sqlite"}, c.Driver) {
-				l.at(key("driver"), "unknown driver %q (use postgres, mysql or sqlite)", c.Driver)
-			}
-			required("dsn", c.DSN != "")
-			if c.DSN != "" {
-				if err := checkDSN(c.Driver, c.DSN.Reveal()); err != nil {
-					l.at(key("dsn"), "%v", err)
-				}
-			}
-			required("query", strings.TrimSpace(c.Query) != "")
-		}
-
-		switch c.Type {
-		case "":
+		kind, known := checkKinds[c.Type]
+		switch {
+		case known:
+			kind.validate(scope{l: l, cfg: cfg, path: cp}, c)
+		case c.Type == "":
 			if !l.seen[pathKey(key("type"))] {
 				l.in(cp, "missing required key \"type\" (one of %s)", strings.Join(Kinds(), ", "))
-			}
-		case "http":
-			httpReq()
-			if exp.BodyRegex != "" {
-				if _, err := regexp.Compile(exp.BodyRegex); err != nil {
-					l.at(key("expect.body_regex"), "invalid regular expression: %v", err)
-				}
-			}
-			for _, h := range sortedKeys(exp.Headers) {
-				if !validHeaderName(h) {
-					l.at(append(key("expect.headers"), h), "invalid header name")
-				}
-			}
-		case "tcp":
-			required("address", c.Address != "")
-			if c.Address != "" {
-				if err := checkHostPort(c.Address, false); err != nil {
-					l.at(key("address"), "%v", err)
-				}
-			}
-		case "tls":
-			required("address", c.Address != "")
-			if c.Address != "" {
-				if err := checkHostPort(c.Address, false); err != nil {
-					l.at(key("address"), "%v", err)
-				}
-			}
-			if c.CritDays < 0 {
-				l.at(key("crit_days"), "must not be negative")
-			}
-			if c.WarnDays < c.CritDays {
-				l.at(key("warn_days"), "must be at least crit_days (%d)", c.CritDays)
-			}
-			l.checkReadable(key("ca_file"), c.CAFile)
-		case "dns":
-			required("query", strings.TrimSpace(c.Query) != "")
-			if !slices.Contains([]string{"A", "AAAA", "CNAME", "MX", "TXT", "NS"}, c.Record) {
-				l.at(key("record"), "unknown record type %q (use A, AAAA, CNAME, MX, TXT or NS)", c.Record)
-			}
-			if c.Server != "" {
-				if err := checkHostPort(c.Server, false); err != nil {
-					l.at(key("server"), "%v", err)
-				}
-			}
-		case "sql":
-			sqlReq()
-		case "command":
-			required("command", len(c.Command) > 0)
-			if len(c.Command) > 0 && c.Command[0] == "" {
-				l.at(key("command"), "the program (first element) must not be empty")
-			}
-		case "system":
-			required("metric", c.Metric != "")
-			switch c.Metric {
-			case "", "cpu", "memory", "load":
-				if c.Path != "" {
-					l.at(key("path"), "applies only to metric \"disk\"")
-				}
-			case "disk":
-				required("path", c.Path != "")
-			default:
-				l.at(key("metric"), "unknown metric %q (use cpu, memory, disk or load)", c.Metric)
-			}
-		case "heartbeat":
-			switch {
-			case has("period") && has("schedule"):
-				l.in(key("period"), "set period or schedule, not both")
-			case !has("period") && !has("schedule"):
-				l.in(cp, "missing required key \"period\" (or \"schedule\")")
-			case has("period") && c.Period.D() < time.Second:
-				l.at(key("period"), "must be at least 1s")
-			}
-		case "metric":
-			switch c.Source {
-			case "":
-				required("source", false)
-			case "http":
-				httpReq()
-				required("value", strings.TrimSpace(c.Value) != "")
-			case "sql":
-				sqlReq()
-			default:
-				l.at(key("source"), "unknown source %q (use http or sql)", c.Source)
-			}
-			if has("compare") && c.Compare <= 0 {
-				l.at(key("compare"), "must be greater than 0 (e.g. \"1d\" or \"7d\")")
-			}
-			for _, k := range []string{"warn_if_drop", "crit_if_drop"} {
-				v := c.WarnIfDrop
-				if k == "crit_if_drop" {
-					v = c.CritIfDrop
-				}
-				if !has(k) {
-					continue
-				}
-				if v < 0 || v > 100 {
-					l.at(key(k), "must be a percentage from 0 to 100")
-				}
-				if !has("compare") {
-					l.at(key(k), "needs compare (e.g. compare = \"1d\")")
-				}
-			}
-			if has("compare") && !has("warn_if_drop") && !has("crit_if_drop") {
-				l.in(key("compare"), "compare needs warn_if_drop or crit_if_drop")
 			}
 		default:
 			l.at(key("type"), "unknown type %q (one of %s)%s", c.Type, strings.Join(Kinds(), ", "), suggest(c.Type, Kinds()))
@@ -454,7 +271,7 @@ func (l *loader) validateEscalation(cfg *Config, notifiers map[string]bool) {
 	for _, sev := range sortedKeys(cfg.Escalation) {
 		e := cfg.Escalation[sev]
 		ep := []string{"escalation", sev}
-		if !validSeverity(sev) {
+		if !ValidSeverity(sev) {
 			l.in(ep, "unknown severity %q (use P1, P2, P3 or P4)%s", sev, suggest(sev, Severities))
 			continue
 		}
@@ -522,7 +339,6 @@ func (l *loader) validateMaintenance(cfg *Config) {
 	}
 }
 
-// checkSchedule reports a cron expression that does not parse or never fires.
 // MaxInterval bounds interval and @every: a check that runs less often than
 // monthly is a mistake ("999999h"), and its next run would be years away.
 const MaxInterval = 31 * 24 * time.Hour
@@ -553,8 +369,9 @@ func timeoutProblem(d time.Duration) string {
 	return ""
 }
 
+// checkSchedule reports a cron expression that does not parse or never fires.
 func (l *loader) checkSchedule(kp []string, expr string, loc *time.Location) {
-	s, err := ParseCron(expr, loc)
+	s, err := cron.Parse(expr, loc, ParseEvery)
 	if err != nil {
 		l.at(kp, "invalid cron expression %q: %v", expr, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // time zones must resolve on hosts without /usr/share/zoneinfo
 )
 
 // Duration is a time.Duration that decodes from Go-style strings with days
@@ -227,4 +228,29 @@ func Approx(d time.Duration) string {
 		return two(int(d/time.Hour), "h", int(d%time.Hour/time.Minute), "m")
 	}
 	return two(int(d/(24*time.Hour)), "d", int(d%(24*time.Hour)/time.Hour), "h")
+}
+
+// ParseEvery reads the duration of an "@every" schedule as interval is read:
+// days allowed, from 1s to MaxInterval. Give it to cron.Parse.
+func ParseEvery(s string) (time.Duration, error) {
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if p := intervalProblem(d); p != "" {
+		return 0, errors.New("the interval " + p)
+	}
+	return d, nil
+}
+
+// loadLocation resolves an IANA time zone name.
+func loadLocation(name string) (*time.Location, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, errors.New("empty time zone (use an IANA name like \"Europe/Paris\" or \"UTC\")")
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q (use an IANA name like \"Europe/Paris\" or \"UTC\")", name)
+	}
+	return loc, nil
 }

@@ -166,51 +166,6 @@ func TestStatusFromTOML(t *testing.T) {
 	}
 }
 
-func TestParseCron(t *testing.T) {
-	paris, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		t.Fatal(err)
-	}
-	from := time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		expr string
-		loc  *time.Location
-		want time.Time // next run after from
-		err  string
-	}{
-		{expr: "*/5 * * * *", want: time.Date(2026, 3, 28, 12, 5, 0, 0, time.UTC)},
-		{expr: "30 */5 * * * *", want: time.Date(2026, 3, 28, 12, 0, 30, 0, time.UTC)},
-		{expr: "@every 90s", want: from.Add(90 * time.Second)},
-		{expr: "@daily", want: time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC)},
-		{expr: "@daily", loc: paris, want: time.Date(2026, 3, 28, 23, 0, 0, 0, time.UTC)},
-		{expr: "0 9 * * MON-FRI", loc: paris, want: time.Date(2026, 3, 30, 7, 0, 0, 0, time.UTC)},
-		{expr: "0 3 * * SUN", want: time.Date(2026, 3, 29, 3, 0, 0, 0, time.UTC)},
-		{expr: "", err: "empty schedule"},
-		{expr: "* * *", err: "expected 5 to 6 fields"},
-		{expr: "* * * * * * *", err: "expected 5 to 6 fields"},
-		{expr: "CRON_TZ=UTC", err: "use the timezone key"},
-		{expr: "TZ=Europe/Paris 0 * * * *", err: "use the timezone key"},
-		{expr: "@yearly-ish", err: "unrecognized descriptor"},
-		{expr: "*/0 * * * *", err: "step"},
-	} {
-		t.Run(tc.expr, func(t *testing.T) {
-			s, err := ParseCron(tc.expr, tc.loc)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("ParseCron(%q) error = %v, want %q", tc.expr, err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := s.Next(from); !got.Equal(tc.want) {
-				t.Errorf("Next(%v) = %v, want %v", from, got.UTC(), tc.want)
-			}
-		})
-	}
-}
-
 func TestParseClock(t *testing.T) {
 	for in, want := range map[string]time.Duration{"09:00": 9 * time.Hour, "00:00": 0, "23:59": 23*time.Hour + 59*time.Minute} {
 		if got, err := ParseClock(in); err != nil || got != want {

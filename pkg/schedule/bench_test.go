@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/cron"
 )
 
 // BenchmarkNext is the next-run computation of one job: an interval job
@@ -17,7 +18,7 @@ func BenchmarkNext(b *testing.B) {
 	if err != nil {
 		b.Skip(err)
 	}
-	cr, err := config.ParseCron("*/5 * * * *", loc)
+	cr, err := cron.Parse("*/5 * * * *", loc, config.ParseEvery)
 	if err != nil {
 		b.Fatal(err)
 	}

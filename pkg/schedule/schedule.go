@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/pulse-monitor/pulse/pkg/cron"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
 )
@@ -22,8 +22,8 @@ type Job struct {
 	// Interval runs the job every Interval at a stable phase; used when Cron
 	// is nil.
 	Interval time.Duration
-	// Cron runs the job at the schedule's times. A cron.ConstantDelaySchedule
-	// (@every) is run as an Interval.
+	// Cron runs the job at the schedule's times. An @every schedule is run
+	// as an Interval.
 	Cron cron.Schedule
 	// Location is where a cron schedule's wall-clock times are read; nil
 	// means the schedule's own location, else UTC.
@@ -38,7 +38,7 @@ type Job struct {
 func JobFor(c *config.Check) (Job, error) {
 	j := Job{Name: c.Name, Location: c.Location}
 	if c.Schedule != "" {
-		s, err := config.ParseCron(c.Schedule, c.Location)
+		s, err := cron.Parse(c.Schedule, c.Location, config.ParseEvery)
 		if err != nil {
 			return Job{}, fmt.Errorf("schedule %q: %w", c.Schedule, err)
 		}
@@ -54,15 +54,10 @@ func JobFor(c *config.Check) (Job, error) {
 
 // period returns the job's interval, whether set directly or as @every.
 func (j *Job) period() time.Duration {
-	switch s := j.Cron.(type) {
-	case nil:
+	if j.Cron == nil {
 		return j.Interval
-	case cron.ConstantDelaySchedule:
-		return s.Delay
-	case *cron.ConstantDelaySchedule:
-		return s.Delay
 	}
-	return 0
+	return cron.Period(j.Cron)
 }
 
 // Next returns the job's first run time strictly after after, or the zero
@@ -74,7 +69,7 @@ func Next(j *Job, after time.Time) time.Time {
 	if j.Cron == nil {
 		return time.Time{}
 	}
-	// config.ParseCron's schedules are DST-safe in the check's location.
+	// cron.Parse's schedules are DST-safe in the check's location.
 	return j.Cron.Next(after)
 }
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/robfig/cron/v3"
+	"github.com/pulse-monitor/pulse/pkg/cron"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
 )
@@ -137,9 +137,9 @@ func mustLoc(t testing.TB, name string) *time.Location {
 
 func mustCron(t testing.TB, expr string, loc *time.Location) *Job {
 	t.Helper()
-	s, err := config.ParseCron(expr, loc)
+	s, err := cron.Parse(expr, loc, config.ParseEvery)
 	if err != nil {
-		t.Fatalf("ParseCron(%q): %v", expr, err)
+		t.Fatalf("cron.Parse(%q): %v", expr, err)
 	}
 	return &Job{Name: "cron-" + expr, Cron: s, Location: loc}
 }
@@ -210,7 +210,7 @@ func TestNextCron(t *testing.T) {
 
 func TestNextEvery(t *testing.T) {
 	// @every runs as an interval: spread by name, aligned to the epoch.
-	s, err := config.ParseCron("@every 90s", time.UTC)
+	s, err := cron.Parse("@every 90s", time.UTC, config.ParseEvery)
 	if err != nil {
 		t.Fatal(err)
 	}

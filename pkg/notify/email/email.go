@@ -48,13 +48,15 @@ type Config struct {
 	TLSConfig *tls.Config
 }
 
-// ConfigFrom takes an email [[notifier]] table and fills in the defaults.
-func ConfigFrom(n *config.Notifier) (Config, error) {
-	c := Config{
+// ConfigFrom takes an email [[notifier]] table. config.Load validated it
+// and filled in its defaults (config is the one validator), so ConfigFrom
+// only copies it; New fills in and checks what a Config built in code
+// could leave out.
+func ConfigFrom(n *config.Notifier) Config {
+	return Config{
 		Name: n.Name, Host: n.Host, Port: n.Port, TLS: n.TLS, Username: n.Username,
 		Password: n.Password, From: n.From, To: n.To, Timeout: n.Timeout.D(),
 	}
-	return c, c.normalize()
 }
 
 func (c *Config) normalize() error {

@@ -469,7 +469,9 @@ func TestSMTPReplies(t *testing.T) {
 	})
 }
 
-func TestConfigFrom(t *testing.T) {
+// TestNewDefaults: New fills in and checks what a Config built in code
+// leaves out (a loaded config has it from config.Load).
+func TestNewDefaults(t *testing.T) {
 	tests := []struct {
 		name     string
 		in       config.Notifier
@@ -486,15 +488,15 @@ func TestConfigFrom(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.in.Name = "team"
-			c, err := ConfigFrom(&tt.in)
+			n, err := New(ConfigFrom(&tt.in), notify.Options{})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want %q", err, tt.wantErr)
 				}
 				return
 			}
-			if err != nil || c.TLS != tt.wantTLS || c.Port != tt.wantPort {
-				t.Fatalf("got %s:%d %v", c.TLS, c.Port, err)
+			if err != nil || n.cfg.TLS != tt.wantTLS || n.cfg.Port != tt.wantPort {
+				t.Fatalf("got %+v %v", n, err)
 			}
 		})
 	}

@@ -425,12 +425,14 @@ func TestDigestRefused(t *testing.T) {
 	}
 }
 
+// TestConfigFrom: ConfigFrom trusts the validated table; New still
+// refuses a Config without a routing key.
 func TestConfigFrom(t *testing.T) {
-	if _, err := ConfigFrom(&config.Notifier{Name: "oncall", Type: "pagerduty"}); err == nil {
+	if _, err := New(ConfigFrom(&config.Notifier{Name: "oncall", Type: "pagerduty"}), notify.Options{}); err == nil {
 		t.Fatal("missing routing_key accepted")
 	}
-	c, err := ConfigFrom(&config.Notifier{Name: "oncall", Type: "pagerduty", RoutingKey: routingKey, Timeout: config.Duration(time.Second)})
-	if err != nil || c.RoutingKey.Reveal() != routingKey || c.Timeout != time.Second {
-		t.Fatalf("%+v, %v", c, err)
+	c := ConfigFrom(&config.Notifier{Name: "oncall", Type: "pagerduty", RoutingKey: routingKey, Timeout: config.Duration(time.Second)})
+	if c.RoutingKey.Reveal() != routingKey || c.Timeout != time.Second {
+		t.Fatalf("%+v", c)
 	}
 }

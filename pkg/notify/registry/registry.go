@@ -31,32 +31,16 @@ type constructor func(c *config.Notifier, o notify.Options) (notify.Notifier, er
 func kinds() map[string]constructor {
 	return map[string]constructor{
 		"pagerduty": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
-			cfg, err := pagerduty.ConfigFrom(c)
-			if err != nil {
-				return nil, err
-			}
-			return pagerduty.New(cfg, o)
+			return pagerduty.New(pagerduty.ConfigFrom(c), o)
 		},
 		"slack": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
-			cfg, err := slack.ConfigFrom(c)
-			if err != nil {
-				return nil, err
-			}
-			return slack.New(cfg, o)
+			return slack.New(slack.ConfigFrom(c), o)
 		},
 		"email": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
-			cfg, err := email.ConfigFrom(c)
-			if err != nil {
-				return nil, err
-			}
-			return email.New(cfg, o)
+			return email.New(email.ConfigFrom(c), o)
 		},
 		"webhook": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
-			cfg, err := webhook.ConfigFrom(c)
-			if err != nil {
-				return nil, err
-			}
-			return webhook.New(cfg, o)
+			return webhook.New(webhook.ConfigFrom(c), o)
 		},
 	}
 }

@@ -38,13 +38,11 @@ type Config struct {
 	Timeout    time.Duration
 }
 
-// ConfigFrom takes a slack [[notifier]] table.
-func ConfigFrom(n *config.Notifier) (Config, error) {
-	c := Config{Name: n.Name, WebhookURL: n.WebhookURL, Timeout: n.Timeout.D()}
-	if c.WebhookURL == "" {
-		return c, fmt.Errorf("notifier %q: webhook_url is required", n.Name)
-	}
-	return c, nil
+// ConfigFrom takes a slack [[notifier]] table. config.Load validated the table (config is the one validator), so
+// ConfigFrom only copies it; New still refuses an empty
+// webhook URL, which a Config built in code could have.
+func ConfigFrom(n *config.Notifier) Config {
+	return Config{Name: n.Name, WebhookURL: n.WebhookURL, Timeout: n.Timeout.D()}
 }
 
 // Notifier posts messages to a Slack incoming webhook.

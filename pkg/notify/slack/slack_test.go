@@ -440,8 +440,14 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 }
 
+// TestConfigFrom: ConfigFrom trusts the validated table; New still
+// refuses a Config without a webhook URL.
 func TestConfigFrom(t *testing.T) {
-	if _, err := ConfigFrom(&config.Notifier{Name: "ops", Type: "slack"}); err == nil {
+	c := ConfigFrom(&config.Notifier{Name: "ops", Type: "slack", WebhookURL: "https://hooks.example/x", Timeout: config.Duration(time.Second)})
+	if c.Name != "ops" || c.WebhookURL.Reveal() != "https://hooks.example/x" || c.Timeout != time.Second {
+		t.Fatalf("%+v", c)
+	}
+	if _, err := New(ConfigFrom(&config.Notifier{Name: "ops", Type: "slack"}), notify.Options{}); err == nil {
 		t.Fatal("missing webhook_url accepted")
 	}
 }

@@ -27,13 +27,11 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// ConfigFrom takes a webhook [[notifier]] table.
-func ConfigFrom(n *config.Notifier) (Config, error) {
-	c := Config{Name: n.Name, URL: n.URL, Headers: n.Headers, Timeout: n.Timeout.D()}
-	if c.URL == "" {
-		return c, fmt.Errorf("notifier %q: url is required", n.Name)
-	}
-	return c, nil
+// ConfigFrom takes a webhook [[notifier]] table. config.Load validated the table (config is the one validator), so
+// ConfigFrom only copies it; New still refuses an empty
+// URL, which a Config built in code could have.
+func ConfigFrom(n *config.Notifier) Config {
+	return Config{Name: n.Name, URL: n.URL, Headers: n.Headers, Timeout: n.Timeout.D()}
 }
 
 // Notifier posts incidents to a URL.

@@ -1,9 +1,9 @@
-package config
+package cron
 
 import (
 	"time"
 
-	"github.com/robfig/cron/v3"
+	robfig "github.com/robfig/cron/v3"
 )
 
 // robfig/cron's SpecSchedule.Next walks local time with AddDate and Add(hour)
@@ -28,10 +28,10 @@ import (
 const allHours = 1<<24 - 1
 
 // wallSchedule is a field schedule read in a time zone with the rules above.
-// ParseCron returns it, so the scheduler and maintenance windows alike get
+// Parse returns it, so the scheduler and maintenance windows alike get
 // a Next that neither skips nor doubles a run around a clock change.
 type wallSchedule struct {
-	spec *cron.SpecSchedule
+	spec *robfig.SpecSchedule
 	loc  *time.Location
 }
 
@@ -39,7 +39,7 @@ type wallSchedule struct {
 func (w *wallSchedule) Next(t time.Time) time.Time { return nextSpec(w.spec, w.loc, t) }
 
 // nextSpec is s.Next(after) in loc with the daylight-saving rules above.
-func nextSpec(s *cron.SpecSchedule, loc *time.Location, after time.Time) time.Time {
+func nextSpec(s *robfig.SpecSchedule, loc *time.Location, after time.Time) time.Time {
 	wall := *s
 	wall.Location = time.UTC
 	if loc == time.UTC {
@@ -61,7 +61,7 @@ func wallOf(t time.Time, off int) time.Time {
 // loc matches wall. Within one zone period the offset is constant, so the
 // search is robfig's in wall time; at a zone change it restarts in the next
 // period.
-func nextMatching(wall *cron.SpecSchedule, loc *time.Location, after time.Time) time.Time {
+func nextMatching(wall *robfig.SpecSchedule, loc *time.Location, after time.Time) time.Time {
 	from, probe := after, after
 	for range 64 { // each pass crosses one zone change; the schedule's own limit is 5 years
 		lt := probe.In(loc)

@@ -1,4 +1,4 @@
-package config
+package agent
 
 import (
 	"crypto/sha256"
@@ -9,24 +9,28 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
-// Fingerprint is a stable hash of the check's whole effective definition,
-// defaults and secrets included (hashed, never shown). A reload keeps the
-// state of checks whose fingerprint did not change. The line and the config
-// path are left out: moving a check in the file does not change it.
-func (c *Check) Fingerprint() string { return fingerprint(reflect.ValueOf(c).Elem()) }
+// checkFingerprint is a stable hash of the check's whole effective
+// definition, defaults and secrets included (hashed, never shown). A reload
+// keeps the state of checks whose fingerprint did not change. The line and
+// the config path are left out: moving a check in the file does not change
+// it.
+func checkFingerprint(c *config.Check) string { return fingerprint(reflect.ValueOf(c).Elem()) }
 
-// Fingerprint is a stable hash of the notifier's effective definition.
-func (n *Notifier) Fingerprint() string { return fingerprint(reflect.ValueOf(n).Elem()) }
+// notifierFingerprint is a stable hash of the notifier's effective
+// definition: a reload keeps a notifier whose fingerprint did not change.
+func notifierFingerprint(n *config.Notifier) string { return fingerprint(reflect.ValueOf(n).Elem()) }
 
 func fingerprint(v reflect.Value) string {
 	// The encoding is built in one buffer and hashed once: writing each
-	// field to the hash through its interface allocated per string, which
-	// made fingerprints a quarter of a reload (BenchmarkReload1000Checks).
-	// The bytes hashed, hence every fingerprint, are unchanged.
-	// The buffer is pooled: a fresh 4 KB one per check was 100 MB of
-	// garbage for each start or reload of 25,000 checks.
+	// field to the hash through its interface would allocate per string,
+	// and every check is fingerprinted on each start and reload. The bytes
+	// hashed must stay stable: a reload compares them with the last ones.
+	// The buffer is pooled: a fresh one per check would be garbage in
+	// proportion to the number of checks on every start and reload.
 	bp := hashBufs.Get().(*[]byte)
 	b := hashValue((*bp)[:0], v)
 	sum := sha256.Sum256(b)
