@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -174,9 +173,9 @@ func (m *incidents) current() (alert.Plan, *alert.Suppressor) {
 }
 
 // apply returns the writes that record events in the result's transaction.
-func (m *incidents) apply(rt *runtime, res checks.Result, events []alert.Event, now time.Time) func(tx *sql.Tx) error {
+func (m *incidents) apply(rt *runtime, res checks.Result, events []alert.Event, now time.Time) func(tx store.Tx) error {
 	c := rt.check()
-	return func(tx *sql.Tx) error {
+	return func(tx store.Tx) error {
 		if cur := m.a.lookup(c.Name); cur != nil {
 			rt = cur // a reload replaced the runtime while the record waited
 		}
@@ -189,17 +188,16 @@ func (m *incidents) apply(rt *runtime, res checks.Result, events []alert.Event, 
 		rt.mu.Lock()
 		blob := marshalState(rt.state)
 		rt.mu.Unlock()
-		return m.a.store.SaveStateTx(tx, c.Name, blob)
+		return tx.SaveState(c.Name, blob)
 	}
 }
 
-func (m *incidents) applyEvent(tx *sql.Tx, rt *runtime, c *config.Check, res checks.Result, ev alert.Event,
+func (m *incidents) applyEvent(tx store.Tx, rt *runtime, c *config.Check, res checks.Result, ev alert.Event,
 	plan alert.Plan, sup *alert.Suppressor, now time.Time) error {
-	st := m.a.store
 	if ev.Kind == alert.Opened {
 		inc := store.Incident{Check: c.Name, Type: c.Type, Severity: ev.Severity, State: ev.State.String(),
 			Status: store.StatusOpen, Message: ev.Message, Value: valueOf(res), OpenedAt: ev.At}
-		id, err := st.InsertIncidentTx(tx, &inc)
+		id, err := tx.InsertIncident(&inc)
 		if err != nil {
 			return err
 		}
@@ -210,7 +208,7 @@ func (m *incidents) applyEvent(tx *sql.Tx, rt *runtime, c *config.Check, res che
 		}
 		flapping := rt.state.Flapping
 		rt.mu.Unlock()
-		if err := st.AddEventTx(tx, id, ev.At, store.EventOpened, ev.Severity+" "+ev.State.String()+": "+ev.Message); err != nil {
+		if err := tx.AddEvent(id, ev.At, store.EventOpened, ev.Severity+" "+ev.State.String()+": "+ev.Message); err != nil {
 			return err
 		}
 		info := alert.IncidentInfo{ID: id, Check: c.Name, Severity: ev.Severity, State: ev.State, OpenedAt: ev.At,
@@ -223,13 +221,13 @@ func (m *incidents) applyEvent(tx *sql.Tx, rt *runtime, c *config.Check, res che
 	var found bool
 	var err error
 	if ev.IncidentID != 0 {
-		inc, err = st.IncidentTx(tx, ev.IncidentID)
+		inc, err = tx.Incident(ev.IncidentID)
 		found = err == nil
 		if errors.Is(err, store.ErrNotFound) {
 			err = nil
 		}
 	} else {
-		inc, found, err = st.CurrentIncidentTx(tx, c.Name)
+		inc, found, err = tx.CurrentIncident(c.Name)
 	}
 	if err != nil {
 		return err
@@ -251,13 +249,13 @@ func (m *incidents) applyEvent(tx *sql.Tx, rt *runtime, c *config.Check, res che
 			inc.Severity, inc.Message, inc.Value = ev.Severity, ev.Message, valueOf(res)
 			inc.State = checks.Worse(info.State, ev.State).String()
 			info.Severity, info.State = ev.Severity, checks.Worse(info.State, ev.State)
-			if err := st.AddEventTx(tx, inc.ID, ev.At, store.EventRaised, ev.Severity+" "+ev.State.String()+": "+ev.Message); err != nil {
+			if err := tx.AddEvent(inc.ID, ev.At, store.EventRaised, ev.Severity+" "+ev.State.String()+": "+ev.Message); err != nil {
 				return err
 			}
 		} else {
 			inc.Status, inc.ResolvedAt = store.StatusResolved, ev.At
 			info.ResolvedAt = ev.At
-			if err := st.AddEventTx(tx, inc.ID, ev.At, store.EventResolved, "recovered: "+ev.Message); err != nil {
+			if err := tx.AddEvent(inc.ID, ev.At, store.EventResolved, "recovered: "+ev.Message); err != nil {
 				return err
 			}
 		}
@@ -270,7 +268,7 @@ func (m *incidents) applyEvent(tx *sql.Tx, rt *runtime, c *config.Check, res che
 			info = infoOf(&inc)
 			info.Muted, info.Flapping = m.reason(sup, c, now), true
 			snap = inc
-			if err := st.AddEventTx(tx, inc.ID, ev.At, store.EventFlapping, ev.Message); err != nil {
+			if err := tx.AddEvent(inc.ID, ev.At, store.EventFlapping, ev.Message); err != nil {
 				return err
 			}
 		}
@@ -289,15 +287,14 @@ func (m *incidents) applyEvent(tx *sql.Tx, rt *runtime, c *config.Check, res che
 
 // deliver plans the notifications of ev for inc, queues them, records them
 // in info and saves the incident.
-func (m *incidents) deliver(tx *sql.Tx, inc *store.Incident, info *alert.IncidentInfo, c *config.Check,
+func (m *incidents) deliver(tx store.Tx, inc *store.Incident, info *alert.IncidentInfo, c *config.Check,
 	ev alert.Event, plan alert.Plan, now time.Time) error {
-	st := m.a.store
 	sev := ev.Severity
 	if sev == "" {
 		sev = info.Severity
 	}
 	if info.Muted != "" && (ev.Kind == alert.Opened || ev.Kind == alert.Raised) {
-		if err := st.AddEventTx(tx, inc.ID, ev.At, store.EventSilenced, info.Muted); err != nil {
+		if err := tx.AddEvent(inc.ID, ev.At, store.EventSilenced, info.Muted); err != nil {
 			return err
 		}
 	}
@@ -314,7 +311,7 @@ func (m *incidents) deliver(tx *sql.Tx, inc *store.Incident, info *alert.Inciden
 	}
 	if retire != nil {
 		for _, d := range ds {
-			if _, err := st.SupersedeTx(tx, d.Notifier, inc.ID, retire...); err != nil {
+			if _, err := tx.Supersede(d.Notifier, inc.ID, retire...); err != nil {
 				return err
 			}
 		}
@@ -328,18 +325,17 @@ func (m *incidents) deliver(tx *sql.Tx, inc *store.Incident, info *alert.Inciden
 		return fmt.Errorf("encode escalation of incident #%d: %w", inc.ID, err)
 	}
 	inc.Escalation = blob
-	return st.UpdateIncidentTx(tx, inc)
+	return tx.UpdateIncident(inc)
 }
 
 // enqueue writes one outbox row per delivery, with the item snapshot.
-func (m *incidents) enqueue(tx *sql.Tx, ds []alert.Delivery, inc *store.Incident, c *config.Check, at time.Time) error {
-	st := m.a.store
+func (m *incidents) enqueue(tx store.Tx, ds []alert.Delivery, inc *store.Incident, c *config.Check, at time.Time) error {
 	for _, d := range ds {
 		it := m.item(inc, c, d.Event, at, d.Note)
 		if d.Severity != "" {
 			it.Incident.Severity = d.Severity
 		}
-		if _, err := st.EnqueueTx(tx, store.OutboxEntry{Notifier: d.Notifier, IncidentID: inc.ID, Item: it,
+		if _, err := tx.Enqueue(store.OutboxEntry{Notifier: d.Notifier, IncidentID: inc.ID, Item: it,
 			DueAt: d.DueAt, Batchable: d.Batchable}); err != nil {
 			return err
 		}
@@ -348,12 +344,12 @@ func (m *incidents) enqueue(tx *sql.Tx, ds []alert.Delivery, inc *store.Incident
 		}
 		switch d.Event {
 		case alert.DeliverEscalated:
-			err := st.AddEventTx(tx, inc.ID, at, store.EventEscalated, "step "+strconv.Itoa(d.Step)+" → "+d.Notifier+": "+d.Note)
+			err := tx.AddEvent(inc.ID, at, store.EventEscalated, "step "+strconv.Itoa(d.Step)+" → "+d.Notifier+": "+d.Note)
 			if err != nil {
 				return err
 			}
 		case alert.DeliverReminder:
-			if err := st.AddEventTx(tx, inc.ID, at, store.EventReminded, d.Notifier+": "+d.Note); err != nil {
+			if err := tx.AddEvent(inc.ID, at, store.EventReminded, d.Notifier+": "+d.Note); err != nil {
 				return err
 			}
 		}
@@ -449,12 +445,11 @@ func (m *incidents) tick(ctx context.Context) (time.Time, error) {
 }
 
 // tickTx is tick's write, in the writer's transaction.
-func (m *incidents) tickTx(tx *sql.Tx) error {
-	st := m.a.store
+func (m *incidents) tickTx(tx store.Tx) error {
 	now := m.a.now()
 	plan, sup := m.current()
 	if m.owner {
-		syncs, err := st.PendingSyncTx(tx)
+		syncs, err := tx.PendingSync()
 		if err != nil {
 			return err
 		}
@@ -464,7 +459,7 @@ func (m *incidents) tickTx(tx *sql.Tx) error {
 			}
 		}
 	}
-	open, err := st.OpenIncidentsTx(tx)
+	open, err := tx.OpenIncidents()
 	if err != nil {
 		return err
 	}
@@ -475,7 +470,7 @@ func (m *incidents) tickTx(tx *sql.Tx) error {
 		m.refresh(&info, sup, now)
 		esc := plan.For(info.Severity)
 		if info.Muted != stored && info.Muted != "" {
-			if err := st.AddEventTx(tx, inc.ID, now, store.EventSilenced, info.Muted); err != nil {
+			if err := tx.AddEvent(inc.ID, now, store.EventSilenced, info.Muted); err != nil {
 				return err
 			}
 		}
@@ -500,8 +495,7 @@ func (m *incidents) tickTx(tx *sql.Tx) error {
 // syncTx sends the consequences of an ack or a manual resolve made by the
 // CLI: acknowledge / resolve notifications to every notifier told of the
 // incident, and, for a resolve, the check's state forgets the incident.
-func (m *incidents) syncTx(tx *sql.Tx, inc *store.Incident, plan alert.Plan, now time.Time) error {
-	st := m.a.store
+func (m *incidents) syncTx(tx store.Tx, inc *store.Incident, plan alert.Plan, now time.Time) error {
 	info := infoOf(inc)
 	c := m.checkConfig(inc.Check)
 	var ev alert.Event
@@ -525,7 +519,7 @@ func (m *incidents) syncTx(tx *sql.Tx, inc *store.Incident, plan alert.Plan, now
 			blob := marshalState(rt.state)
 			rt.mu.Unlock()
 			if cleared {
-				if err := st.SaveStateTx(tx, inc.Check, blob); err != nil {
+				if err := tx.SaveState(inc.Check, blob); err != nil {
 					return err
 				}
 			}
@@ -536,11 +530,11 @@ func (m *incidents) syncTx(tx *sql.Tx, inc *store.Incident, plan alert.Plan, now
 		for i := range ds {
 			ds[i].Note = note
 			if ev.Kind == alert.Resolved {
-				if _, err := st.SupersedeTx(tx, ds[i].Notifier, inc.ID, alert.DeliverOpened, alert.DeliverRaised,
+				if _, err := tx.Supersede(ds[i].Notifier, inc.ID, alert.DeliverOpened, alert.DeliverRaised,
 					alert.DeliverReminder, alert.DeliverEscalated, alert.DeliverFlapping); err != nil {
 					return err
 				}
-			} else if _, err := st.SupersedeTx(tx, ds[i].Notifier, inc.ID, alert.DeliverReminder); err != nil {
+			} else if _, err := tx.Supersede(ds[i].Notifier, inc.ID, alert.DeliverReminder); err != nil {
 				return err
 			}
 		}
@@ -552,7 +546,7 @@ func (m *incidents) syncTx(tx *sql.Tx, inc *store.Incident, plan alert.Plan, now
 		}
 		m.log.Info("incident "+string(ev.Kind)+" from the command line", "incident", inc.ID, "check", inc.Check, "notifications", len(ds))
 	}
-	return st.ClearSyncTx(tx, inc.ID)
+	return tx.ClearSync(inc.ID)
 }
 
 // reconcile compares the incident state in memory with the database's open
@@ -628,12 +622,12 @@ func (m *incidents) reconcileWith(open []store.Incident, writes uint64, quiet, f
 	m.openSum = sum
 }
 
-func (m *incidents) saveInfo(tx *sql.Tx, id int64, info *alert.IncidentInfo) error {
+func (m *incidents) saveInfo(tx store.Tx, id int64, info *alert.IncidentInfo) error {
 	blob, err := json.Marshal(info)
 	if err != nil {
 		return fmt.Errorf("encode escalation of incident #%d: %w", id, err)
 	}
-	return m.a.store.SetEscalationTx(tx, id, blob)
+	return tx.SetEscalation(id, blob)
 }
 
 // refresh fills the fields IncidentInfo wants fresh: why it is muted now
