@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pulse-monitor/pulse/checks"
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/store"
@@ -180,7 +181,7 @@ func newFixture(t *testing.T) *fixture {
 			return err
 		}
 		_, err = tx.Enqueue(store.OutboxEntry{Notifier: "team", IncidentID: incID, DueAt: at("2026-03-29T08:05:00Z"),
-			Item: notify.Item{Event: notify.EventOpened, At: at("2026-03-29T08:05:00Z")}})
+			Item: notify.Item{Event: alert.DeliverOpened, At: at("2026-03-29T08:05:00Z")}})
 		return err
 	})
 	apply(func(tx store.Tx) error {
