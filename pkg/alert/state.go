@@ -73,6 +73,11 @@ type Event struct {
 	// not notified. Evaluate sets SuppressedFlapping on Opened, Raised and
 	// Resolved while the check is flapping; Deliveries honours it.
 	Suppressed string
+	// Manual marks an Acknowledged or Resolved the caller builds from a
+	// `pulse ack` or `pulse resolve` already written to the incident; By is
+	// who made it and Message the acknowledgement's note.
+	Manual bool
+	By     string
 }
 
 // Policy is how one check's results become incidents. Build it with
