@@ -32,7 +32,6 @@ const pollInterval = time.Second
 // owns the outbox dispatcher.
 type incidents struct {
 	d      incidentDeps
-	log    *slog.Logger
 	name   string // the agent's name: prefixes dedup keys
 	source string // the host name
 	disp   *notify.Dispatcher
@@ -93,7 +92,7 @@ func newIncidents(d incidentDeps, cfg *config.Config, owner bool) (*incidents, e
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	m := &incidents{d: d, log: d.log, source: host, name: cfg.Agent.Name, owner: owner}
+	m := &incidents{d: d, source: host, name: cfg.Agent.Name, owner: owner}
 	if m.name == "" {
 		m.name = host
 	}
@@ -139,7 +138,7 @@ func (m *incidents) reload(cfg *config.Config) error {
 			ns[c.Name] = n
 			continue
 		}
-		n, err := registry.New(c, registry.Options{Logger: m.log, Now: m.d.now, Agent: m.name, Host: m.source})
+		n, err := registry.New(c, registry.Options{Logger: m.d.log, Now: m.d.now, Agent: m.name, Host: m.source})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: notifier %q: %w", cfg.Path, c.Line, c.Name, err))
 			continue
@@ -175,7 +174,7 @@ func (m *incidents) run(ctx context.Context) {
 		}
 		next, err := m.tick(ctx)
 		if err != nil && ctx.Err() == nil {
-			m.log.Error("incident timer", "err", err)
+			m.d.log.Error("incident timer", "err", err)
 		}
 		wait := pollInterval
 		if !next.IsZero() {
@@ -494,7 +493,7 @@ func (m *incidents) syncTx(tx store.Tx, inc *store.Incident, plan alert.Plan, no
 		if err := m.execute(tx, &out, inc, m.checkConfig(inc.Check)); err != nil {
 			return err
 		}
-		m.log.Info("incident "+string(ev.Kind)+" from the command line", "incident", inc.ID, "check", inc.Check,
+		m.d.log.Info("incident "+string(ev.Kind)+" from the command line", "incident", inc.ID, "check", inc.Check,
 			"notifications", len(out.Deliveries))
 	}
 	return tx.ClearSync(inc.ID)
@@ -556,10 +555,10 @@ func (m *incidents) reconcileWith(open []store.Incident, writes uint64, quiet, f
 		st := &rt.state
 		switch {
 		case inc == nil && st.IncidentOpen:
-			m.log.Warn("incident state re-read from the database: no incident is open", "check", name, "incident", st.IncidentID)
+			m.d.log.Warn("incident state re-read from the database: no incident is open", "check", name, "incident", st.IncidentID)
 			st.ClearIncident()
 		case inc != nil && (!st.IncidentOpen || st.IncidentID != inc.ID):
-			m.log.Warn("incident state re-read from the database: an incident is open", "check", name, "incident", inc.ID)
+			m.d.log.Warn("incident state re-read from the database: an incident is open", "check", name, "incident", inc.ID)
 			state, err := checks.ParseState(inc.State)
 			if err != nil {
 				state = checks.Crit

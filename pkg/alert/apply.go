@@ -8,7 +8,7 @@ import (
 )
 
 // Timeline line kinds besides the EventKinds (whose values are timeline
-// words too): the store's words.
+// words too); pkg/store's timeline kinds are these words.
 const (
 	LineSilenced  = "silenced"
 	LineEscalated = "escalated"

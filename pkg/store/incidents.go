@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/alert"
 )
 
 // Incident statuses.
@@ -16,18 +18,19 @@ const (
 	StatusResolved     = "resolved"
 )
 
-// Timeline event kinds (incident_events.kind).
+// Timeline event kinds (incident_events.kind). Those alert.Apply and
+// alert.Timer write are alert's words.
 const (
-	EventOpened       = "opened"
-	EventRaised       = "raised"
+	EventOpened       = string(alert.Opened)
+	EventRaised       = string(alert.Raised)
 	EventNotified     = "notified"
 	EventNotifyFailed = "notify_failed"
-	EventAcknowledged = "acknowledged"
-	EventEscalated    = "escalated"
-	EventReminded     = "reminded"
-	EventResolved     = "resolved"
-	EventSilenced     = "silenced"
-	EventFlapping     = "flapping"
+	EventAcknowledged = string(alert.Acknowledged)
+	EventEscalated    = alert.LineEscalated
+	EventReminded     = alert.LineReminded
+	EventResolved     = string(alert.Resolved)
+	EventSilenced     = alert.LineSilenced
+	EventFlapping     = string(alert.Flapping)
 )
 
 // Sentinel errors of Ack, Resolve and RemoveSilence; compare with errors.Is.

@@ -325,3 +325,16 @@ func TestTxSaveState(t *testing.T) {
 		t.Fatalf("LoadStates = %q, %v", states, err)
 	}
 }
+
+// The timeline words are on disk (incident_events.kind), several defined by
+// pkg/alert: they must not change.
+func TestTimelineWords(t *testing.T) {
+	for got, want := range map[string]string{
+		EventOpened: "opened", EventRaised: "raised", EventAcknowledged: "acknowledged", EventEscalated: "escalated",
+		EventReminded: "reminded", EventResolved: "resolved", EventSilenced: "silenced", EventFlapping: "flapping",
+	} {
+		if got != want {
+			t.Errorf("timeline word %q, want %q", got, want)
+		}
+	}
+}
