@@ -117,7 +117,7 @@ func New(o Options) (*Agent, error) {
 		return nil, err
 	}
 	a.cfg, a.rts = o.Config, rts
-	if a.inc, err = newIncidents(a, o.Config, !o.SideRun); err != nil {
+	if a.inc, err = newIncidents(a.incidentDeps(), o.Config, !o.SideRun); err != nil {
 		st.Close()
 		return nil, err
 	}

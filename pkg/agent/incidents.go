@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,8 +31,7 @@ const pollInterval = time.Second
 // mutes that end, notices acks and manual resolves made by the CLI, and
 // owns the outbox dispatcher.
 type incidents struct {
-	a      *Agent
-	log    *slog.Logger
+	d      incidentDeps
 	name   string // the agent's name: prefixes dedup keys
 	source string // the host name
 	disp   *notify.Dispatcher
@@ -59,12 +57,42 @@ type incidents struct {
 	fps       map[string]string // notifier name → config fingerprint
 }
 
-func newIncidents(a *Agent, cfg *config.Config, owner bool) (*incidents, error) {
+// incidentDeps is what incidents needs of the agent.
+type incidentDeps struct {
+	store   *store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	observe func(notifier, result string) // a notification's outcome, for the metrics
+	// lookup returns the runtime of the check of that name, nil if none;
+	// runtimes all of them, as the latest reload left them.
+	lookup   func(name string) *runtime
+	runtimes func() map[string]*runtime
+	// writes counts the records with incident events evaluated so far,
+	// applying those submitted and not yet committed (or given up).
+	writes   *atomic.Uint64
+	applying *atomic.Int64
+}
+
+// incidentDeps returns what the agent gives its incidents.
+func (a *Agent) incidentDeps() incidentDeps {
+	return incidentDeps{
+		store: a.store, log: a.log, now: a.now, observe: a.metrics.ObserveNotification,
+		lookup: a.lookup,
+		runtimes: func() map[string]*runtime {
+			a.mu.RLock()
+			defer a.mu.RUnlock()
+			return a.rts
+		},
+		writes: &a.incidentWrites, applying: &a.applying,
+	}
+}
+
+func newIncidents(d incidentDeps, cfg *config.Config, owner bool) (*incidents, error) {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "localhost"
 	}
-	m := &incidents{a: a, log: a.log, source: host, name: cfg.Agent.Name, owner: owner}
+	m := &incidents{d: d, source: host, name: cfg.Agent.Name, owner: owner}
 	if m.name == "" {
 		m.name = host
 	}
@@ -72,16 +100,16 @@ func newIncidents(a *Agent, cfg *config.Config, owner bool) (*incidents, error) 
 		return nil, err
 	}
 	m.disp = notify.NewDispatcher(notify.DispatcherOptions{
-		Outbox: a.store, Notifiers: m.notifiers, Now: a.now, Logger: a.log,
-		Agent: m.name, Source: m.source, Observe: a.metrics.ObserveNotification,
+		Outbox: d.store, Notifiers: m.notifiers, Now: d.now, Logger: d.log,
+		Agent: m.name, Source: m.source, Observe: d.observe,
 	})
-	sls, err := a.store.Silences(context.Background(), a.now())
+	sls, err := d.store.Silences(context.Background(), d.now())
 	if err != nil {
 		return nil, err
 	}
 	m.silences = alertSilences(sls)
 	m.sup = m.base.WithSilences(m.silences)
-	a.store.SetOnCommit(func(int) {
+	d.store.SetOnCommit(func(int) {
 		if m.dirty.Swap(false) {
 			m.disp.Wake()
 		}
@@ -110,7 +138,7 @@ func (m *incidents) reload(cfg *config.Config) error {
 			ns[c.Name] = n
 			continue
 		}
-		n, err := registry.New(c, registry.Options{Logger: m.log, Now: m.a.now, Agent: m.name, Host: m.source})
+		n, err := registry.New(c, registry.Options{Logger: m.d.log, Now: m.d.now, Agent: m.name, Host: m.source})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s:%d: notifier %q: %w", cfg.Path, c.Line, c.Name, err))
 			continue
@@ -146,11 +174,11 @@ func (m *incidents) run(ctx context.Context) {
 		}
 		next, err := m.tick(ctx)
 		if err != nil && ctx.Err() == nil {
-			m.log.Error("incident timer", "err", err)
+			m.d.log.Error("incident timer", "err", err)
 		}
 		wait := pollInterval
 		if !next.IsZero() {
-			wait = min(wait, max(next.Sub(m.a.now()), 50*time.Millisecond))
+			wait = min(wait, max(next.Sub(m.d.now()), 50*time.Millisecond))
 		}
 		t.Reset(wait)
 	}
@@ -174,10 +202,10 @@ func (m *incidents) current() (alert.Plan, *alert.Suppressor) {
 }
 
 // apply returns the writes that record events in the result's transaction.
-func (m *incidents) apply(rt *runtime, res checks.Result, events []alert.Event, now time.Time) func(tx *sql.Tx) error {
+func (m *incidents) apply(rt *runtime, res checks.Result, events []alert.Event, now time.Time) func(tx store.Tx) error {
 	c := rt.check()
-	return func(tx *sql.Tx) error {
-		if cur := m.a.lookup(c.Name); cur != nil {
+	return func(tx store.Tx) error {
+		if cur := m.d.lookup(c.Name); cur != nil {
 			rt = cur // a reload replaced the runtime while the record waited
 		}
 		plan, sup := m.current()
@@ -189,173 +217,127 @@ func (m *incidents) apply(rt *runtime, res checks.Result, events []alert.Event, 
 		rt.mu.Lock()
 		blob := marshalState(rt.state)
 		rt.mu.Unlock()
-		return m.a.store.SaveStateTx(tx, c.Name, blob)
+		return tx.SaveState(c.Name, blob)
 	}
 }
 
-func (m *incidents) applyEvent(tx *sql.Tx, rt *runtime, c *config.Check, res checks.Result, ev alert.Event,
+// applyEvent reads the event's incident, asks alert.Apply what the event
+// means for it, and executes the outcome.
+func (m *incidents) applyEvent(tx store.Tx, rt *runtime, c *config.Check, res checks.Result, ev alert.Event,
 	plan alert.Plan, sup *alert.Suppressor, now time.Time) error {
-	st := m.a.store
-	if ev.Kind == alert.Opened {
-		inc := store.Incident{Check: c.Name, Type: c.Type, Severity: ev.Severity, State: ev.State.String(),
-			Status: store.StatusOpen, Message: ev.Message, Value: valueOf(res), OpenedAt: ev.At}
-		id, err := st.InsertIncidentTx(tx, &inc)
+	// A new incident, or the snapshot a notification about no incident carries.
+	inc := store.Incident{Check: c.Name, Type: c.Type, Severity: ev.Severity, State: ev.State.String(),
+		Status: store.StatusOpen, Message: ev.Message, OpenedAt: ev.At}
+	info := alert.IncidentInfo{Check: c.Name}
+	if ev.Kind != alert.Opened {
+		// Every other event concerns the check's current incident, if any.
+		cur, found, err := currentIncident(tx, c.Name, ev.IncidentID)
 		if err != nil {
 			return err
 		}
-		inc.ID = id
+		if found {
+			inc, info = cur, infoOf(&cur)
+		}
+	}
+	rt.mu.Lock()
+	flapping := rt.state.Flapping
+	rt.mu.Unlock()
+	info.Muted, info.Flapping = m.reason(sup, c, now), flapping
+	out := alert.Apply(info, ev, plan, now)
+	restate(&inc, &out, valueOf(res))
+	if out.Write == alert.WriteInsert {
+		id, err := tx.InsertIncident(&inc)
+		if err != nil {
+			return err
+		}
+		inc.ID, out.Incident.ID = id, id
 		rt.mu.Lock()
 		if rt.state.IncidentOpen && rt.state.IncidentID == 0 {
 			rt.state.SetIncident(id)
 		}
-		flapping := rt.state.Flapping
 		rt.mu.Unlock()
-		if err := st.AddEventTx(tx, id, ev.At, store.EventOpened, ev.Severity+" "+ev.State.String()+": "+ev.Message); err != nil {
-			return err
-		}
-		info := alert.IncidentInfo{ID: id, Check: c.Name, Severity: ev.Severity, State: ev.State, OpenedAt: ev.At,
-			Muted: m.reason(sup, c, now), Flapping: flapping || ev.Suppressed != ""}
-		return m.deliver(tx, &inc, &info, c, ev, plan, now)
 	}
+	return m.execute(tx, &out, &inc, c)
+}
 
-	// Every other event concerns the check's current incident, if any.
+// currentIncident reads incident id, or when id is 0 the check's newest
+// unresolved one. A resolved incident (resolved by hand meanwhile) counts
+// as none: there is nothing more to say about it.
+func currentIncident(tx store.Tx, check string, id int64) (store.Incident, bool, error) {
 	var inc store.Incident
 	var found bool
 	var err error
-	if ev.IncidentID != 0 {
-		inc, err = st.IncidentTx(tx, ev.IncidentID)
+	if id != 0 {
+		inc, err = tx.Incident(id)
 		found = err == nil
 		if errors.Is(err, store.ErrNotFound) {
 			err = nil
 		}
 	} else {
-		inc, found, err = st.CurrentIncidentTx(tx, c.Name)
+		inc, found, err = tx.CurrentIncident(check)
 	}
 	if err != nil {
+		return inc, false, err
+	}
+	return inc, found && inc.Status != store.StatusResolved, nil
+}
+
+// restate makes the row inc say what out does of the incident: what a
+// report (opening, raise) changes, and a resolve.
+func restate(inc *store.Incident, out *alert.Outcome, value *float64) {
+	if out.Report {
+		inc.Severity, inc.State, inc.Message, inc.Value = out.Incident.Severity, out.Incident.State.String(), out.Message, value
+	}
+	if at := out.Incident.ResolvedAt; !at.IsZero() && inc.Status != store.StatusResolved {
+		inc.Status, inc.ResolvedAt = store.StatusResolved, at
+	}
+}
+
+// execute carries out out for the incident row inc (already inserted for
+// WriteInsert) in tx: timeline lines, supersedes, outbox rows, then the
+// row's write.
+func (m *incidents) execute(tx store.Tx, out *alert.Outcome, inc *store.Incident, c *config.Check) error {
+	for _, l := range out.Timeline {
+		if err := tx.AddEvent(inc.ID, l.At, l.Kind, l.Detail); err != nil {
+			return err
+		}
+	}
+	for _, sp := range out.Supersede {
+		if _, err := tx.Supersede(sp.Notifier, inc.ID, sp.Events...); err != nil {
+			return err
+		}
+	}
+	if err := m.enqueue(tx, out.Deliveries, inc, c, out.At); err != nil {
 		return err
 	}
-	if found && inc.Status == store.StatusResolved {
-		found = false // resolved by hand meanwhile: nothing more to say about it
-	}
-	rt.mu.Lock()
-	flapping := rt.state.Flapping
-	rt.mu.Unlock()
-	switch ev.Kind {
-	case alert.Raised, alert.Resolved:
-		if !found {
-			return nil
+	switch out.Write {
+	case alert.WriteInsert, alert.WriteUpdate:
+		blob, err := json.Marshal(out.Incident)
+		if err != nil {
+			return fmt.Errorf("encode escalation of incident #%d: %w", inc.ID, err)
 		}
-		info := infoOf(&inc)
-		info.Muted, info.Flapping = m.reason(sup, c, now), flapping
-		if ev.Kind == alert.Raised {
-			inc.Severity, inc.Message, inc.Value = ev.Severity, ev.Message, valueOf(res)
-			inc.State = checks.Worse(info.State, ev.State).String()
-			info.Severity, info.State = ev.Severity, checks.Worse(info.State, ev.State)
-			if err := st.AddEventTx(tx, inc.ID, ev.At, store.EventRaised, ev.Severity+" "+ev.State.String()+": "+ev.Message); err != nil {
-				return err
-			}
-		} else {
-			inc.Status, inc.ResolvedAt = store.StatusResolved, ev.At
-			info.ResolvedAt = ev.At
-			if err := st.AddEventTx(tx, inc.ID, ev.At, store.EventResolved, "recovered: "+ev.Message); err != nil {
-				return err
-			}
+		inc.Escalation = blob
+		return tx.UpdateIncident(inc)
+	case alert.WriteEscalation:
+		blob, err := json.Marshal(out.Incident)
+		if err != nil {
+			return fmt.Errorf("encode escalation of incident #%d: %w", inc.ID, err)
 		}
-		return m.deliver(tx, &inc, &info, c, ev, plan, now)
-	case alert.Flapping:
-		info := alert.IncidentInfo{Check: c.Name, Muted: m.reason(sup, c, now), Flapping: true}
-		snap := store.Incident{Check: c.Name, Type: c.Type, Severity: ev.Severity, State: ev.State.String(),
-			Status: store.StatusOpen, Message: ev.Message, OpenedAt: ev.At}
-		if found {
-			info = infoOf(&inc)
-			info.Muted, info.Flapping = m.reason(sup, c, now), true
-			snap = inc
-			if err := st.AddEventTx(tx, inc.ID, ev.At, store.EventFlapping, ev.Message); err != nil {
-				return err
-			}
-		}
-		ds := alert.Deliveries(ev, info, plan.For(ev.Severity), now)
-		return m.enqueue(tx, ds, &snap, c, ev.At)
-	case alert.FlappingEnded:
-		if !found {
-			return nil
-		}
-		info := infoOf(&inc)
-		info.Muted, info.Flapping = m.reason(sup, c, now), false
-		return m.deliver(tx, &inc, &info, c, alert.Event{Kind: alert.FlappingEnded, Severity: info.Severity, At: ev.At}, plan, now)
+		return tx.SetEscalation(inc.ID, blob)
 	}
 	return nil
 }
 
-// deliver plans the notifications of ev for inc, queues them, records them
-// in info and saves the incident.
-func (m *incidents) deliver(tx *sql.Tx, inc *store.Incident, info *alert.IncidentInfo, c *config.Check,
-	ev alert.Event, plan alert.Plan, now time.Time) error {
-	st := m.a.store
-	sev := ev.Severity
-	if sev == "" {
-		sev = info.Severity
-	}
-	if info.Muted != "" && (ev.Kind == alert.Opened || ev.Kind == alert.Raised) {
-		if err := st.AddEventTx(tx, inc.ID, ev.At, store.EventSilenced, info.Muted); err != nil {
-			return err
-		}
-	}
-	ds := alert.Deliveries(ev, *info, plan.For(sev), now)
-	// A raise or a resolve says everything an opening still queued for the
-	// same notifier would: retire those (a resolve then travels alone,
-	// at the opening's deadline, as "resolved after ...").
-	var retire []string
-	switch ev.Kind {
-	case alert.Raised:
-		retire = []string{alert.DeliverOpened, alert.DeliverRaised}
-	case alert.Resolved:
-		retire = []string{alert.DeliverOpened, alert.DeliverRaised, alert.DeliverReminder, alert.DeliverEscalated, alert.DeliverFlapping}
-	}
-	if retire != nil {
-		for _, d := range ds {
-			if _, err := st.SupersedeTx(tx, d.Notifier, inc.ID, retire...); err != nil {
-				return err
-			}
-		}
-	}
-	if err := m.enqueue(tx, ds, inc, c, ev.At); err != nil {
-		return err
-	}
-	info.Record(ds)
-	blob, err := json.Marshal(info)
-	if err != nil {
-		return fmt.Errorf("encode escalation of incident #%d: %w", inc.ID, err)
-	}
-	inc.Escalation = blob
-	return st.UpdateIncidentTx(tx, inc)
-}
-
 // enqueue writes one outbox row per delivery, with the item snapshot.
-func (m *incidents) enqueue(tx *sql.Tx, ds []alert.Delivery, inc *store.Incident, c *config.Check, at time.Time) error {
-	st := m.a.store
+func (m *incidents) enqueue(tx store.Tx, ds []alert.Delivery, inc *store.Incident, c *config.Check, at time.Time) error {
 	for _, d := range ds {
 		it := m.item(inc, c, d.Event, at, d.Note)
 		if d.Severity != "" {
 			it.Incident.Severity = d.Severity
 		}
-		if _, err := st.EnqueueTx(tx, store.OutboxEntry{Notifier: d.Notifier, IncidentID: inc.ID, Item: it,
+		if _, err := tx.Enqueue(store.OutboxEntry{Notifier: d.Notifier, IncidentID: inc.ID, Item: it,
 			DueAt: d.DueAt, Batchable: d.Batchable}); err != nil {
 			return err
-		}
-		if inc.ID == 0 {
-			continue
-		}
-		switch d.Event {
-		case alert.DeliverEscalated:
-			err := st.AddEventTx(tx, inc.ID, at, store.EventEscalated, "step "+strconv.Itoa(d.Step)+" → "+d.Notifier+": "+d.Note)
-			if err != nil {
-				return err
-			}
-		case alert.DeliverReminder:
-			if err := st.AddEventTx(tx, inc.ID, at, store.EventReminded, d.Notifier+": "+d.Note); err != nil {
-				return err
-			}
 		}
 	}
 	if len(ds) > 0 {
@@ -388,13 +370,13 @@ func (m *incidents) item(inc *store.Incident, c *config.Check, event string, at 
 }
 
 // tick handles, on the timer: acks and manual resolves written by the CLI,
-// silences added or removed, mutes that ended (Catchup), reminders and
-// escalation steps (Due). It reads first and writes (through the writer,
+// silences added or removed, mutes that ended, reminders and escalation
+// steps (alert.Timer). It reads first and writes (through the writer,
 // re-reading in its transaction) only when something is to be done; it
 // returns when the next reminder or step is due.
 func (m *incidents) tick(ctx context.Context) (time.Time, error) {
-	st := m.a.store
-	now := m.a.now()
+	st := m.d.store
+	now := m.d.now()
 	sls, err := st.Silences(ctx, now)
 	if err != nil {
 		return time.Time{}, err
@@ -411,7 +393,7 @@ func (m *incidents) tick(ctx context.Context) (time.Time, error) {
 			return time.Time{}, err
 		}
 	}
-	writes, quiet := m.a.incidentWrites.Load(), m.a.applying.Load() == 0
+	writes, quiet := m.d.writes.Load(), m.d.applying.Load() == 0
 	open, err := st.OpenIncidents(ctx)
 	if err != nil {
 		return time.Time{}, err
@@ -420,13 +402,12 @@ func (m *incidents) tick(ctx context.Context) (time.Time, error) {
 	var next time.Time
 	for i := range open {
 		info := infoOf(&open[i])
-		stored := info.Muted
-		m.refresh(&info, sup, now)
-		esc := plan.For(info.Severity)
-		if info.Muted != stored || len(alert.Catchup(info, esc, now)) > 0 || len(alert.Due(info, esc, now)) > 0 {
+		muted, flapping := m.holds(info.Check, sup, now)
+		out := alert.Timer(info, muted, flapping, plan, now)
+		if out.Write != alert.WriteNone {
 			need = true
 		}
-		if t := alert.NextDue(info, esc); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+		if t := out.Next; !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
@@ -442,19 +423,18 @@ func (m *incidents) tick(ctx context.Context) (time.Time, error) {
 		if err != nil {
 			return next, err
 		}
-		return m.a.now(), nil // look again at once: NextDue has moved
+		return m.d.now(), nil // look again at once: NextDue has moved
 	case <-ctx.Done():
 		return next, ctx.Err()
 	}
 }
 
 // tickTx is tick's write, in the writer's transaction.
-func (m *incidents) tickTx(tx *sql.Tx) error {
-	st := m.a.store
-	now := m.a.now()
+func (m *incidents) tickTx(tx store.Tx) error {
+	now := m.d.now()
 	plan, sup := m.current()
 	if m.owner {
-		syncs, err := st.PendingSyncTx(tx)
+		syncs, err := tx.PendingSync()
 		if err != nil {
 			return err
 		}
@@ -464,33 +444,19 @@ func (m *incidents) tickTx(tx *sql.Tx) error {
 			}
 		}
 	}
-	open, err := st.OpenIncidentsTx(tx)
+	open, err := tx.OpenIncidents()
 	if err != nil {
 		return err
 	}
 	for i := range open {
 		inc := &open[i]
 		info := infoOf(inc)
-		stored := info.Muted
-		m.refresh(&info, sup, now)
-		esc := plan.For(info.Severity)
-		if info.Muted != stored && info.Muted != "" {
-			if err := st.AddEventTx(tx, inc.ID, now, store.EventSilenced, info.Muted); err != nil {
-				return err
-			}
-		}
-		ds := alert.Catchup(info, esc, now)
-		info.Record(ds)
-		due := alert.Due(info, esc, now)
-		info.Record(due)
-		ds = append(ds, due...)
-		if len(ds) == 0 && info.Muted == stored {
+		muted, flapping := m.holds(info.Check, sup, now)
+		out := alert.Timer(info, muted, flapping, plan, now)
+		if out.Write == alert.WriteNone {
 			continue
 		}
-		if err := m.enqueue(tx, ds, inc, m.checkConfig(inc.Check), now); err != nil {
-			return err
-		}
-		if err := m.saveInfo(tx, inc.ID, &info); err != nil {
+		if err := m.execute(tx, &out, inc, m.checkConfig(inc.Check)); err != nil {
 			return err
 		}
 	}
@@ -500,23 +466,14 @@ func (m *incidents) tickTx(tx *sql.Tx) error {
 // syncTx sends the consequences of an ack or a manual resolve made by the
 // CLI: acknowledge / resolve notifications to every notifier told of the
 // incident, and, for a resolve, the check's state forgets the incident.
-func (m *incidents) syncTx(tx *sql.Tx, inc *store.Incident, plan alert.Plan, now time.Time) error {
-	st := m.a.store
-	info := infoOf(inc)
-	c := m.checkConfig(inc.Check)
-	var ev alert.Event
-	var note string
+func (m *incidents) syncTx(tx store.Tx, inc *store.Incident, plan alert.Plan, now time.Time) error {
+	ev := alert.Event{Severity: inc.Severity, Manual: true}
 	switch inc.Status {
 	case store.StatusAcknowledged:
-		ev = alert.Event{Kind: alert.Acknowledged, Severity: inc.Severity, At: inc.AckedAt}
-		note = "acknowledged by " + inc.AckedBy
-		if inc.AckNote != "" {
-			note += ": " + inc.AckNote
-		}
+		ev.Kind, ev.At, ev.By, ev.Message = alert.Acknowledged, inc.AckedAt, inc.AckedBy, inc.AckNote
 	case store.StatusResolved:
-		ev = alert.Event{Kind: alert.Resolved, Severity: inc.Severity, At: inc.ResolvedAt}
-		note = "resolved by hand by " + inc.ResolvedBy
-		if rt := m.a.lookup(inc.Check); rt != nil {
+		ev.Kind, ev.At, ev.By = alert.Resolved, inc.ResolvedAt, inc.ResolvedBy
+		if rt := m.d.lookup(inc.Check); rt != nil {
 			rt.mu.Lock()
 			cleared := rt.state.IncidentOpen && (rt.state.IncidentID == inc.ID || rt.state.IncidentID == 0)
 			if cleared {
@@ -525,41 +482,28 @@ func (m *incidents) syncTx(tx *sql.Tx, inc *store.Incident, plan alert.Plan, now
 			blob := marshalState(rt.state)
 			rt.mu.Unlock()
 			if cleared {
-				if err := st.SaveStateTx(tx, inc.Check, blob); err != nil {
+				if err := tx.SaveState(inc.Check, blob); err != nil {
 					return err
 				}
 			}
 		}
 	}
 	if ev.Kind != "" {
-		ds := alert.Deliveries(ev, info, plan.For(inc.Severity), now)
-		for i := range ds {
-			ds[i].Note = note
-			if ev.Kind == alert.Resolved {
-				if _, err := st.SupersedeTx(tx, ds[i].Notifier, inc.ID, alert.DeliverOpened, alert.DeliverRaised,
-					alert.DeliverReminder, alert.DeliverEscalated, alert.DeliverFlapping); err != nil {
-					return err
-				}
-			} else if _, err := st.SupersedeTx(tx, ds[i].Notifier, inc.ID, alert.DeliverReminder); err != nil {
-				return err
-			}
-		}
-		if err := m.enqueue(tx, ds, inc, c, ev.At); err != nil {
+		out := alert.Apply(infoOf(inc), ev, plan, now)
+		if err := m.execute(tx, &out, inc, m.checkConfig(inc.Check)); err != nil {
 			return err
 		}
-		if err := m.saveInfo(tx, inc.ID, &info); err != nil {
-			return err
-		}
-		m.log.Info("incident "+string(ev.Kind)+" from the command line", "incident", inc.ID, "check", inc.Check, "notifications", len(ds))
+		m.d.log.Info("incident "+string(ev.Kind)+" from the command line", "incident", inc.ID, "check", inc.Check,
+			"notifications", len(out.Deliveries))
 	}
-	return st.ClearSyncTx(tx, inc.ID)
+	return tx.ClearSync(inc.ID)
 }
 
 // reconcile compares the incident state in memory with the database's open
 // incidents now (force) or when either may have moved apart.
 func (m *incidents) reconcile(ctx context.Context, force bool) error {
-	writes, quiet := m.a.incidentWrites.Load(), m.a.applying.Load() == 0
-	open, err := m.a.store.OpenIncidents(ctx)
+	writes, quiet := m.d.writes.Load(), m.d.applying.Load() == 0
+	open, err := m.d.store.OpenIncidents(ctx)
 	if err != nil {
 		return fmt.Errorf("read open incidents: %w", err)
 	}
@@ -591,7 +535,7 @@ func (m *incidents) reconcileWith(open []store.Incident, writes uint64, quiet, f
 	if !force && !stale && sum == m.openSum {
 		return
 	}
-	if !quiet || m.a.incidentWrites.Load() != writes {
+	if !quiet || m.d.writes.Load() != writes {
 		m.stale.Store(true) // look again on the next tick
 		return
 	}
@@ -599,13 +543,11 @@ func (m *incidents) reconcileWith(open []store.Incident, writes uint64, quiet, f
 	for i := range open {
 		byCheck[open[i].Check] = &open[i]
 	}
-	m.a.mu.RLock()
-	rts := m.a.rts
-	m.a.mu.RUnlock()
+	rts := m.d.runtimes()
 	for name, rt := range rts {
 		inc := byCheck[name]
 		rt.mu.Lock()
-		if m.a.incidentWrites.Load() != writes {
+		if m.d.writes.Load() != writes {
 			rt.mu.Unlock()
 			m.stale.Store(true) // a result changed incident state meanwhile: next tick
 			return
@@ -613,10 +555,10 @@ func (m *incidents) reconcileWith(open []store.Incident, writes uint64, quiet, f
 		st := &rt.state
 		switch {
 		case inc == nil && st.IncidentOpen:
-			m.log.Warn("incident state re-read from the database: no incident is open", "check", name, "incident", st.IncidentID)
+			m.d.log.Warn("incident state re-read from the database: no incident is open", "check", name, "incident", st.IncidentID)
 			st.ClearIncident()
 		case inc != nil && (!st.IncidentOpen || st.IncidentID != inc.ID):
-			m.log.Warn("incident state re-read from the database: an incident is open", "check", name, "incident", inc.ID)
+			m.d.log.Warn("incident state re-read from the database: an incident is open", "check", name, "incident", inc.ID)
 			state, err := checks.ParseState(inc.State)
 			if err != nil {
 				state = checks.Crit
@@ -628,25 +570,16 @@ func (m *incidents) reconcileWith(open []store.Incident, writes uint64, quiet, f
 	m.openSum = sum
 }
 
-func (m *incidents) saveInfo(tx *sql.Tx, id int64, info *alert.IncidentInfo) error {
-	blob, err := json.Marshal(info)
-	if err != nil {
-		return fmt.Errorf("encode escalation of incident #%d: %w", id, err)
-	}
-	return m.a.store.SetEscalationTx(tx, id, blob)
-}
-
-// refresh fills the fields IncidentInfo wants fresh: why it is muted now
-// and whether its check is flapping.
-func (m *incidents) refresh(info *alert.IncidentInfo, sup *alert.Suppressor, now time.Time) {
-	c := m.checkConfig(info.Check)
-	info.Muted = m.reason(sup, c, now)
-	info.Flapping = false
-	if rt := m.a.lookup(info.Check); rt != nil {
+// holds says what holds the notifications of check's incident now: why
+// it is muted ("" when it is not) and whether the check is flapping.
+func (m *incidents) holds(check string, sup *alert.Suppressor, now time.Time) (muted string, flapping bool) {
+	muted = m.reason(sup, m.checkConfig(check), now)
+	if rt := m.d.lookup(check); rt != nil {
 		rt.mu.Lock()
-		info.Flapping = rt.state.Flapping
+		flapping = rt.state.Flapping
 		rt.mu.Unlock()
 	}
+	return muted, flapping
 }
 
 // reason is Suppressor.Reason with the states of c's dependencies, direct
@@ -662,7 +595,7 @@ func (m *incidents) reason(sup *alert.Suppressor, c *config.Check, now time.Time
 			if _, seen := states[name]; seen {
 				continue
 			}
-			rt := m.a.lookup(name)
+			rt := m.d.lookup(name)
 			if rt == nil {
 				states[name] = alert.CheckState{}
 				continue
@@ -679,7 +612,7 @@ func (m *incidents) reason(sup *alert.Suppressor, c *config.Check, now time.Time
 // checkConfig is the configured check of that name, or a bare one for a
 // check removed from the config while its incident is open.
 func (m *incidents) checkConfig(name string) *config.Check {
-	if rt := m.a.lookup(name); rt != nil {
+	if rt := m.d.lookup(name); rt != nil {
 		return rt.check()
 	}
 	return (&config.Check{Name: name}).WithFields()

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -86,7 +85,7 @@ func TestP1LatencyFromStoredResultToReceiver(t *testing.T) {
 		var at time.Time
 		stored := make(chan error, 1)
 		if err := a.store.Submit(store.Record{Result: res,
-			Apply: func(tx *sql.Tx) error { err := apply(tx); at = time.Now(); return err },
+			Apply: func(tx store.Tx) error { err := apply(tx); at = time.Now(); return err },
 			Done:  func(err error) { stored <- err }}); err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -144,7 +143,7 @@ func (a *Agent) probeWrite(ctx context.Context) error {
 	done := make(chan error, 1)
 	at := a.now().UTC().Format(time.RFC3339)
 	err := a.store.Submit(store.Record{
-		Apply: func(tx *sql.Tx) error { return store.SetMetaTx(tx, probeKey, at) },
+		Apply: func(tx store.Tx) error { return tx.SetMeta(probeKey, at) },
 		Done:  func(err error) { done <- err },
 	})
 	if err != nil {

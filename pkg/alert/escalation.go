@@ -7,8 +7,9 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
-// Delivery events: the words of the webhook's "event" field, equal to
-// pkg/notify's Event* constants (alert may not import notify).
+// Delivery events: the words of a notification's event (notify.Item.Event,
+// the webhook's "event" field, the outbox's event column). They are the only
+// definition: pkg/notify and its integrations use these.
 const (
 	DeliverOpened       = "opened"
 	DeliverRaised       = "raised"

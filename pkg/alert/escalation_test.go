@@ -8,7 +8,6 @@ import (
 
 	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
-	"github.com/pulse-monitor/pulse/pkg/notify"
 )
 
 func notifiers(names ...string) []config.Notifier {
@@ -380,16 +379,18 @@ func TestRecordRaiseStartsNewLadder(t *testing.T) {
 	}
 }
 
-func TestDeliveryEventNamesMatchNotify(t *testing.T) {
+// The Deliver* words travel in every webhook's "event" field and in the
+// outbox: they must not change.
+func TestDeliveryEventWords(t *testing.T) {
 	pairs := [][2]string{
-		{alert.DeliverOpened, notify.EventOpened}, {alert.DeliverRaised, notify.EventRaised},
-		{alert.DeliverResolved, notify.EventResolved}, {alert.DeliverAcknowledged, notify.EventAcknowledged},
-		{alert.DeliverEscalated, notify.EventEscalated}, {alert.DeliverReminder, notify.EventReminder},
-		{alert.DeliverFlapping, notify.EventFlapping},
+		{alert.DeliverOpened, "opened"}, {alert.DeliverRaised, "raised"},
+		{alert.DeliverResolved, "resolved"}, {alert.DeliverAcknowledged, "acknowledged"},
+		{alert.DeliverEscalated, "escalated"}, {alert.DeliverReminder, "reminder"},
+		{alert.DeliverFlapping, "flapping"},
 	}
 	for _, p := range pairs {
 		if p[0] != p[1] {
-			t.Errorf("alert %q != notify %q", p[0], p[1])
+			t.Errorf("delivery event %q, want %q", p[0], p[1])
 		}
 	}
 }

@@ -11,14 +11,15 @@
 //
 //	next, events := alert.Evaluate(prev, res, policy, now)
 //	// in one transaction: store the result and next (JSON), then for each event:
-//	//   Opened: insert the incident, next.SetIncident(id), store next again;
-//	//   build an IncidentInfo, set inc.Muted = sup.Reason(check, states, now),
-//	//   ds := alert.Deliveries(ev, inc, plan.For(ev.Severity), now),
-//	//   insert one outbox row per delivery, inc.Record(ds), store inc.
+//	//   read the event's incident (none for Opened), fill its Muted
+//	//   (sup.Reason) and Flapping, out := alert.Apply(inc, ev, plan, now),
+//	//   and execute out: insert or update the incident, add its timeline
+//	//   lines, supersede queued rows, insert one outbox row per delivery.
 //
-// and, on a timer (NextDue tells when), for every open incident:
-// Catchup (announces incidents whose mute or flapping ended) and Due
-// (reminders, escalation steps), each followed by inc.Record.
+// and, on a timer (Outcome.Next tells when), for every open incident:
+// alert.Timer (Catchup announces incidents whose mute or flapping ended,
+// Due the reminders and escalation steps), executed the same way. An
+// acknowledgement or a resolve made with the CLI is an Event with Manual set.
 package alert
 
 import (
@@ -73,6 +74,11 @@ type Event struct {
 	// not notified. Evaluate sets SuppressedFlapping on Opened, Raised and
 	// Resolved while the check is flapping; Deliveries honours it.
 	Suppressed string
+	// Manual marks an Acknowledged or Resolved the caller builds from a
+	// `pulse ack` or `pulse resolve` already written to the incident; By is
+	// who made it and Message the acknowledgement's note.
+	Manual bool
+	By     string
 }
 
 // Policy is how one check's results become incidents. Build it with

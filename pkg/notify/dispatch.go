@@ -510,7 +510,7 @@ func (d *Dispatcher) Message(rows []OutboxRow, now time.Time) *Message {
 	}
 	resolved := map[string]int{} // key → index of its last resolved row
 	for i := range rows {
-		if rows[i].Item.Event == EventResolved {
+		if rows[i].Item.Event == alert.DeliverResolved {
 			resolved[key(&rows[i].Item)] = i
 		}
 	}

@@ -3,7 +3,6 @@ package notify_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
@@ -143,15 +142,15 @@ func newFixture(t *testing.T, recvs map[string]*receiver) *fixture {
 func (f *fixture) incident(t *testing.T, check, sev string) int64 {
 	t.Helper()
 	var id int64
-	f.write(t, func(tx *sql.Tx) error {
+	f.write(t, func(tx store.Tx) error {
 		var err error
-		id, err = f.st.InsertIncidentTx(tx, &store.Incident{Check: check, Severity: sev, State: "crit", OpenedAt: f.clock.Now()})
+		id, err = tx.InsertIncident(&store.Incident{Check: check, Severity: sev, State: "crit", OpenedAt: f.clock.Now()})
 		return err
 	})
 	return id
 }
 
-func (f *fixture) write(t *testing.T, apply func(tx *sql.Tx) error) {
+func (f *fixture) write(t *testing.T, apply func(tx store.Tx) error) {
 	t.Helper()
 	if err := f.st.Submit(store.Record{Apply: apply}); err != nil {
 		t.Fatal(err)
@@ -173,9 +172,9 @@ func item(id int64, check, sev, event string, opened time.Time, resolved *time.T
 
 func (f *fixture) enqueue(t *testing.T, es ...store.OutboxEntry) {
 	t.Helper()
-	f.write(t, func(tx *sql.Tx) error {
+	f.write(t, func(tx store.Tx) error {
 		for _, e := range es {
-			if _, err := f.st.EnqueueTx(tx, e); err != nil {
+			if _, err := tx.Enqueue(e); err != nil {
 				return err
 			}
 		}
@@ -414,8 +413,8 @@ func TestWakeSendsAtOnceAndNotifiersDoNotBlockEachOther(t *testing.T) {
 	enqueue := func(notifier string) time.Time {
 		committed := make(chan time.Time, 1)
 		now := time.Now()
-		err := st.Submit(store.Record{Apply: func(tx *sql.Tx) error {
-			_, err := st.EnqueueTx(tx, store.OutboxEntry{Notifier: notifier, Item: item(0, "api", "P1", "opened", now, nil), DueAt: now})
+		err := st.Submit(store.Record{Apply: func(tx store.Tx) error {
+			_, err := tx.Enqueue(store.OutboxEntry{Notifier: notifier, Item: item(0, "api", "P1", "opened", now, nil), DueAt: now})
 			return err
 		}, Done: func(error) { committed <- time.Now() }})
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
@@ -166,9 +167,9 @@ func FormatDuration(d time.Duration) string { return config.Approx(d) }
 // headers: OPEN, RAISED, RESOLVED, ACK, ESCALATED, REMINDER, FLAPPING, TEST.
 func EventLabel(event string) string {
 	switch event {
-	case EventOpened:
+	case alert.DeliverOpened:
 		return "OPEN"
-	case EventAcknowledged:
+	case alert.DeliverAcknowledged:
 		return "ACK"
 	default:
 		return strings.ToUpper(event)
@@ -178,19 +179,19 @@ func EventLabel(event string) string {
 // eventRank orders events in tallies: problems first, endings last.
 func eventRank(event string) int {
 	switch event {
-	case EventOpened:
+	case alert.DeliverOpened:
 		return 0
-	case EventRaised:
+	case alert.DeliverRaised:
 		return 1
-	case EventEscalated:
+	case alert.DeliverEscalated:
 		return 2
-	case EventReminder:
+	case alert.DeliverReminder:
 		return 3
-	case EventFlapping:
+	case alert.DeliverFlapping:
 		return 4
-	case EventAcknowledged:
+	case alert.DeliverAcknowledged:
 		return 5
-	case EventResolved:
+	case alert.DeliverResolved:
 		return 6
 	default:
 		return 7
@@ -211,7 +212,7 @@ func SeverityRank(sev string) int {
 func SortItems(items []Item) []Item {
 	out := slices.Clone(items)
 	over := func(it Item) int {
-		if it.Event == EventAcknowledged || it.Event == EventResolved {
+		if it.Event == alert.DeliverAcknowledged || it.Event == alert.DeliverResolved {
 			return 1
 		}
 		return 0
@@ -239,7 +240,7 @@ func Tally(items []Item) string {
 	var keys []key
 	for _, it := range items {
 		k := key{it.Incident.Severity, it.Event}
-		if it.Event == EventResolved || it.Event == EventAcknowledged || it.Event == EventTest {
+		if it.Event == alert.DeliverResolved || it.Event == alert.DeliverAcknowledged || it.Event == EventTest {
 			k.sev = ""
 		}
 		if counts[k] == 0 {

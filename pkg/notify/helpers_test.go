@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pulse-monitor/pulse/pkg/alert"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -120,11 +122,11 @@ func TestFormatDuration(t *testing.T) {
 
 func TestTallyAndSort(t *testing.T) {
 	items := []Item{
-		{Event: EventResolved, Incident: Incident{Severity: "P1"}},
-		{Event: EventOpened, Incident: Incident{Severity: "P3"}},
-		{Event: EventOpened, Incident: Incident{Severity: "P2"}},
-		{Event: EventOpened, Incident: Incident{Severity: "P2"}},
-		{Event: EventAcknowledged, Incident: Incident{Severity: "P1"}},
+		{Event: alert.DeliverResolved, Incident: Incident{Severity: "P1"}},
+		{Event: alert.DeliverOpened, Incident: Incident{Severity: "P3"}},
+		{Event: alert.DeliverOpened, Incident: Incident{Severity: "P2"}},
+		{Event: alert.DeliverOpened, Incident: Incident{Severity: "P2"}},
+		{Event: alert.DeliverAcknowledged, Incident: Incident{Severity: "P1"}},
 	}
 	if got := Tally(items); got != "2 P2 OPEN, 1 P3 OPEN, 1 ACK, 1 RESOLVED" {
 		t.Fatalf("Tally = %q", got)

@@ -11,17 +11,9 @@ import (
 	"time"
 )
 
-// Event names, as sent in the webhook's "event" field.
-const (
-	EventOpened       = "opened"
-	EventRaised       = "raised"
-	EventResolved     = "resolved"
-	EventAcknowledged = "acknowledged"
-	EventEscalated    = "escalated"
-	EventReminder     = "reminder"
-	EventFlapping     = "flapping"
-	EventTest         = "test"
-)
+// EventTest is the event of the message `pulse notify --test` sends; the
+// events of incident notifications are alert's Deliver* constants.
+const EventTest = "test"
 
 // Incident is the snapshot of an incident that a notification carries.
 type Incident struct {

@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"database/sql"
 	"flag"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pulse-monitor/pulse/checks"
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/store"
@@ -155,7 +155,7 @@ func newFixture(t *testing.T) *fixture {
 		return v
 	}
 	var incID int64
-	apply := func(fn func(tx *sql.Tx) error) {
+	apply := func(fn func(tx store.Tx) error) {
 		t.Helper()
 		done := make(chan error, 1)
 		if err := st.Submit(store.Record{Apply: fn, Done: func(err error) { done <- err }}); err != nil {
@@ -165,27 +165,27 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	apply(func(tx *sql.Tx) error {
-		id, err := st.InsertIncidentTx(tx, &store.Incident{Check: "orders", Type: "metric", Severity: "P4", State: "warn", Status: store.StatusResolved,
+	apply(func(tx store.Tx) error {
+		id, err := tx.InsertIncident(&store.Incident{Check: "orders", Type: "metric", Severity: "P4", State: "warn", Status: store.StatusResolved,
 			Message: "orders dropped 45% against 1d ago", OpenedAt: at("2026-03-28T22:30:00Z"), ResolvedAt: at("2026-03-28T23:30:00Z")})
 		_ = id
 		return err
 	})
 	*f.clock = at("2026-03-29T08:05:00Z")
-	apply(func(tx *sql.Tx) error {
+	apply(func(tx store.Tx) error {
 		var err error
-		incID, err = st.InsertIncidentTx(tx, &store.Incident{Check: "api", Type: "http", Severity: "P1", State: "crit", Status: store.StatusResolved,
+		incID, err = tx.InsertIncident(&store.Incident{Check: "api", Type: "http", Severity: "P1", State: "crit", Status: store.StatusResolved,
 			Message: "status 503, expected 200", OpenedAt: at("2026-03-29T08:05:00Z"), AckedAt: at("2026-03-29T08:10:00Z"), AckedBy: "alice",
 			ResolvedAt: at("2026-03-29T08:50:00Z")})
 		if err != nil {
 			return err
 		}
-		_, err = st.EnqueueTx(tx, store.OutboxEntry{Notifier: "team", IncidentID: incID, DueAt: at("2026-03-29T08:05:00Z"),
-			Item: notify.Item{Event: notify.EventOpened, At: at("2026-03-29T08:05:00Z")}})
+		_, err = tx.Enqueue(store.OutboxEntry{Notifier: "team", IncidentID: incID, DueAt: at("2026-03-29T08:05:00Z"),
+			Item: notify.Item{Event: alert.DeliverOpened, At: at("2026-03-29T08:05:00Z")}})
 		return err
 	})
-	apply(func(tx *sql.Tx) error {
-		_, err := st.InsertIncidentTx(tx, &store.Incident{Check: "db", Type: "sql", Severity: "P3", State: "warn",
+	apply(func(tx store.Tx) error {
+		_, err := tx.InsertIncident(&store.Incident{Check: "db", Type: "sql", Severity: "P3", State: "warn",
 			Message: "query took 150ms, expected under 100ms", OpenedAt: at("2026-03-29T20:00:00Z")})
 		return err
 	})

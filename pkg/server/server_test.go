@@ -117,9 +117,9 @@ func (f *fixture) incident(t *testing.T, inc store.Incident) int64 {
 	var id int64
 	done := make(chan error, 1)
 	err := f.st.Submit(store.Record{
-		Apply: func(tx *sql.Tx) error {
+		Apply: func(tx store.Tx) error {
 			var err error
-			id, err = f.st.InsertIncidentTx(tx, &inc)
+			id, err = tx.InsertIncident(&inc)
 			return err
 		},
 		Done: func(err error) { done <- err },

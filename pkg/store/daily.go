@@ -102,7 +102,7 @@ func (s *Store) compactStep(ctx context.Context, limit int64) (compactResult, er
 				day = min(floorDiv(next.Int64, dayHours), limit)
 			}
 			if day >= limit {
-				return SetMetaTx(tx, dailyThroughKey, strconv.FormatInt(limit, 10))
+				return setMeta(tx, dailyThroughKey, strconv.FormatInt(limit, 10))
 			}
 		}
 		var upTo sql.NullInt64 // the slice: checks (lastCheck, upTo]
@@ -121,16 +121,16 @@ func (s *Store) compactStep(ctx context.Context, limit int64) (compactResult, er
 		}
 		if more > 0 {
 			res = stepSlice
-			if err := SetMetaTx(tx, dailyThroughKey, strconv.FormatInt(day, 10)); err != nil {
+			if err := setMeta(tx, dailyThroughKey, strconv.FormatInt(day, 10)); err != nil {
 				return err
 			}
-			return SetMetaTx(tx, dailyCheckKey, strconv.FormatInt(upTo.Int64, 10))
+			return setMeta(tx, dailyCheckKey, strconv.FormatInt(upTo.Int64, 10))
 		}
 		res = stepDay
 		if _, err := tx.ExecContext(ctx, `DELETE FROM meta WHERE key = ?`, dailyCheckKey); err != nil {
 			return err
 		}
-		return SetMetaTx(tx, dailyThroughKey, strconv.FormatInt(day+1, 10))
+		return setMeta(tx, dailyThroughKey, strconv.FormatInt(day+1, 10))
 	})
 	return res, err
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/alert"
 )
 
 // Incident statuses.
@@ -16,18 +18,19 @@ const (
 	StatusResolved     = "resolved"
 )
 
-// Timeline event kinds (incident_events.kind).
+// Timeline event kinds (incident_events.kind). Those alert.Apply and
+// alert.Timer write are alert's words.
 const (
-	EventOpened       = "opened"
-	EventRaised       = "raised"
+	EventOpened       = string(alert.Opened)
+	EventRaised       = string(alert.Raised)
 	EventNotified     = "notified"
 	EventNotifyFailed = "notify_failed"
-	EventAcknowledged = "acknowledged"
-	EventEscalated    = "escalated"
-	EventReminded     = "reminded"
-	EventResolved     = "resolved"
-	EventSilenced     = "silenced"
-	EventFlapping     = "flapping"
+	EventAcknowledged = string(alert.Acknowledged)
+	EventEscalated    = alert.LineEscalated
+	EventReminded     = alert.LineReminded
+	EventResolved     = string(alert.Resolved)
+	EventSilenced     = alert.LineSilenced
+	EventFlapping     = string(alert.Flapping)
 )
 
 // Sentinel errors of Ack, Resolve and RemoveSilence; compare with errors.Is.
@@ -57,7 +60,7 @@ type Incident struct {
 	// alert.IncidentInfo); nil until the agent saved one.
 	Escalation []byte
 	// PendingSync is set by Ack and Resolve (run from the CLI) until the
-	// agent has queued the notifications they call for (ClearSyncTx).
+	// agent has queued the notifications they call for (Tx.ClearSync).
 	PendingSync bool
 
 	// Sent and Failed count the incident's notifications delivered and
@@ -134,95 +137,12 @@ func nullFloat(v *float64) any {
 	return *v
 }
 
-// InsertIncidentTx adds inc (its ID is ignored) in the writer's transaction
-// and returns the id the database assigned.
-func (s *Store) InsertIncidentTx(tx *sql.Tx, inc *Incident) (int64, error) {
-	status := inc.Status
-	if status == "" {
-		status = StatusOpen
-	}
-	var id int64
-	err := tx.QueryRow(`INSERT INTO incidents(check_name, type, severity, state, status, message, value, opened_at,
-		acked_at, acked_by, ack_note, resolved_at, resolved_by, escalation)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		inc.Check, inc.Type, inc.Severity, inc.State, status, inc.Message, nullFloat(inc.Value), msOf(inc.OpenedAt),
-		nullMs(inc.AckedAt), inc.AckedBy, inc.AckNote, nullMs(inc.ResolvedAt), inc.ResolvedBy, inc.Escalation).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("insert incident of %s: %w", inc.Check, err)
-	}
-	return id, nil
-}
-
-// UpdateIncidentTx writes every mutable column of inc (all but the check,
-// its type and the opening time) in the writer's transaction. Callers read
-// the row with IncidentTx in the same transaction first, so a concurrent
-// `pulse ack` is never overwritten.
-func (s *Store) UpdateIncidentTx(tx *sql.Tx, inc *Incident) error {
-	res, err := tx.Exec(`UPDATE incidents SET severity = ?, state = ?, status = ?, message = ?, value = ?,
-		acked_at = ?, acked_by = ?, ack_note = ?, resolved_at = ?, resolved_by = ?, escalation = ?
-		WHERE id = ?`,
-		inc.Severity, inc.State, inc.Status, inc.Message, nullFloat(inc.Value),
-		nullMs(inc.AckedAt), inc.AckedBy, inc.AckNote, nullMs(inc.ResolvedAt), inc.ResolvedBy, inc.Escalation, inc.ID)
-	if err != nil {
-		return fmt.Errorf("update incident #%d: %w", inc.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("update incident #%d: %w", inc.ID, ErrNotFound)
-	}
-	return nil
-}
-
-// SetEscalationTx replaces the incident's escalation record.
-func (s *Store) SetEscalationTx(tx *sql.Tx, id int64, blob []byte) error {
-	if _, err := tx.Exec(`UPDATE incidents SET escalation = ? WHERE id = ?`, blob, id); err != nil {
-		return fmt.Errorf("save escalation of incident #%d: %w", id, err)
-	}
-	return nil
-}
-
-// IncidentTx reads incident id in tx (ErrNotFound when there is none).
-func (s *Store) IncidentTx(tx *sql.Tx, id int64) (Incident, error) {
-	inc, err := scanIncident(tx.QueryRow(`SELECT `+incidentCols+` FROM incidents WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return inc, fmt.Errorf("incident #%d: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return inc, fmt.Errorf("read incident #%d: %w", id, err)
-	}
-	return inc, nil
-}
-
-// CurrentIncidentTx returns the newest unresolved incident of check, and
-// false when it has none.
-func (s *Store) CurrentIncidentTx(tx *sql.Tx, check string) (Incident, bool, error) {
-	inc, err := scanIncident(tx.QueryRow(`SELECT `+incidentCols+` FROM incidents
-		WHERE check_name = ? AND status != 'resolved' ORDER BY id DESC LIMIT 1`, check))
-	if errors.Is(err, sql.ErrNoRows) {
-		return inc, false, nil
-	}
-	if err != nil {
-		return inc, false, fmt.Errorf("read open incident of %s: %w", check, err)
-	}
-	return inc, true, nil
-}
-
-// OpenIncidentsTx returns the unresolved incidents, oldest first, in tx.
-func (s *Store) OpenIncidentsTx(tx *sql.Tx) ([]Incident, error) {
-	return collectIncidents(tx.Query(`SELECT ` + incidentCols + ` FROM incidents WHERE status != 'resolved' ORDER BY id`))
-}
-
 // OpenIncidents returns the unresolved incidents, oldest first.
 func (s *Store) OpenIncidents(ctx context.Context) ([]Incident, error) {
 	return collectIncidents(s.r.QueryContext(ctx, `SELECT `+incidentCols+` FROM incidents WHERE status != 'resolved' ORDER BY id`))
 }
 
-// PendingSyncTx returns the incidents acknowledged or resolved from another
-// process whose consequences the agent has not handled yet.
-func (s *Store) PendingSyncTx(tx *sql.Tx) ([]Incident, error) {
-	return collectIncidents(tx.Query(`SELECT ` + incidentCols + ` FROM incidents WHERE pending_sync = 1 ORDER BY id`))
-}
-
-// HasPendingSync reports, cheaply (a partial index), whether PendingSyncTx
+// HasPendingSync reports, cheaply (a partial index), whether Tx.PendingSync
 // would return anything: the agent polls it every second.
 func (s *Store) HasPendingSync(ctx context.Context) (bool, error) {
 	var n int
@@ -231,14 +151,6 @@ func (s *Store) HasPendingSync(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("poll acknowledgements: %w", err)
 	}
 	return n > 0, nil
-}
-
-// ClearSyncTx marks the incident's ack or manual resolve as handled.
-func (s *Store) ClearSyncTx(tx *sql.Tx, id int64) error {
-	if _, err := tx.Exec(`UPDATE incidents SET pending_sync = 0 WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("incident #%d: %w", id, err)
-	}
-	return nil
 }
 
 func collectIncidents(rows *sql.Rows, err error) ([]Incident, error) {
@@ -258,33 +170,6 @@ func collectIncidents(rows *sql.Rows, err error) ([]Incident, error) {
 		return nil, fmt.Errorf("read incidents: %w", err)
 	}
 	return out, nil
-}
-
-// AddEventTx appends a line to incident id's timeline.
-func (s *Store) AddEventTx(tx *sql.Tx, id int64, at time.Time, kind, detail string) error {
-	if _, err := tx.Exec(`INSERT INTO incident_events(incident_id, at, kind, detail) VALUES(?, ?, ?, ?)`,
-		id, msOf(at), kind, detail); err != nil {
-		return fmt.Errorf("add %s event to incident #%d: %w", kind, id, err)
-	}
-	return nil
-}
-
-// SaveStateTx stores check's opaque incident-engine state in the writer's
-// transaction, like Record.State does, registering the check if needed.
-func (s *Store) SaveStateTx(tx *sql.Tx, check string, blob []byte) error {
-	if blob == nil {
-		return nil
-	}
-	now := msOf(s.now())
-	id, err := ensureCheck(context.Background(), tx, check, "", now)
-	if err != nil {
-		return fmt.Errorf("save state of %s: %w", check, err)
-	}
-	if _, err := tx.Exec(`INSERT INTO check_state(check_id, state, updated) VALUES(?, ?, ?)
-		ON CONFLICT(check_id) DO UPDATE SET state = excluded.state, updated = excluded.updated`, id, blob, now); err != nil {
-		return fmt.Errorf("save state of %s: %w", check, err)
-	}
-	return nil
 }
 
 // countsCols adds the notifications sent and failed per incident.
@@ -403,7 +288,7 @@ func (s *Store) Ack(ctx context.Context, id int64, by, note string, at time.Time
 		if note != "" {
 			detail += ": " + note
 		}
-		return s.AddEventTx(tx, id, at, EventAcknowledged, detail)
+		return s.wrap(tx).AddEvent(id, at, EventAcknowledged, detail)
 	})
 }
 
@@ -416,7 +301,7 @@ func (s *Store) Resolve(ctx context.Context, id int64, by string, at time.Time) 
 			return ErrResolved
 		}
 		inc.Status, inc.ResolvedAt, inc.ResolvedBy = StatusResolved, at, by
-		return s.AddEventTx(tx, id, at, EventResolved, "by hand, by "+by)
+		return s.wrap(tx).AddEvent(id, at, EventResolved, "by hand, by "+by)
 	})
 }
 
@@ -427,13 +312,13 @@ func (s *Store) mutateIncident(ctx context.Context, id int64, f func(tx *sql.Tx,
 	var inc Incident
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if inc, err = s.IncidentTx(tx, id); err != nil {
+		if inc, err = s.wrap(tx).Incident(id); err != nil {
 			return err
 		}
 		if err := f(tx, &inc); err != nil {
 			return err
 		}
-		if err := s.UpdateIncidentTx(tx, &inc); err != nil {
+		if err := s.wrap(tx).UpdateIncident(&inc); err != nil {
 			return err
 		}
 		_, err = tx.Exec(`UPDATE incidents SET pending_sync = 1 WHERE id = ?`, id)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -17,14 +16,14 @@ func openIncident(t *testing.T, s *Store, check, sev string, at time.Time) int64
 	t.Helper()
 	var id int64
 	v := 503.0
-	submit(t, s, Record{Apply: func(tx *sql.Tx) error {
+	submit(t, s, Record{Apply: func(tx Tx) error {
 		var err error
-		id, err = s.InsertIncidentTx(tx, &Incident{Check: check, Type: "http", Severity: sev, State: "crit",
+		id, err = tx.InsertIncident(&Incident{Check: check, Type: "http", Severity: sev, State: "crit",
 			Message: "status 503", Value: &v, OpenedAt: at, Escalation: []byte(`{"Told":["ops"]}`)})
 		if err != nil {
 			return err
 		}
-		return s.AddEventTx(tx, id, at, EventOpened, sev+" crit: status 503")
+		return tx.AddEvent(id, at, EventOpened, sev+" crit: status 503")
 	}})
 	return id
 }
@@ -74,20 +73,20 @@ func TestIncidentRoundTrip(t *testing.T) {
 	}
 
 	// An update in the writer's transaction, as a recovery does.
-	submit(t, s, Record{Apply: func(tx *sql.Tx) error {
-		inc, err := s.IncidentTx(tx, id2)
+	submit(t, s, Record{Apply: func(tx Tx) error {
+		inc, err := tx.Incident(id2)
 		if err != nil {
 			return err
 		}
-		cur, ok, err := s.CurrentIncidentTx(tx, "db")
+		cur, ok, err := tx.CurrentIncident("db")
 		if err != nil || !ok || cur.ID != id2 {
-			t.Errorf("CurrentIncidentTx = %d %v %v", cur.ID, ok, err)
+			t.Errorf("CurrentIncident = %d %v %v", cur.ID, ok, err)
 		}
 		inc.Status, inc.ResolvedAt = StatusResolved, t0.Add(2*time.Hour)
-		if err := s.UpdateIncidentTx(tx, &inc); err != nil {
+		if err := tx.UpdateIncident(&inc); err != nil {
 			return err
 		}
-		return s.AddEventTx(tx, id2, inc.ResolvedAt, EventResolved, "recovered")
+		return tx.AddEvent(id2, inc.ResolvedAt, EventResolved, "recovered")
 	}})
 	open, err := s.OpenIncidents(ctx)
 	if err != nil || len(open) != 1 || open[0].ID != id1 {
@@ -152,15 +151,15 @@ func TestAckAndResolveFromAnotherProcess(t *testing.T) {
 	if ok, err := agent.HasPendingSync(ctx); err != nil || !ok {
 		t.Fatalf("HasPendingSync = %v, %v; want true", ok, err)
 	}
-	submit(t, agent, Record{Apply: func(tx *sql.Tx) error {
-		syncs, err := agent.PendingSyncTx(tx)
+	submit(t, agent, Record{Apply: func(tx Tx) error {
+		syncs, err := tx.PendingSync()
 		if err != nil || len(syncs) != 1 || syncs[0].ID != id {
-			t.Errorf("PendingSyncTx = %v, %v", syncs, err)
+			t.Errorf("PendingSync = %v, %v", syncs, err)
 		}
-		return agent.ClearSyncTx(tx, id)
+		return tx.ClearSync(id)
 	}})
 	if ok, _ := agent.HasPendingSync(ctx); ok {
-		t.Fatal("HasPendingSync still true after ClearSyncTx")
+		t.Fatal("HasPendingSync still true after ClearSync")
 	}
 	tl, _ := agent.Timeline(ctx, id)
 	var kinds []string
@@ -181,7 +180,7 @@ func TestOutbox(t *testing.T) {
 			Check: notify.Check{Name: "api", Type: "http"}}
 	}
 	var rows [4]int64
-	submit(t, s, Record{Apply: func(tx *sql.Tx) error {
+	submit(t, s, Record{Apply: func(tx Tx) error {
 		for i, e := range []OutboxEntry{
 			{Notifier: "ops", IncidentID: id, Item: item("opened"), DueAt: t0.Add(15 * time.Minute), Batchable: true},
 			{Notifier: "oncall", IncidentID: id, Item: item("opened"), DueAt: t0},
@@ -189,7 +188,7 @@ func TestOutbox(t *testing.T) {
 			{Notifier: "ops", Item: item("flapping"), DueAt: t0},
 		} {
 			var err error
-			if rows[i], err = s.EnqueueTx(tx, e); err != nil {
+			if rows[i], err = tx.Enqueue(e); err != nil {
 				return err
 			}
 		}
@@ -218,8 +217,8 @@ func TestOutbox(t *testing.T) {
 	if err := s.MarkFailed(ctx, []int64{rows[2]}, "receiver answered 400", "invalid routing key", t0.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	submit(t, s, Record{Apply: func(tx *sql.Tx) error {
-		n, err := s.SupersedeTx(tx, "ops", id, "opened", "raised")
+	submit(t, s, Record{Apply: func(tx Tx) error {
+		n, err := tx.Supersede("ops", id, "opened", "raised")
 		if n != 1 {
 			t.Errorf("SupersedeTx retired %d rows, want 1", n)
 		}
@@ -316,13 +315,26 @@ func TestSilencesAndMeta(t *testing.T) {
 	}
 }
 
-func TestSaveStateTx(t *testing.T) {
+func TestTxSaveState(t *testing.T) {
 	s, path := newStore(t)
-	submit(t, s, Record{Apply: func(tx *sql.Tx) error { return s.SaveStateTx(tx, "api", []byte(`{"state":"crit"}`)) }})
+	submit(t, s, Record{Apply: func(tx Tx) error { return tx.SaveState("api", []byte(`{"state":"crit"}`)) }})
 	s.Close()
 	s2 := openTest(t, filepath.Clean(path), Options{})
 	states, err := s2.LoadStates(context.Background())
 	if err != nil || string(states["api"]) != `{"state":"crit"}` {
 		t.Fatalf("LoadStates = %q, %v", states, err)
+	}
+}
+
+// The timeline words are on disk (incident_events.kind), several defined by
+// pkg/alert: they must not change.
+func TestTimelineWords(t *testing.T) {
+	for got, want := range map[string]string{
+		EventOpened: "opened", EventRaised: "raised", EventAcknowledged: "acknowledged", EventEscalated: "escalated",
+		EventReminded: "reminded", EventResolved: "resolved", EventSilenced: "silenced", EventFlapping: "flapping",
+	} {
+		if got != want {
+			t.Errorf("timeline word %q, want %q", got, want)
+		}
 	}
 }

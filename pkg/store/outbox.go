@@ -21,54 +21,13 @@ const (
 	OutboxSuperseded = "superseded"
 )
 
-// OutboxEntry is a notification to queue with EnqueueTx.
+// OutboxEntry is a notification to queue with Tx.Enqueue.
 type OutboxEntry struct {
 	Notifier   string
 	IncidentID int64 // 0: about no incident
 	Item       notify.Item
 	DueAt      time.Time
 	Batchable  bool
-}
-
-// EnqueueTx queues a notification in the writer's transaction: it is sent
-// only if that transaction commits, and then at least once.
-func (s *Store) EnqueueTx(tx *sql.Tx, e OutboxEntry) (int64, error) {
-	item, err := json.Marshal(e.Item)
-	if err != nil {
-		return 0, fmt.Errorf("queue notification to %s: %w", e.Notifier, err)
-	}
-	var inc any
-	if e.IncidentID != 0 {
-		inc = e.IncidentID
-	}
-	var id int64
-	err = tx.QueryRow(`INSERT INTO outbox(notifier, incident_id, event, item, due_at, batchable, created_at)
-		VALUES(?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		e.Notifier, inc, e.Item.Event, item, msOf(e.DueAt), e.Batchable, msOf(s.now())).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("queue notification to %s: %w", e.Notifier, err)
-	}
-	return id, nil
-}
-
-// SupersedeTx retires the queued, never attempted rows of incident id to
-// notifier whose event is one of events: a later row (a raise, a resolve)
-// says all they would. It returns how many rows it retired.
-func (s *Store) SupersedeTx(tx *sql.Tx, notifier string, id int64, events ...string) (int64, error) {
-	if len(events) == 0 {
-		return 0, nil
-	}
-	args := []any{notifier, id}
-	for _, e := range events {
-		args = append(args, e)
-	}
-	res, err := tx.Exec(`UPDATE outbox SET status = 'superseded' WHERE status = 'pending' AND attempts = 0
-		AND notifier = ? AND incident_id = ? AND event IN (?`+strings.Repeat(", ?", len(events)-1)+`)`, args...)
-	if err != nil {
-		return 0, fmt.Errorf("supersede notifications of incident #%d: %w", id, err)
-	}
-	n, _ := res.RowsAffected()
-	return n, nil
 }
 
 // PendingOutbox returns the rows waiting to be sent, by id.
@@ -211,7 +170,7 @@ func (s *Store) timelineFor(tx *sql.Tx, in string, args []any, at time.Time, kin
 		return err
 	}
 	for _, e := range evs {
-		if err := s.AddEventTx(tx, e.id, at, kind, detail(e.event, e.notifier)); err != nil {
+		if err := s.wrap(tx).AddEvent(e.id, at, kind, detail(e.event, e.notifier)); err != nil {
 			return err
 		}
 	}
@@ -276,14 +235,8 @@ func (s *Store) SetMeta(ctx context.Context, key, value string) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	if err := s.writeTx(ctx, func(tx *sql.Tx) error { return SetMetaTx(tx, key, value) }); err != nil {
+	if err := s.writeTx(ctx, func(tx *sql.Tx) error { return setMeta(tx, key, value) }); err != nil {
 		return fmt.Errorf("write meta %s: %w", key, err)
 	}
 	return nil
-}
-
-// SetMetaTx writes a value of the meta table in tx.
-func SetMetaTx(tx *sql.Tx, key, value string) error {
-	_, err := tx.Exec(`INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
-	return err
 }

@@ -313,9 +313,9 @@ func TestApplyFailureIsolated(t *testing.T) {
 	if _, err := s.w.Exec(`CREATE TABLE events(check_name TEXT NOT NULL, n INTEGER NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
-	insert := func(name string, n int) func(tx *sql.Tx) error {
-		return func(tx *sql.Tx) error {
-			_, err := tx.Exec(`INSERT INTO events VALUES(?, ?)`, name, n)
+	insert := func(name string, n int) func(tx Tx) error {
+		return func(tx Tx) error {
+			_, err := tx.tx.Exec(`INSERT INTO events VALUES(?, ?)`, name, n)
 			return err
 		}
 	}
@@ -328,14 +328,14 @@ func TestApplyFailureIsolated(t *testing.T) {
 	s.mu.Lock() // hold the writer's input so all records land in one batch
 	recs := []Record{
 		{Result: result("a", t0, checks.Crit, time.Second), Apply: insert("a", 1), Done: recDone("a")},
-		{Result: result("b", t0, checks.Crit, time.Second), Done: recDone("b"), Apply: func(tx *sql.Tx) error {
+		{Result: result("b", t0, checks.Crit, time.Second), Done: recDone("b"), Apply: func(tx Tx) error {
 			if err := insert("b", 1)(tx); err != nil { // a partial write that must vanish
 				return err
 			}
 			return errBoom
 		}},
-		{Result: result("c", t0, checks.Crit, time.Second), Apply: func(tx *sql.Tx) error {
-			_, err := tx.Exec(`INSERT INTO events VALUES(NULL, 1)`) // constraint violation
+		{Result: result("c", t0, checks.Crit, time.Second), Apply: func(tx Tx) error {
+			_, err := tx.tx.Exec(`INSERT INTO events VALUES(NULL, 1)`) // constraint violation
 			return err
 		}, Done: recDone("c")},
 		{Result: result("d", t0, checks.OK, time.Second), Apply: insert("d", 1), Done: recDone("d")},

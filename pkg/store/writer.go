@@ -24,7 +24,7 @@ type Record struct {
 	// transaction. When it fails, the batch is rolled back and written again
 	// without this record; the error goes to Done. Apply must not call the
 	// Store's own methods (they would wait for the transaction it runs in).
-	Apply func(tx *sql.Tx) error
+	Apply func(tx Tx) error
 	// Done, when set, is called by the writer once the record is on disk
 	// (err nil) or has been given up (err set). It must not block.
 	Done func(err error)
@@ -384,7 +384,7 @@ func (w *writer) record(ctx context.Context, tx *sql.Tx, st *txStmts, r *Record)
 		}
 	}
 	if r.Apply != nil {
-		if err := r.Apply(tx); err != nil {
+		if err := r.Apply(w.s.wrap(tx)); err != nil {
 			return err
 		}
 	}

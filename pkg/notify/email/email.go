@@ -18,6 +18,7 @@ import (
 
 	"github.com/wneessen/go-mail"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 )
@@ -300,7 +301,7 @@ func (n *Notifier) classify(err error) *notify.SendError {
 func references(m *notify.Message, host string) []string {
 	var refs []string
 	for _, it := range m.Items {
-		if it.Event == notify.EventOpened || it.Event == notify.EventTest {
+		if it.Event == alert.DeliverOpened || it.Event == notify.EventTest {
 			continue
 		}
 		if id := OpeningID(it.Incident, host); !slices.Contains(refs, id) {

@@ -27,6 +27,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/notifytest"
@@ -222,10 +223,10 @@ func TestGolden(t *testing.T) {
 		name string
 		msg  *notify.Message
 	}{
-		{"opened", notifytest.Message(notifytest.Item(notify.EventOpened))},
-		{"acknowledged", notifytest.Message(notifytest.Item(notify.EventAcknowledged))},
-		{"reminder", notifytest.Message(notifytest.Item(notify.EventReminder))},
-		{"resolved", notifytest.Message(notifytest.Item(notify.EventResolved))},
+		{"opened", notifytest.Message(notifytest.Item(alert.DeliverOpened))},
+		{"acknowledged", notifytest.Message(notifytest.Item(alert.DeliverAcknowledged))},
+		{"reminder", notifytest.Message(notifytest.Item(alert.DeliverReminder))},
+		{"resolved", notifytest.Message(notifytest.Item(alert.DeliverResolved))},
 		{"test", notifytest.TestMessage()},
 		{"batch", notifytest.Message(batch...)},
 		{"digest", notifytest.Digest()},
@@ -250,18 +251,18 @@ func TestGolden(t *testing.T) {
 }
 
 func TestSubjects(t *testing.T) {
-	batch := []notify.Item{notifytest.Item(notify.EventOpened), notifytest.Item(notify.EventOpened), notifytest.Item(notify.EventResolved)}
+	batch := []notify.Item{notifytest.Item(alert.DeliverOpened), notifytest.Item(alert.DeliverOpened), notifytest.Item(alert.DeliverResolved)}
 	batch[0].Incident.Severity, batch[1].Incident.Severity = "P2", "P2"
 	tests := []struct {
 		msg  *notify.Message
 		want string
 	}{
-		{notifytest.Message(notifytest.Item(notify.EventOpened)), "[pulse] P1 OPEN api-health: status 503, expected 200 <html> & more"},
-		{notifytest.Message(notifytest.Item(notify.EventRaised)), "[pulse] P1 RAISED api-health: status 503, expected 200 <html> & more"},
-		{notifytest.Message(notifytest.Item(notify.EventResolved)), "[pulse] RESOLVED api-health (after 12m)"},
-		{notifytest.Message(notifytest.Item(notify.EventAcknowledged)), "[pulse] P1 ACK api-health by alice"},
-		{notifytest.Message(notifytest.Item(notify.EventReminder)), "[pulse] P1 REMINDER api-health: status 503, expected 200 <html> & more (open 12m)"},
-		{notifytest.Message(notifytest.Item(notify.EventEscalated)), "[pulse] P1 ESCALATED api-health: status 503, expected 200 <html> & more (unacknowledged 12m)"},
+		{notifytest.Message(notifytest.Item(alert.DeliverOpened)), "[pulse] P1 OPEN api-health: status 503, expected 200 <html> & more"},
+		{notifytest.Message(notifytest.Item(alert.DeliverRaised)), "[pulse] P1 RAISED api-health: status 503, expected 200 <html> & more"},
+		{notifytest.Message(notifytest.Item(alert.DeliverResolved)), "[pulse] RESOLVED api-health (after 12m)"},
+		{notifytest.Message(notifytest.Item(alert.DeliverAcknowledged)), "[pulse] P1 ACK api-health by alice"},
+		{notifytest.Message(notifytest.Item(alert.DeliverReminder)), "[pulse] P1 REMINDER api-health: status 503, expected 200 <html> & more (open 12m)"},
+		{notifytest.Message(notifytest.Item(alert.DeliverEscalated)), "[pulse] P1 ESCALATED api-health: status 503, expected 200 <html> & more (unacknowledged 12m)"},
 		{notifytest.Message(batch...), "[pulse] 3 incidents: 2 P2 OPEN, 1 RESOLVED"},
 		{notifytest.Digest(), "[pulse] digest 2026-11-24"},
 		{notifytest.TestMessage(), "[pulse] test notification from edge-1.example.com"},
@@ -280,7 +281,7 @@ func TestSubjects(t *testing.T) {
 }
 
 func TestHTMLEscapes(t *testing.T) {
-	it := notifytest.Item(notify.EventOpened)
+	it := notifytest.Item(alert.DeliverOpened)
 	it.Incident.Message = `<script>alert(1)</script>`
 	it.Check.Runbook = "javascript:alert(1)"
 	mm, err := Render(notifytest.Message(it), notifytest.Options(nil))
@@ -299,10 +300,10 @@ func TestDeliveryAndThreading(t *testing.T) {
 	port := serve(t, be, nil, false)
 	n := newNotifier(t, Config{Port: port, TLS: TLSNone}, notifytest.Options(nil))
 	ctx := context.Background()
-	if err := n.Send(ctx, notifytest.Message(notifytest.Item(notify.EventOpened))); err != nil {
+	if err := n.Send(ctx, notifytest.Message(notifytest.Item(alert.DeliverOpened))); err != nil {
 		t.Fatalf("send opening: %v", err)
 	}
-	if err := n.Send(ctx, notifytest.Message(notifytest.Item(notify.EventResolved))); err != nil {
+	if err := n.Send(ctx, notifytest.Message(notifytest.Item(alert.DeliverResolved))); err != nil {
 		t.Fatalf("send resolve: %v", err)
 	}
 	got := be.received()
@@ -413,7 +414,7 @@ func TestAuth(t *testing.T) {
 			port := serve(t, be, nil, false)
 			log, buf := notifytest.Logger()
 			n := newNotifier(t, Config{Port: port, TLS: TLSNone, Username: "pulse", Password: tt.pass}, notifytest.Options(log))
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err %v, want error %v", err, tt.wantErr)
 			}
@@ -445,7 +446,7 @@ func TestSMTPReplies(t *testing.T) {
 			be := &backend{rcptErr: tt.rcptErr}
 			port := serve(t, be, nil, false)
 			n := newNotifier(t, Config{Port: port, TLS: TLSNone}, notifytest.Options(nil))
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
 			var se *notify.SendError
 			if !errors.As(err, &se) || se.Retryable != tt.retryable || se.Status != tt.status || se.Answer == "" {
 				t.Fatalf("got %#v, want status %d retryable %v with the answer", err, tt.status, tt.retryable)

@@ -11,6 +11,7 @@ import (
 	texttemplate "text/template"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 )
 
@@ -83,7 +84,7 @@ func Render(m *notify.Message, opts notify.Options) (*Mail, error) {
 		it := m.Items[0]
 		mm.Subject = subject(m, it, now)
 		switch it.Event {
-		case notify.EventOpened:
+		case alert.DeliverOpened:
 			mm.MessageID = OpeningID(it.Incident, host)
 		case notify.EventTest:
 			mm.MessageID = fmt.Sprintf("pulse-test-%d@%s", now.UnixNano(), atom(host))
@@ -142,17 +143,17 @@ func subject(m *notify.Message, it notify.Item, now time.Time) string {
 	switch it.Event {
 	case notify.EventTest:
 		return "[pulse] " + strings.TrimPrefix(notify.TestText(m), "pulse ")
-	case notify.EventResolved:
+	case alert.DeliverResolved:
 		return "[pulse] RESOLVED " + name + " (after " + open + ")"
-	case notify.EventAcknowledged:
+	case alert.DeliverAcknowledged:
 		s := "[pulse] " + inc.Severity + " ACK " + name
 		if inc.AckedBy != "" {
 			s += " by " + notify.OneLine(inc.AckedBy)
 		}
 		return s
-	case notify.EventReminder:
+	case alert.DeliverReminder:
 		return "[pulse] " + inc.Severity + " REMINDER " + name + msg + " (open " + open + ")"
-	case notify.EventEscalated:
+	case alert.DeliverEscalated:
 		return "[pulse] " + inc.Severity + " ESCALATED " + name + msg + " (unacknowledged " + open + ")"
 	default:
 		return "[pulse] " + inc.Severity + " " + notify.EventLabel(it.Event) + " " + name + msg
@@ -187,7 +188,7 @@ func newItemView(m *notify.Message, it notify.Item, now time.Time) itemView {
 	}
 	inc := it.Incident
 	head := notify.EventLabel(it.Event) + " " + it.Check.Name
-	if it.Event != notify.EventResolved {
+	if it.Event != alert.DeliverResolved {
 		head = inc.Severity + " " + head
 	}
 	v := itemView{Headline: head, Message: inc.Message, Runbook: it.Check.Runbook, Note: it.Note}
@@ -209,7 +210,7 @@ func newItemView(m *notify.Message, it notify.Item, now time.Time) itemView {
 	if !inc.OpenedAt.IsZero() {
 		d := notify.FormatDuration(inc.Duration(now))
 		since := inc.OpenedAt.UTC().Format("2006-01-02 15:04 UTC")
-		if it.Event == notify.EventResolved {
+		if it.Event == alert.DeliverResolved {
 			add("Duration", d+" (opened "+since+")")
 		} else {
 			add("Open for", d+" (since "+since+")")

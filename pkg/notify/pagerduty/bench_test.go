@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/notifytest"
 )
@@ -14,15 +15,15 @@ import (
 func BenchmarkRender(b *testing.B) {
 	batch := make([]notify.Item, 20)
 	for i := range batch {
-		batch[i] = notifytest.Item(notify.EventOpened)
+		batch[i] = notifytest.Item(alert.DeliverOpened)
 		batch[i].Incident.ID = int64(100 + i)
 	}
 	for _, bc := range []struct {
 		name string
 		m    *notify.Message
 	}{
-		{"trigger", notifytest.Message(notifytest.Item(notify.EventOpened))},
-		{"resolve", notifytest.Message(notifytest.Item(notify.EventResolved))},
+		{"trigger", notifytest.Message(notifytest.Item(alert.DeliverOpened))},
+		{"resolve", notifytest.Message(notifytest.Item(alert.DeliverResolved))},
 		{"batch-20", notifytest.Message(batch...)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

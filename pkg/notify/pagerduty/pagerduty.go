@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/httpx"
@@ -189,12 +190,12 @@ func Events(m *notify.Message, routingKey string, opts notify.Options) ([]Event,
 		key := dedupKey(m, it, opts)
 		ev := Event{RoutingKey: routingKey, DedupKey: key}
 		switch it.Event {
-		case notify.EventAcknowledged:
+		case alert.DeliverAcknowledged:
 			ev.EventAction = "acknowledge"
-		case notify.EventResolved:
+		case alert.DeliverResolved:
 			ev.EventAction = "resolve"
-		case notify.EventOpened, notify.EventRaised, notify.EventReminder, notify.EventEscalated,
-			notify.EventFlapping, notify.EventTest:
+		case alert.DeliverOpened, alert.DeliverRaised, alert.DeliverReminder, alert.DeliverEscalated,
+			alert.DeliverFlapping, notify.EventTest:
 			ev.EventAction = "trigger"
 			ev.Client = "pulse"
 			ev.Payload = payload(m, it, opts)
@@ -251,7 +252,7 @@ func payload(m *notify.Message, it notify.Item, opts notify.Options) *Payload {
 		at = opts.Now()
 	}
 	summary := notify.Summary(m, it)
-	if it.Event == notify.EventFlapping {
+	if it.Event == alert.DeliverFlapping {
 		summary += " (flapping)"
 	}
 	p := &Payload{

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/httpx"
@@ -86,13 +87,13 @@ func TestGolden(t *testing.T) {
 		name string
 		msg  *notify.Message
 	}{
-		{"opened", notifytest.Message(notifytest.Item(notify.EventOpened))},
-		{"acknowledged", notifytest.Message(notifytest.Item(notify.EventAcknowledged))},
-		{"resolved", notifytest.Message(notifytest.Item(notify.EventResolved))},
+		{"opened", notifytest.Message(notifytest.Item(alert.DeliverOpened))},
+		{"acknowledged", notifytest.Message(notifytest.Item(alert.DeliverAcknowledged))},
+		{"resolved", notifytest.Message(notifytest.Item(alert.DeliverResolved))},
 		{"test", notifytest.TestMessage()},
 		{"batch", notifytest.Message(
-			notifytest.Item(notify.EventRaised), notifytest.Item(notify.EventReminder),
-			notifytest.Item(notify.EventEscalated), notifytest.Item(notify.EventFlapping))},
+			notifytest.Item(alert.DeliverRaised), notifytest.Item(alert.DeliverReminder),
+			notifytest.Item(alert.DeliverEscalated), notifytest.Item(alert.DeliverFlapping))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,13 +123,13 @@ func TestEventFields(t *testing.T) {
 	tests := []struct {
 		event, action, severity string
 	}{
-		{notify.EventOpened, "trigger", "critical"},
-		{notify.EventRaised, "trigger", "critical"},
-		{notify.EventReminder, "trigger", "critical"},
-		{notify.EventEscalated, "trigger", "critical"},
-		{notify.EventFlapping, "trigger", "critical"},
-		{notify.EventAcknowledged, "acknowledge", ""},
-		{notify.EventResolved, "resolve", ""},
+		{alert.DeliverOpened, "trigger", "critical"},
+		{alert.DeliverRaised, "trigger", "critical"},
+		{alert.DeliverReminder, "trigger", "critical"},
+		{alert.DeliverEscalated, "trigger", "critical"},
+		{alert.DeliverFlapping, "trigger", "critical"},
+		{alert.DeliverAcknowledged, "acknowledge", ""},
+		{alert.DeliverResolved, "resolve", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.event, func(t *testing.T) {
@@ -170,7 +171,7 @@ func TestEventFields(t *testing.T) {
 
 func TestSeverities(t *testing.T) {
 	for sev, want := range map[string]string{"P1": "critical", "P2": "error", "P3": "warning", "P4": "info"} {
-		it := notifytest.Item(notify.EventOpened)
+		it := notifytest.Item(alert.DeliverOpened)
 		it.Incident.Severity = sev
 		events, err := Events(notifytest.Message(it), routingKey, notifytest.Options(nil))
 		if err != nil {
@@ -183,7 +184,7 @@ func TestSeverities(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	it := notifytest.Item(notify.EventOpened)
+	it := notifytest.Item(alert.DeliverOpened)
 	it.Incident.Message = strings.Repeat("é", 3000) // 2 bytes each: the cut falls inside runes
 	it.Incident.Key = strings.Repeat("k", 300)
 	events, err := Events(notifytest.Message(it), routingKey, notifytest.Options(nil))
@@ -199,7 +200,7 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("dedup key of %d bytes", len(key))
 	}
 	// The resolve must carry the same key as the trigger.
-	it.Event = notify.EventResolved
+	it.Event = alert.DeliverResolved
 	again, _ := Events(notifytest.Message(it), routingKey, notifytest.Options(nil))
 	if again[0].DedupKey != key {
 		t.Fatalf("resolve key %q differs from trigger key %q", again[0].DedupKey, key)
@@ -216,7 +217,7 @@ func TestSend(t *testing.T) {
 	rcv, srv := newReceiver(t, nil)
 	n := newNotifier(t, srv.URL+"/v2/enqueue", notifytest.Options(nil))
 	batch := notifytest.Batch(200)
-	msg := notifytest.Message(append(batch, notifytest.Item(notify.EventAcknowledged))...)
+	msg := notifytest.Message(append(batch, notifytest.Item(alert.DeliverAcknowledged))...)
 	if err := n.Send(context.Background(), msg); err != nil {
 		t.Fatalf("send: %v", err)
 	}
@@ -282,7 +283,7 @@ func TestRetryClassification(t *testing.T) {
 				_, _ = io.WriteString(w, tt.body)
 			})
 			n := newNotifier(t, srv.URL+"/v2/enqueue", notifytest.Options(nil))
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
 			var se *notify.SendError
 			if !errors.As(err, &se) {
 				t.Fatalf("error %v is not a *SendError", err)
@@ -303,7 +304,7 @@ func TestRetryClassification(t *testing.T) {
 		addr := l.Addr().String()
 		l.Close()
 		n := newNotifier(t, "http://"+addr+"/v2/enqueue", notifytest.Options(nil))
-		err = n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+		err = n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
 		if err == nil || !notify.Retryable(err) {
 			t.Fatalf("connection refused: %v, want a retryable error", err)
 		}
@@ -323,7 +324,7 @@ func TestRetryClassification(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+		err = n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
 		if !notify.Retryable(err) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("timeout: %v, want retryable and DeadlineExceeded", err)
 		}
@@ -333,7 +334,7 @@ func TestRetryClassification(t *testing.T) {
 // A retryable failure stops the batch at once (the whole message will be
 // retried); a permanent one lets the other items through.
 func TestSendStops(t *testing.T) {
-	items := []notify.Item{notifytest.Item(notify.EventOpened), notifytest.Item(notify.EventResolved)}
+	items := []notify.Item{notifytest.Item(alert.DeliverOpened), notifytest.Item(alert.DeliverResolved)}
 	tests := []struct {
 		name      string
 		first     int
@@ -404,7 +405,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			}
 			log, buf := notifytest.Logger()
 			n := newNotifier(t, url, notifytest.Options(log))
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
 			if err == nil {
 				t.Fatal("send succeeded")
 			}

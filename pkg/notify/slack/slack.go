@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/httpx"
@@ -193,7 +194,7 @@ func single(m *notify.Message, it notify.Item, now time.Time, footer Block) Payl
 		field("State", esc(inc.State)),
 	}
 	if !inc.OpenedAt.IsZero() {
-		if it.Event == notify.EventResolved {
+		if it.Event == alert.DeliverResolved {
 			fields = append(fields, field("Duration", notify.FormatDuration(inc.Duration(now))))
 		} else {
 			fields = append(fields, field("Open for", notify.FormatDuration(inc.Duration(now))+", since "+date(inc.OpenedAt)))
@@ -212,7 +213,7 @@ func single(m *notify.Message, it notify.Item, now time.Time, footer Block) Payl
 	}
 	blocks = append(blocks, footer)
 	text := notify.Summary(m, it)
-	if it.Event != notify.EventOpened {
+	if it.Event != alert.DeliverOpened {
 		text = notify.EventLabel(it.Event) + " " + text
 	}
 	text += " (#" + strconv.FormatInt(inc.ID, 10) + ")"
@@ -241,7 +242,7 @@ func batch(m *notify.Message, now time.Time, footer Block) Payload {
 		}
 		line += " · #" + strconv.FormatInt(inc.ID, 10)
 		if !inc.OpenedAt.IsZero() {
-			if it.Event == notify.EventResolved {
+			if it.Event == alert.DeliverResolved {
 				line += " · lasted " + notify.FormatDuration(inc.Duration(now))
 			} else {
 				line += " · open " + notify.FormatDuration(inc.Duration(now))
@@ -278,7 +279,7 @@ func batch(m *notify.Message, now time.Time, footer Block) Payload {
 // fallbackLine is one incident of a batch in plain text.
 func fallbackLine(it notify.Item, now time.Time) string {
 	line := title(it)
-	if it.Event == notify.EventResolved && !it.Incident.OpenedAt.IsZero() {
+	if it.Event == alert.DeliverResolved && !it.Incident.OpenedAt.IsZero() {
 		return line + " (after " + notify.FormatDuration(it.Incident.Duration(now)) + ")"
 	}
 	if it.Incident.Message != "" {
@@ -290,7 +291,7 @@ func fallbackLine(it notify.Item, now time.Time) string {
 // title is "P1 OPEN api-health", or "RESOLVED api-health" for a resolve.
 func title(it notify.Item) string {
 	t := notify.EventLabel(it.Event) + " " + it.Check.Name
-	if it.Event != notify.EventResolved && it.Incident.Severity != "" {
+	if it.Event != alert.DeliverResolved && it.Incident.Severity != "" {
 		t = it.Incident.Severity + " " + t
 	}
 	return t
@@ -305,11 +306,11 @@ func checkLabel(c notify.Check) string {
 
 func emoji(it notify.Item) string {
 	switch it.Event {
-	case notify.EventResolved:
+	case alert.DeliverResolved:
 		return ":white_check_mark:"
-	case notify.EventAcknowledged:
+	case alert.DeliverAcknowledged:
 		return ":eyes:"
-	case notify.EventFlapping:
+	case alert.DeliverFlapping:
 		return ":repeat:"
 	case notify.EventTest:
 		return ":wave:"

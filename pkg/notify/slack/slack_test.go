@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/httpx"
@@ -199,10 +200,10 @@ func TestGolden(t *testing.T) {
 		name string
 		msg  *notify.Message
 	}{
-		{"opened", notifytest.Message(notifytest.Item(notify.EventOpened))},
-		{"acknowledged", notifytest.Message(notifytest.Item(notify.EventAcknowledged))},
-		{"resolved", notifytest.Message(notifytest.Item(notify.EventResolved))},
-		{"escalated", notifytest.Message(notifytest.Item(notify.EventEscalated))},
+		{"opened", notifytest.Message(notifytest.Item(alert.DeliverOpened))},
+		{"acknowledged", notifytest.Message(notifytest.Item(alert.DeliverAcknowledged))},
+		{"resolved", notifytest.Message(notifytest.Item(alert.DeliverResolved))},
+		{"escalated", notifytest.Message(notifytest.Item(alert.DeliverEscalated))},
 		{"test", notifytest.TestMessage()},
 		{"digest", notifytest.Digest()},
 		{"batch", notifytest.Message(notifytest.Batch(3)...)},
@@ -225,7 +226,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestSingleFields(t *testing.T) {
-	p := Render(notifytest.Message(notifytest.Item(notify.EventOpened)), "ops", notifytest.Options(nil))
+	p := Render(notifytest.Message(notifytest.Item(alert.DeliverOpened)), "ops", notifytest.Options(nil))
 	if got := p.Blocks[0].Text.Text; got != ":red_circle: P1 OPEN api-health" {
 		t.Errorf("header %q", got)
 	}
@@ -254,7 +255,7 @@ func TestSingleFields(t *testing.T) {
 }
 
 func TestEscaping(t *testing.T) {
-	it := notifytest.Item(notify.EventOpened)
+	it := notifytest.Item(alert.DeliverOpened)
 	it.Incident.Message = "<!channel> wake up & see <https://evil.example|this>"
 	b, _ := httpx.JSON(Render(notifytest.Message(it), "ops", notifytest.Options(nil)))
 	if bytes.Contains(b, []byte("<!channel>")) || bytes.Contains(b, []byte("<https://evil")) {
@@ -265,7 +266,7 @@ func TestEscaping(t *testing.T) {
 
 func TestSend(t *testing.T) {
 	rcv, n := setup(t, nil, nil)
-	if err := n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened))); err != nil {
+	if err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened))); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Send(context.Background(), notifytest.TestMessage()); err != nil {
@@ -368,7 +369,7 @@ func TestAnswers(t *testing.T) {
 				w.WriteHeader(tt.status)
 				_, _ = io.WriteString(w, tt.body)
 			}, nil)
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
 			var se *notify.SendError
 			if !errors.As(err, &se) {
 				t.Fatalf("error %v is not a *SendError", err)
@@ -406,7 +407,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		t.Run(strconv.Itoa(status), func(t *testing.T) {
 			log, buf := notifytest.Logger()
 			_, n := setup(t, echo(status), log)
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
 			if err == nil {
 				t.Fatal("send succeeded")
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/notifytest"
@@ -56,7 +57,7 @@ func newNotifier(t *testing.T, url string) (*Notifier, *notifytest.LogBuffer) {
 }
 
 func TestPayloadGolden(t *testing.T) {
-	docs, err := Payloads(notifytest.Message(notifytest.Item(notify.EventOpened), notifytest.Item(notify.EventResolved)))
+	docs, err := Payloads(notifytest.Message(notifytest.Item(alert.DeliverOpened), notifytest.Item(alert.DeliverResolved)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestSendPostsOneDocumentPerItemWithHeaders(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	n, _ := newNotifier(t, srv.URL+"/pulse")
-	m := notifytest.Message(notifytest.Item(notify.EventOpened), notifytest.Item(notify.EventAcknowledged))
+	m := notifytest.Message(notifytest.Item(alert.DeliverOpened), notifytest.Item(alert.DeliverAcknowledged))
 	if err := n.Send(context.Background(), m); err != nil {
 		t.Fatalf("send: %v", err)
 	}
@@ -130,7 +131,7 @@ func TestSendClassifiesAnswersWithoutLeakingSecrets(t *testing.T) {
 			defer srv.Close()
 			url := srv.URL + "/hook/secret-path-123"
 			n, logs := newNotifier(t, url)
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
 			if err == nil {
 				t.Fatal("send succeeded against a failing receiver")
 			}
@@ -192,7 +193,7 @@ func TestEchoedSecretsAreRedacted(t *testing.T) {
 	defer srv.Close()
 	url := srv.URL + "/hook/secret-path-123"
 	n, logs := newNotifier(t, url)
-	err := n.Send(context.Background(), notifytest.Message(notifytest.Item(notify.EventOpened)))
+	err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
 	var se *notify.SendError
 	if !errors.As(err, &se) || se.Retryable || se.Status != 401 || !strings.Contains(se.Answer, "bad credentials") {
 		t.Fatalf("got %#v, want a permanent 401 with the answer", err)

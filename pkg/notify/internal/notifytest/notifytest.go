@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 )
 
@@ -61,19 +62,19 @@ func Item(event string) notify.Item {
 	inc := Incident()
 	it := notify.Item{Event: event, At: Now(), Incident: inc, Check: Check()}
 	switch event {
-	case notify.EventOpened:
+	case alert.DeliverOpened:
 		it.At = inc.OpenedAt
 		it.Incident.OpenedAt = inc.OpenedAt
-	case notify.EventAcknowledged:
+	case alert.DeliverAcknowledged:
 		at := Now()
 		it.Incident.Status, it.Incident.AckedAt, it.Incident.AckedBy = "acknowledged", &at, "alice"
 		it.Note = "looking into it"
-	case notify.EventResolved:
+	case alert.DeliverResolved:
 		at := Now()
 		it.Incident.Status, it.Incident.ResolvedAt = "resolved", &at
-	case notify.EventEscalated:
+	case alert.DeliverEscalated:
 		it.Note = "escalated after 15m"
-	case notify.EventReminder:
+	case alert.DeliverReminder:
 		it.Note = "still open after 30m"
 	}
 	return it
@@ -110,14 +111,14 @@ func Batch(n int) []notify.Item {
 	items := make([]notify.Item, 0, n)
 	long := strings.Repeat("upstream <timeout> & retry exhausted; ", 80) // ~3000 bytes
 	for i := range n {
-		it := Item(notify.EventOpened)
+		it := Item(alert.DeliverOpened)
 		it.Incident.ID = int64(100 + i)
 		it.Incident.Key = fmt.Sprintf("edge-1-%d", 100+i)
 		it.Check.Name = fmt.Sprintf("service-%03d", i)
 		it.Incident.Message = fmt.Sprintf("check %d failed: %s", i, long)
 		switch {
 		case i%10 == 0:
-			it.Event = notify.EventResolved
+			it.Event = alert.DeliverResolved
 			at := Now()
 			it.Incident.ResolvedAt, it.Incident.Status = &at, "resolved"
 		case i%10 <= 6:
