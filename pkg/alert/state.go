@@ -29,6 +29,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/checks"
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // Defaults for flapping detection when [agent] leaves them out (SPEC §4).
@@ -224,14 +225,14 @@ func Evaluate(prev CheckState, res checks.Result, p Policy, now time.Time) (next
 		if next.Flapping && (len(next.Changes) == 0 || now.Sub(next.Changes[len(next.Changes)-1]) >= p.FlapWindow) {
 			next.Flapping, next.FlappingSince, next.Changes = false, time.Time{}, nil
 			events = append(events, Event{Kind: FlappingEnded, Severity: p.Severity, State: st,
-				Message: "stable for " + shortDuration(p.FlapWindow), At: now, IncidentID: next.IncidentID})
+				Message: "stable for " + ui.Setting(p.FlapWindow), At: now, IncidentID: next.IncidentID})
 		}
 		if flip {
 			next.Changes = recordChange(next.Changes, now, p.FlapChanges, p.FlapWindow)
 			if !next.Flapping && len(next.Changes) >= p.FlapChanges {
 				next.Flapping, next.FlappingSince = true, now
 				events = append(events, Event{Kind: Flapping, Severity: p.Severity, State: st,
-					Message: "changed state " + strconv.Itoa(len(next.Changes)) + " times within " + shortDuration(p.FlapWindow),
+					Message: "changed state " + strconv.Itoa(len(next.Changes)) + " times within " + ui.Setting(p.FlapWindow),
 					At:      now, IncidentID: next.IncidentID})
 			}
 		}
@@ -294,17 +295,6 @@ func recordChange(prev []time.Time, now time.Time, limit int, window time.Durati
 	out := make([]time.Time, 0, len(prev)-start+1)
 	out = append(out, prev[start:]...)
 	return append(out, now)
-}
-
-// shortDuration formats d as "1h", "90m", "30s" rather than "1h0m0s".
-func shortDuration(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d >= time.Minute && d%time.Minute == 0:
-		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	}
-	return d.String()
 }
 
 // checkStateJSON is CheckState's stored form: states as words, so the blob

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
 // Options are what every notifier integration gets besides its own config.
@@ -158,9 +156,6 @@ func Truncate(s string, max int) string {
 	}
 	return s[:cut] + ellipsis
 }
-
-// FormatDuration prints d for people: "45s", "12m", "1h5m", "2d3h".
-func FormatDuration(d time.Duration) string { return config.Approx(d) }
 
 // EventLabel is the short upper-case word for an event in subjects and
 // headers: OPEN, RAISED, RESOLVED, ACK, ESCALATED, REMINDER, FLAPPING, TEST.

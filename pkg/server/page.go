@@ -13,6 +13,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/report"
 	"github.com/pulse-monitor/pulse/pkg/store"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 const (
@@ -247,7 +248,7 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 		d.Incidents = append(d.Incidents, pageIncident{
 			ID: in.ID, Severity: in.Severity, Check: in.Check, Status: in.Status,
 			Since: in.OpenedAt.In(loc).Format("2006-01-02 15:04 MST"),
-			For:   shortDuration(now.Sub(in.OpenedAt)),
+			For:   ui.Elapsed(now.Sub(in.OpenedAt)),
 		})
 	}
 	var buf bytes.Buffer
@@ -320,7 +321,7 @@ func dayBar(i int, label string, r *store.Rollup, target float64) bar {
 	if r.Failures > 0 {
 		b.Title += fmt.Sprintf(" (%d warn, %d crit, %d unknown)", r.Warn, r.Crit, r.Failures-r.Warn-r.Crit)
 	}
-	b.Title += fmt.Sprintf(" · avg %s, max %s", shortLatency(r.Mean()), shortLatency(r.LatencyMax))
+	b.Title += fmt.Sprintf(" · avg %s, max %s", ui.Latency(r.Mean()), ui.Latency(r.LatencyMax))
 	return b
 }
 
@@ -341,25 +342,4 @@ func pctString(p float64) string {
 		s = "99.99%"
 	}
 	return s
-}
-
-func shortLatency(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return fmt.Sprintf("%d µs", d.Microseconds())
-	case d < 10*time.Second:
-		return fmt.Sprintf("%d ms", d.Milliseconds())
-	}
-	return d.Round(100 * time.Millisecond).String()
-}
-
-func shortDuration(d time.Duration) string {
-	d = max(d, 0).Round(time.Minute)
-	switch {
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
 }
