@@ -123,8 +123,10 @@ func (p Policy) SeverityOf(s checks.State) string {
 	return p.WarnSeverity
 }
 
-// severityRank orders severities, most severe first; unknown ones sort last.
-func severityRank(s string) int {
+// SeverityRank orders severities, most severe first: P1 is 0, P4 is 3;
+// unknown ones (and "") sort last. It is pulse's one severity order
+// (notifications, reports and the status page sort by it).
+func SeverityRank(s string) int {
 	for i, v := range config.Severities {
 		if v == s {
 			return i
@@ -136,7 +138,7 @@ func severityRank(s string) int {
 // LowerSeverity returns the severity one level below s ("P1" → "P2"). The
 // lowest severity, and anything unrecognised, is returned unchanged.
 func LowerSeverity(s string) string {
-	r := severityRank(s)
+	r := SeverityRank(s)
 	if r+1 < len(config.Severities) {
 		return config.Severities[r+1]
 	}
@@ -144,7 +146,7 @@ func LowerSeverity(s string) string {
 }
 
 // MoreSevere reports whether severity a is more severe than b ("P1" > "P2").
-func MoreSevere(a, b string) bool { return severityRank(a) < severityRank(b) }
+func MoreSevere(a, b string) bool { return SeverityRank(a) < SeverityRank(b) }
 
 // CheckState is what Evaluate remembers about one check between results. It
 // is a plain value: the store keeps it as an opaque JSON blob per check, and
