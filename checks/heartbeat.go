@@ -10,6 +10,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/cron"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // hbMaxRuntime bounds the start → success gap counted as a run time: a
@@ -96,13 +97,13 @@ func (k *heartbeatCheck) Run(ctx context.Context) Result {
 func (k *heartbeatCheck) judge(now time.Time, ps PingState) Result {
 	succ := ps.LastSuccess
 	if !ps.LastFail.IsZero() && ps.LastFail.After(succ) {
-		return Result{State: Crit, Message: "job reported failure " + config.Approx(now.Sub(ps.LastFail)) + " ago"}
+		return Result{State: Crit, Message: "job reported failure " + ui.Approx(now.Sub(ps.LastFail)) + " ago"}
 	}
 	running := !ps.LastStart.IsZero() && ps.LastStart.After(succ)
 	// With no grace a running job cannot be told from a hung one; the
 	// period deadline alone judges it then.
 	if running && k.grace > 0 && now.Sub(ps.LastStart) >= k.grace {
-		return Result{State: Crit, Message: "started " + config.Approx(now.Sub(ps.LastStart)) + " ago, no success within grace " + config.Duration(k.grace).String()}
+		return Result{State: Crit, Message: "started " + ui.Approx(now.Sub(ps.LastStart)) + " ago, no success within grace " + config.Duration(k.grace).String()}
 	}
 	if succ.IsZero() {
 		watched := ps.FirstSeen
@@ -110,10 +111,10 @@ func (k *heartbeatCheck) judge(now time.Time, ps PingState) Result {
 			watched = k.created
 		}
 		if deadline := k.due(watched).Add(k.grace); !now.Before(deadline) {
-			return Result{State: Crit, Message: "no ping since started watching " + config.Approx(now.Sub(watched)) + " ago (" + k.rule() + ")"}
+			return Result{State: Crit, Message: "no ping since started watching " + ui.Approx(now.Sub(watched)) + " ago (" + k.rule() + ")"}
 		}
 		if running {
-			return Result{State: OK, Message: "running, started " + config.Approx(now.Sub(ps.LastStart)) + " ago (new)"}
+			return Result{State: OK, Message: "running, started " + ui.Approx(now.Sub(ps.LastStart)) + " ago (new)"}
 		}
 		return Result{State: OK, Message: "waiting for first ping (new)"}
 	}
@@ -121,17 +122,17 @@ func (k *heartbeatCheck) judge(now time.Time, ps PingState) Result {
 	if !now.Before(due.Add(k.grace)) {
 		if k.sched != nil {
 			return Result{State: Crit, Message: "no success since the run expected at " + due.In(k.loc).Format("2006-01-02 15:04") +
-				" (grace " + config.Duration(k.grace).String() + "), last ping " + config.Approx(now.Sub(succ)) + " ago"}
+				" (grace " + config.Duration(k.grace).String() + "), last ping " + ui.Approx(now.Sub(succ)) + " ago"}
 		}
-		return Result{State: Crit, Message: "no ping for " + config.Approx(now.Sub(succ)) + " (" + k.rule() + ")"}
+		return Result{State: Crit, Message: "no ping for " + ui.Approx(now.Sub(succ)) + " (" + k.rule() + ")"}
 	}
 	if running {
-		return Result{State: OK, Message: "running, started " + config.Approx(now.Sub(ps.LastStart)) + " ago, last success " + config.Approx(now.Sub(succ)) + " ago"}
+		return Result{State: OK, Message: "running, started " + ui.Approx(now.Sub(ps.LastStart)) + " ago, last success " + ui.Approx(now.Sub(succ)) + " ago"}
 	}
-	msg := "last ping " + config.Approx(now.Sub(succ)) + " ago"
+	msg := "last ping " + ui.Approx(now.Sub(succ)) + " ago"
 	if !now.Before(due) {
 		// Late but within grace: Healthchecks' "late", not yet worth an alert.
-		msg += ", late (grace ends in " + config.Approx(due.Add(k.grace).Sub(now)) + ")"
+		msg += ", late (grace ends in " + ui.Approx(due.Add(k.grace).Sub(now)) + ")"
 	}
 	return Result{State: OK, Message: msg}
 }

@@ -415,20 +415,11 @@ func (a *Agent) RunChecks(ctx context.Context, names []string) ([]checks.Result,
 			rts = append(rts, rt)
 		}
 	}
-	limit := make(chan struct{}, max(1, a.cfg.Agent.MaxConcurrency))
+	limit := a.cfg.Agent.MaxConcurrency
 	a.mu.RUnlock()
-	results := make([]checks.Result, len(rts))
-	var wg sync.WaitGroup
-	for i, rt := range rts {
-		wg.Add(1)
-		limit <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-limit }()
-			results[i] = a.execute(context.WithoutCancel(ctx), rt)
-		}()
-	}
-	wg.Wait()
+	results := runConcurrently(len(rts), limit, func(i int) checks.Result {
+		return a.execute(context.WithoutCancel(ctx), rts[i])
+	})
 	// The writer holds a batch the database refuses (disk full) until it
 	// is taken: a one-shot run from cron must not wait for that forever.
 	fctx, cancel := context.WithTimeout(ctx, runOnceFlushLimit)

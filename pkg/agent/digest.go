@@ -55,11 +55,10 @@ func (a *Agent) sendDueDigests(ctx context.Context) {
 				return
 			}
 		}
-		msg := report.Message(digest, a.inc.name, a.inc.source, now)
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err = n.Send(sctx, msg)
-		cancel()
-		if err != nil {
+		// One notifier at a time, its day recorded as soon as it is sent:
+		// a restart meanwhile must not send it again.
+		from := report.DigestSender{Agent: a.inc.name, Host: a.inc.source, Now: now}
+		if err := report.SendDigest(ctx, digest, from, report.DigestTarget{Name: name, Notifier: n}); err != nil {
 			a.log.Warn("daily digest not delivered; retrying in a minute", "notifier", name, "day", day, "err", err)
 			continue
 		}

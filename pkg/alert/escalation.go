@@ -5,6 +5,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/checks"
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // Delivery events: the words of a notification's event (notify.Item.Event,
@@ -225,14 +226,14 @@ func Due(inc IncidentInfo, esc config.Escalation, now time.Time) []Delivery {
 	batchable := esc.Within > 0
 	if esc.Repeat > 0 && !now.Before(inc.lastNotified().Add(esc.Repeat.D())) {
 		out = fanout(out, inc.Told, Delivery{Event: DeliverReminder, Severity: inc.Severity, DueAt: now,
-			Batchable: batchable, Note: "still open, unacknowledged for " + shortDuration(now.Sub(inc.OpenedAt).Truncate(time.Minute))})
+			Batchable: batchable, Note: "still open, unacknowledged for " + ui.Setting(now.Sub(inc.OpenedAt).Truncate(time.Minute))})
 	}
 	for i, step := range esc.Escalate {
 		if containsInt(inc.Escalated, i+1) || now.Before(inc.AnnouncedAt.Add(step.After.D())) {
 			continue
 		}
 		out = fanout(out, step.Notify, Delivery{Event: DeliverEscalated, Severity: inc.Severity, DueAt: now,
-			Batchable: batchable, Step: i + 1, Note: "unacknowledged for " + shortDuration(step.After.D())})
+			Batchable: batchable, Step: i + 1, Note: "unacknowledged for " + ui.Setting(step.After.D())})
 	}
 	return out
 }

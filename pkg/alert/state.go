@@ -30,6 +30,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/checks"
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // Defaults for flapping detection when [agent] leaves them out (SPEC §4).
@@ -128,8 +129,10 @@ func (p Policy) SeverityOf(s checks.State) string {
 	return p.WarnSeverity
 }
 
-// severityRank orders severities, most severe first; unknown ones sort last.
-func severityRank(s string) int {
+// SeverityRank orders severities, most severe first: P1 is 0, P4 is 3;
+// unknown ones (and "") sort last. It is pulse's one severity order
+// (notifications, reports and the status page sort by it).
+func SeverityRank(s string) int {
 	for i, v := range config.Severities {
 		if v == s {
 			return i
@@ -141,7 +144,7 @@ func severityRank(s string) int {
 // LowerSeverity returns the severity one level below s ("P1" → "P2"). The
 // lowest severity, and anything unrecognised, is returned unchanged.
 func LowerSeverity(s string) string {
-	r := severityRank(s)
+	r := SeverityRank(s)
 	if r+1 < len(config.Severities) {
 		return config.Severities[r+1]
 	}
@@ -149,7 +152,7 @@ func LowerSeverity(s string) string {
 }
 
 // MoreSevere reports whether severity a is more severe than b ("P1" > "P2").
-func MoreSevere(a, b string) bool { return severityRank(a) < severityRank(b) }
+func MoreSevere(a, b string) bool { return SeverityRank(a) < SeverityRank(b) }
 
 // CheckState is what Evaluate remembers about one check between results. It
 // is a plain value: the store keeps it as an opaque JSON blob per check, and
@@ -230,14 +233,14 @@ func Evaluate(prev CheckState, res checks.Result, p Policy, now time.Time) (next
 		if next.Flapping && (len(next.Changes) == 0 || now.Sub(next.Changes[len(next.Changes)-1]) >= p.FlapWindow) {
 			next.Flapping, next.FlappingSince, next.Changes = false, time.Time{}, nil
 			events = append(events, Event{Kind: FlappingEnded, Severity: p.Severity, State: st,
-				Message: "stable for " + shortDuration(p.FlapWindow), At: now, IncidentID: next.IncidentID})
+				Message: "stable for " + ui.Setting(p.FlapWindow), At: now, IncidentID: next.IncidentID})
 		}
 		if flip {
 			next.Changes = recordChange(next.Changes, now, p.FlapChanges, p.FlapWindow)
 			if !next.Flapping && len(next.Changes) >= p.FlapChanges {
 				next.Flapping, next.FlappingSince = true, now
 				events = append(events, Event{Kind: Flapping, Severity: p.Severity, State: st,
-					Message: "changed state " + strconv.Itoa(len(next.Changes)) + " times within " + shortDuration(p.FlapWindow),
+					Message: "changed state " + strconv.Itoa(len(next.Changes)) + " times within " + ui.Setting(p.FlapWindow),
 					At:      now, IncidentID: next.IncidentID})
 			}
 		}
@@ -300,17 +303,6 @@ func recordChange(prev []time.Time, now time.Time, limit int, window time.Durati
 	out := make([]time.Time, 0, len(prev)-start+1)
 	out = append(out, prev[start:]...)
 	return append(out, now)
-}
-
-// shortDuration formats d as "1h", "90m", "30s" rather than "1h0m0s".
-func shortDuration(d time.Duration) string {
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d >= time.Minute && d%time.Minute == 0:
-		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	}
-	return d.String()
 }
 
 // checkStateJSON is CheckState's stored form: states as words, so the blob

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/checks"
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // Silence is one `pulse silence add`: notifications for the checks that
@@ -151,7 +152,7 @@ func (s *Suppressor) Muted(c *config.Check, now time.Time) (reason string, muted
 		}
 		if start, ok := w.activeAt(now); ok {
 			return fmt.Sprintf("maintenance %q since %s for %s", w.spec,
-				start.In(s.loc).Format("2006-01-02 15:04 MST"), shortDuration(w.dur)), true
+				start.In(s.loc).Format("2006-01-02 15:04 MST"), ui.Setting(w.dur)), true
 		}
 	}
 	return "", false

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -50,24 +48,9 @@ func runCheck(ctx context.Context, g *Global, o CheckOptions) error {
 	if err != nil {
 		return exitCode(3, err)
 	}
-	var results []checks.Result
-	if o.Record {
-		// The agent's own path: results, incidents and notifications
-		// recorded; the acks and resolves the CLI queued stay the running
-		// agent's to handle.
-		a, err := agent.New(agent.Options{Config: cfg, Logger: g.Logger(), SideRun: true})
-		if err != nil {
-			return exitCode(3, err)
-		}
-		names := make([]string, len(selected))
-		for i, c := range selected {
-			names[i] = c.Name
-		}
-		if results, err = a.RunChecks(ctx, names); err != nil {
-			return exitCode(3, fmt.Errorf("record results: %w", err))
-		}
-	} else {
-		results = runChecksNow(ctx, g, cfg, selected)
+	results, err := agent.Check(ctx, cfg, agent.CheckOptions{Checks: selected, Record: o.Record, Logger: g.Logger()})
+	if err != nil {
+		return exitCode(3, err)
 	}
 
 	worst := checks.OK
@@ -82,35 +65,9 @@ func runCheck(ctx context.Context, g *Global, o CheckOptions) error {
 	return nil
 }
 
-// runChecksNow runs checks concurrently and records nothing.
-func runChecksNow(ctx context.Context, g *Global, cfg *config.Config, selected []*config.Check) []checks.Result {
-	// Complete, so that the checks built here share it rather than each
-	// taking a copy with the defaults filled in.
-	env := &checks.Env{Now: time.Now, Logger: g.Logger(), Targets: cfg.Targets, SQL: checks.NewSQLPools(g.Logger()), HTTP: checks.NewHTTPClients()}
-	defer env.SQL.Close()
-	results := make([]checks.Result, len(selected))
-	limit := make(chan struct{}, max(1, cfg.Agent.MaxConcurrency))
-	var wg sync.WaitGroup
-	for i, c := range selected {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			limit <- struct{}{}
-			defer func() { <-limit }()
-			chk, err := checks.New(c, env)
-			if err != nil {
-				results[i] = checks.Result{Check: c.Name, Start: time.Now(), State: checks.Unknown, Message: err.Error()}
-				return
-			}
-			results[i] = checks.Run(ctx, c.Name, chk, c.Timeout.D(), nil)
-		}()
-	}
-	wg.Wait()
-	return results
-}
-
-// selectChecks returns the enabled checks matching names (globs), in config
-// order; a name that matches nothing is an error.
+// selectChecks returns the enabled checks matching names (globs), in the
+// order of names (config order within a glob), each once; a name that
+// matches nothing is an error.
 func selectChecks(cfg *config.Config, names []string) ([]*config.Check, error) {
 	var out []*config.Check
 	if len(names) == 0 {

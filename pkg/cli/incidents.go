@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/report"
 	"github.com/pulse-monitor/pulse/pkg/store"
 	"github.com/pulse-monitor/pulse/pkg/ui"
 )
@@ -73,43 +73,6 @@ func openIncidentStore(g *Global, write bool) (*store.Store, *config.Config, err
 	return st, cfg, nil
 }
 
-// incidentJSON is an incident in `pulse incidents --json`.
-type incidentJSON struct {
-	ID                int64      `json:"id"`
-	Check             string     `json:"check"`
-	Type              string     `json:"type,omitempty"`
-	Severity          string     `json:"severity"`
-	State             string     `json:"state"`
-	Status            string     `json:"status"`
-	Message           string     `json:"message"`
-	Value             *float64   `json:"value,omitempty"`
-	OpenedAt          time.Time  `json:"opened_at"`
-	AckedAt           *time.Time `json:"acknowledged_at,omitempty"`
-	AckedBy           string     `json:"acknowledged_by,omitempty"`
-	AckNote           string     `json:"ack_note,omitempty"`
-	ResolvedAt        *time.Time `json:"resolved_at,omitempty"`
-	ResolvedBy        string     `json:"resolved_by,omitempty"`
-	DurationSeconds   float64    `json:"duration_seconds"`
-	NotificationsSent int        `json:"notifications_sent"`
-	NotificationsFail int        `json:"notifications_failed"`
-}
-
-func toJSON(inc *store.Incident, now time.Time) incidentJSON {
-	j := incidentJSON{ID: inc.ID, Check: inc.Check, Type: inc.Type, Severity: inc.Severity, State: inc.State,
-		Status: inc.Status, Message: inc.Message, Value: inc.Value, OpenedAt: inc.OpenedAt.UTC(),
-		AckedBy: inc.AckedBy, AckNote: inc.AckNote, ResolvedBy: inc.ResolvedBy,
-		DurationSeconds: inc.Duration(now).Round(time.Second).Seconds(), NotificationsSent: inc.Sent, NotificationsFail: inc.Failed}
-	if !inc.AckedAt.IsZero() {
-		t := inc.AckedAt.UTC()
-		j.AckedAt = &t
-	}
-	if !inc.ResolvedAt.IsZero() {
-		t := inc.ResolvedAt.UTC()
-		j.ResolvedAt = &t
-	}
-	return j
-}
-
 func runIncidents(ctx context.Context, g *Global, o IncidentsOptions) error {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -133,13 +96,8 @@ func runIncidents(ctx context.Context, g *Global, o IncidentsOptions) error {
 	}
 	out := g.IO.Out
 	if o.JSON {
-		js := make([]incidentJSON, len(list))
-		for i := range list {
-			js[i] = toJSON(&list[i], now)
-		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(js)
+		// The shape of /api/v1/incidents.
+		return writeJSON(out, report.IncidentRecords(list, now))
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(out, "no incidents")
@@ -264,39 +222,7 @@ func runIncidentShow(ctx context.Context, g *Global, o IncidentShowOptions) erro
 	now := o.Now()
 	out := g.IO.Out
 	if o.JSON {
-		type event struct {
-			At     time.Time `json:"at"`
-			Kind   string    `json:"kind"`
-			Detail string    `json:"detail,omitempty"`
-		}
-		type notification struct {
-			Notifier  string     `json:"notifier"`
-			Event     string     `json:"event"`
-			Status    string     `json:"status"`
-			Attempts  int        `json:"attempts"`
-			SentAt    *time.Time `json:"sent_at,omitempty"`
-			LastError string     `json:"last_error,omitempty"`
-			Answer    string     `json:"answer,omitempty"`
-		}
-		v := struct {
-			incidentJSON
-			Timeline      []event        `json:"timeline"`
-			Notifications []notification `json:"notifications"`
-		}{incidentJSON: toJSON(&inc, now), Timeline: []event{}, Notifications: []notification{}}
-		for _, e := range tl {
-			v.Timeline = append(v.Timeline, event{e.At.UTC(), e.Kind, e.Detail})
-		}
-		for _, n := range notes {
-			nj := notification{Notifier: n.Notifier, Event: n.Event, Status: n.Status, Attempts: n.Attempts, LastError: n.LastError, Answer: n.Answer}
-			if !n.SentAt.IsZero() {
-				t := n.SentAt.UTC()
-				nj.SentAt = &t
-			}
-			v.Notifications = append(v.Notifications, nj)
-		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return writeJSON(out, report.NewIncidentDetail(&inc, tl, notes, now))
 	}
 	loc := cfg.Agent.Location
 	if loc == nil {

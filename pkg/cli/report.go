@@ -109,7 +109,7 @@ func sendDigest(ctx context.Context, g *Global, cfg *config.Config, o ReportOpti
 		newNotifier = registry.New
 	}
 	host, _ := os.Hostname()
-	msg := report.Message(d, cfg.Agent.Name, host, now)
+	from := report.DigestSender{Agent: cfg.Agent.Name, Host: host, Now: now}
 	var errs []error
 	for _, name := range cfg.Report.Notify {
 		i := slices.IndexFunc(cfg.Notifiers, func(n config.Notifier) bool { return n.Name == name })
@@ -122,8 +122,8 @@ func sendDigest(ctx context.Context, g *Global, cfg *config.Config, o ReportOpti
 			errs = append(errs, fmt.Errorf("notifier %q: %w", name, err))
 			continue
 		}
-		if err := n.Send(ctx, msg); err != nil {
-			errs = append(errs, fmt.Errorf("send %s to %q: %w", strings.TrimPrefix(d.Title, "pulse "), name, err))
+		if err := report.SendDigest(ctx, d, from, report.DigestTarget{Name: name, Notifier: n}); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		fmt.Fprintf(g.IO.Out, "sent %s to %s\n", strings.TrimPrefix(d.Title, "pulse "), name)

@@ -207,29 +207,6 @@ func (m *StatusMatcher) UnmarshalTOML(v any) error {
 // MarshalText formats m as written in the config ("200", "2xx").
 func (m StatusMatcher) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
-// Approx prints d for people, to two units at most: "45s", "12m", "1h5m",
-// "2d3h" (negative as 0s). Messages, notifications and reports share it.
-func Approx(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	two := func(a int, ua string, b int, ub string) string {
-		if b == 0 {
-			return strconv.Itoa(a) + ua
-		}
-		return strconv.Itoa(a) + ua + strconv.Itoa(b) + ub
-	}
-	switch {
-	case d < time.Minute:
-		return strconv.Itoa(int(d/time.Second)) + "s"
-	case d < time.Hour:
-		return strconv.Itoa(int(d/time.Minute)) + "m"
-	case d < 24*time.Hour:
-		return two(int(d/time.Hour), "h", int(d%time.Hour/time.Minute), "m")
-	}
-	return two(int(d/(24*time.Hour)), "d", int(d%(24*time.Hour)/time.Hour), "h")
-}
-
 // ParseEvery reads the duration of an "@every" schedule as interval is read:
 // days allowed, from 1s to MaxInterval. Give it to cron.Parse.
 func ParseEvery(s string) (time.Duration, error) {

@@ -197,19 +197,3 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
-
-func TestApprox(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		-time.Second:                  "0s",
-		59*time.Second + 900*1e6:      "59s",
-		12*time.Minute + 59*1e9:       "12m",
-		time.Hour:                     "1h",
-		67 * time.Minute:              "1h7m",
-		51 * time.Hour:                "2d3h",
-		48*time.Hour + 59*time.Minute: "2d",
-	} {
-		if got := Approx(d); got != want {
-			t.Errorf("Approx(%v) = %q, want %q", d, got, want)
-		}
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pulse-monitor/pulse/pkg/alert"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // OutboxRow is one queued notification: one item for one notifier.
@@ -526,7 +527,7 @@ func (d *Dispatcher) Message(rows []OutboxRow, now time.Time) *Message {
 			it = rows[j].Item
 			if it.Note == "" {
 				it.Note = fmt.Sprintf("opened and resolved before this notification went out (lasted %s)",
-					FormatDuration(it.Incident.Duration(now)))
+					ui.Approx(it.Incident.Duration(now)))
 			}
 		} else if ok && done[k] {
 			continue

@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/pulse-monitor/pulse/pkg/alert"
-	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
 // Options are what every notifier integration gets besides its own config.
@@ -160,9 +159,6 @@ func Truncate(s string, max int) string {
 	return s[:cut] + ellipsis
 }
 
-// FormatDuration prints d for people: "45s", "12m", "1h5m", "2d3h".
-func FormatDuration(d time.Duration) string { return config.Approx(d) }
-
 // EventLabel is the short upper-case word for an event in subjects and
 // headers: OPEN, RAISED, RESOLVED, ACK, ESCALATED, REMINDER, FLAPPING, TEST.
 func EventLabel(event string) string {
@@ -198,15 +194,6 @@ func eventRank(event string) int {
 	}
 }
 
-// SeverityRank orders severities, P1 first; unknown ones sort last.
-func SeverityRank(sev string) int {
-	switch sev {
-	case "P1", "P2", "P3", "P4":
-		return int(sev[1] - '0')
-	}
-	return 9
-}
-
 // SortItems orders a batch for reading: open problems first, most severe
 // first, then acknowledgements and resolves; otherwise as given.
 func SortItems(items []Item) []Item {
@@ -221,7 +208,7 @@ func SortItems(items []Item) []Item {
 		if d := over(a) - over(b); d != 0 {
 			return d
 		}
-		if d := SeverityRank(a.Incident.Severity) - SeverityRank(b.Incident.Severity); d != 0 {
+		if d := alert.SeverityRank(a.Incident.Severity) - alert.SeverityRank(b.Incident.Severity); d != 0 {
 			return d
 		}
 		return eventRank(a.Event) - eventRank(b.Event)
@@ -252,7 +239,7 @@ func Tally(items []Item) string {
 		if d := eventRank(a.event) - eventRank(b.event); d != 0 {
 			return d
 		}
-		return SeverityRank(a.sev) - SeverityRank(b.sev)
+		return alert.SeverityRank(a.sev) - alert.SeverityRank(b.sev)
 	})
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {

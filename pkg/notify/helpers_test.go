@@ -109,17 +109,6 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
-func TestFormatDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		45 * time.Second: "45s", 12 * time.Minute: "12m", time.Hour: "1h", 65 * time.Minute: "1h5m",
-		51 * time.Hour: "2d3h", 48 * time.Hour: "2d", -time.Second: "0s",
-	} {
-		if got := FormatDuration(d); got != want {
-			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
-
 func TestTallyAndSort(t *testing.T) {
 	items := []Item{
 		{Event: alert.DeliverResolved, Incident: Incident{Severity: "P1"}},

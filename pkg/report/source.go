@@ -64,9 +64,7 @@ type FailedNotification struct {
 func toIncidents(in []store.Incident) []Incident {
 	out := make([]Incident, len(in))
 	for i := range in {
-		s := &in[i]
-		out[i] = Incident{ID: s.ID, Check: s.Check, Severity: s.Severity, Status: s.Status, Message: s.Message,
-			OpenedAt: s.OpenedAt.UTC(), AckedAt: utc(s.AckedAt), AckedBy: s.AckedBy, ResolvedAt: utc(s.ResolvedAt)}
+		out[i] = IncidentOf(&in[i])
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pulse-monitor/pulse/checks"
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/store"
 )
@@ -150,7 +151,7 @@ func BuildStatus(ctx context.Context, src StatusSource, cfg *config.Config, now 
 	for i := range open {
 		in := &open[i]
 		st.OpenIncidents.Add(in.Severity)
-		if cur := incByCheck[in.Check]; cur == nil || sevRank(in.Severity) < sevRank(cur.Severity) ||
+		if cur := incByCheck[in.Check]; cur == nil || alert.SeverityRank(in.Severity) < alert.SeverityRank(cur.Severity) ||
 			(in.Severity == cur.Severity && in.OpenedAt.After(cur.OpenedAt)) {
 			incByCheck[in.Check] = in
 		}
@@ -265,15 +266,6 @@ func SortWorstFirst(rows []CheckStatus) {
 		}
 		return cmp.Compare(a.Name, b.Name)
 	})
-}
-
-func sevRank(s string) int {
-	for i, v := range config.Severities {
-		if v == s {
-			return i
-		}
-	}
-	return len(config.Severities)
 }
 
 func availabilityKPI(target float64, day, month []*store.Rollup) KPI {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/report"
@@ -16,22 +15,6 @@ import (
 
 // maxIncidents bounds /api/v1/incidents?limit=.
 const maxIncidents = 1000
-
-// reportIncident is the report's view of an incident, which `pulse
-// incidents --json` prints too.
-func reportIncident(in *store.Incident) report.Incident {
-	return report.Incident{
-		ID: in.ID, Check: in.Check, Severity: in.Severity, Status: in.Status, Message: in.Message,
-		OpenedAt: in.OpenedAt.UTC(), AckedAt: utc(in.AckedAt), AckedBy: in.AckedBy, ResolvedAt: utc(in.ResolvedAt),
-	}
-}
-
-func utc(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return t.UTC()
-}
 
 // buildStatus is the document of `pulse status --json`.
 func (s *Server) buildStatus(ctx context.Context, cfg *config.Config) (*report.Status, error) {
@@ -45,19 +28,6 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, st)
-}
-
-// IncidentJSON is one incident of /api/v1/incidents.
-type IncidentJSON struct {
-	report.Incident
-	Type       string   `json:"type"`
-	State      string   `json:"state"` // worst check state seen
-	Value      *float64 `json:"value"`
-	AckNote    string   `json:"ack_note,omitempty"`
-	ResolvedBy string   `json:"resolved_by,omitempty"`
-	DurationS  float64  `json:"duration_s"`
-	Sent       int      `json:"notifications_sent"`
-	Failed     int      `json:"notifications_failed"`
 }
 
 // handleIncidents lists incidents newest first; query parameters as the
@@ -100,15 +70,8 @@ func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "read incidents", err)
 		return
 	}
-	out := make([]IncidentJSON, len(incs))
-	for i := range incs {
-		in := &incs[i]
-		out[i] = IncidentJSON{
-			Incident: reportIncident(in), Type: in.Type, State: in.State, Value: in.Value,
-			AckNote: in.AckNote, ResolvedBy: in.ResolvedBy,
-			DurationS: in.Duration(now).Round(time.Second).Seconds(), Sent: in.Sent, Failed: in.Failed,
-		}
-	}
+	// The shape of `pulse incidents --json` too.
+	out := report.IncidentRecords(incs, now)
 	writeJSON(w, out)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/report"
 	"github.com/pulse-monitor/pulse/pkg/store"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 const (
@@ -153,7 +154,7 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 	}
 	groupIdx := map[string]int{}
 	var groupSums [][]store.Rollup
-	var counts struct{ ok, bad, degraded, pending int }
+	states := make([]string, 0, len(public))
 	for _, c := range public {
 		g := "Other"
 		if len(c.Tags) > 0 {
@@ -173,16 +174,7 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 		if row := rows[c.Name]; row != nil {
 			state = row.State
 		}
-		switch state {
-		case "ok":
-			counts.ok++
-		case "crit":
-			counts.bad++
-		case "warn", "unknown":
-			counts.degraded++
-		default:
-			counts.pending++
-		}
+		states = append(states, state)
 		var sum store.Rollup
 		var cbars []bar
 		if perCheck {
@@ -202,7 +194,7 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 		}
 		grp.Checks = append(grp.Checks, pageCheck{
 			Name: c.Name, Description: c.Description, Class: state, Words: stateWords(state),
-			Uptime: uptime(&sum), Bars: cbars,
+			Uptime: report.UptimeText(&sum), Bars: cbars,
 		})
 	}
 	for gi := range d.Groups {
@@ -214,22 +206,9 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 			sum.Merge(&groupSums[gi][i])
 			grp.Bars[i] = dayBar(i, days[i].label, &groupSums[gi][i], target)
 		}
-		grp.Uptime = uptime(&sum)
+		grp.Uptime = report.UptimeText(&sum)
 	}
-	switch n := len(public); {
-	case n == 0:
-		d.Overall, d.OverallClass = "No checks to show", "pending"
-	case counts.bad == n:
-		d.Overall, d.OverallClass = "Major outage", "crit"
-	case counts.bad > 0:
-		d.Overall, d.OverallClass = "Partial outage", "crit"
-	case counts.degraded > 0:
-		d.Overall, d.OverallClass = "Degraded performance", "warn"
-	case counts.pending == n:
-		d.Overall, d.OverallClass = "Awaiting first results", "pending"
-	default:
-		d.Overall, d.OverallClass = "All systems operational", "ok"
-	}
+	d.Overall, d.OverallClass = report.OverallState(states)
 
 	open, err := s.o.Store.OpenIncidents(ctx)
 	if err != nil {
@@ -247,7 +226,7 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 		d.Incidents = append(d.Incidents, pageIncident{
 			ID: in.ID, Severity: in.Severity, Check: in.Check, Status: in.Status,
 			Since: in.OpenedAt.In(loc).Format("2006-01-02 15:04 MST"),
-			For:   shortDuration(now.Sub(in.OpenedAt)),
+			For:   ui.Elapsed(now.Sub(in.OpenedAt)),
 		})
 	}
 	var buf bytes.Buffer
@@ -303,63 +282,15 @@ func (s *Server) lastDays(ctx context.Context, loc *time.Location, now time.Time
 // compares with the target; its tooltip gives the numbers.
 func dayBar(i int, label string, r *store.Rollup, target float64) bar {
 	b := bar{X: i * (barWidth + 1)}
-	if r.Runs == 0 {
-		b.Class, b.Title = "none", label+": no data"
+	b.Class = report.UptimeState(r, target)
+	if b.Class == report.UptimeNoData {
+		b.Title = label + ": no data"
 		return b
 	}
-	a := r.Availability() * 100
-	switch {
-	case a >= target:
-		b.Class = "ok"
-	case a >= min(target, 95):
-		b.Class = "warn"
-	default:
-		b.Class = "crit"
-	}
-	b.Title = fmt.Sprintf("%s: %s up · %d of %d runs ok", label, pctString(a), r.Runs-r.Failures, r.Runs)
+	b.Title = fmt.Sprintf("%s: %s up · %d of %d runs ok", label, report.UptimePercent(r.Availability()*100), r.Runs-r.Failures, r.Runs)
 	if r.Failures > 0 {
 		b.Title += fmt.Sprintf(" (%d warn, %d crit, %d unknown)", r.Warn, r.Crit, r.Failures-r.Warn-r.Crit)
 	}
-	b.Title += fmt.Sprintf(" · avg %s, max %s", shortLatency(r.Mean()), shortLatency(r.LatencyMax))
+	b.Title += fmt.Sprintf(" · avg %s, max %s", ui.Latency(r.Mean()), ui.Latency(r.LatencyMax))
 	return b
-}
-
-func uptime(r *store.Rollup) string {
-	if r.Runs == 0 {
-		return "no data"
-	}
-	return pctString(r.Availability()*100) + " uptime"
-}
-
-// pctString never rounds a failing day up to "100%".
-func pctString(p float64) string {
-	if p >= 100 {
-		return "100%"
-	}
-	s := fmt.Sprintf("%.2f%%", p)
-	if s == "100.00%" {
-		s = "99.99%"
-	}
-	return s
-}
-
-func shortLatency(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return fmt.Sprintf("%d µs", d.Microseconds())
-	case d < 10*time.Second:
-		return fmt.Sprintf("%d ms", d.Milliseconds())
-	}
-	return d.Round(100 * time.Millisecond).String()
-}
-
-func shortDuration(d time.Duration) string {
-	d = max(d, 0).Round(time.Minute)
-	switch {
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
 }

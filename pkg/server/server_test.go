@@ -492,7 +492,7 @@ func TestAPIIncidents(t *testing.T) {
 			if tt.want != 200 {
 				return
 			}
-			var got []IncidentJSON
+			var got []report.IncidentRecord
 			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 				t.Fatal(err)
 			}

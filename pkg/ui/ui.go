@@ -5,7 +5,6 @@ package ui
 import (
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
@@ -70,38 +69,6 @@ func Symbol(state string) string {
 		return "✖"
 	}
 	return "?"
-}
-
-// Duration formats d compactly: 850µs, 42ms, 1.2s, 3m05s, 2h10m, 3d4h.
-func Duration(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "-" + Duration(-d)
-	case d < time.Millisecond:
-		return strconv.FormatInt(d.Microseconds(), 10) + "µs"
-	case d < time.Second:
-		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
-	case d < time.Minute:
-		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
-	case d < time.Hour:
-		m := int(d / time.Minute)
-		sec := int((d % time.Minute) / time.Second)
-		return strconv.Itoa(m) + "m" + pad2(sec) + "s"
-	case d < 48*time.Hour:
-		h := int(d / time.Hour)
-		m := int((d % time.Hour) / time.Minute)
-		return strconv.Itoa(h) + "h" + pad2(m) + "m"
-	}
-	days := int(d / (24 * time.Hour))
-	h := int((d % (24 * time.Hour)) / time.Hour)
-	return strconv.Itoa(days) + "d" + strconv.Itoa(h) + "h"
-}
-
-func pad2(n int) string {
-	if n < 10 {
-		return "0" + strconv.Itoa(n)
-	}
-	return strconv.Itoa(n)
 }
 
 // Number formats v without trailing zeros: 5, 0.25, 1234.5.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // maxSubjectMessage bounds the check message quoted in a subject.
@@ -139,7 +140,7 @@ func subject(m *notify.Message, it notify.Item, now time.Time) string {
 	if inc.Message != "" {
 		msg = ": " + notify.Truncate(notify.OneLine(inc.Message), maxSubjectMessage)
 	}
-	open := notify.FormatDuration(inc.Duration(now))
+	open := ui.Approx(inc.Duration(now))
 	switch it.Event {
 	case notify.EventTest:
 		return "[pulse] " + strings.TrimPrefix(notify.TestText(m), "pulse ")
@@ -208,7 +209,7 @@ func newItemView(m *notify.Message, it notify.Item, now time.Time) itemView {
 		add("Value", strconv.FormatFloat(*inc.Value, 'g', -1, 64))
 	}
 	if !inc.OpenedAt.IsZero() {
-		d := notify.FormatDuration(inc.Duration(now))
+		d := ui.Approx(inc.Duration(now))
 		since := inc.OpenedAt.UTC().Format("2006-01-02 15:04 UTC")
 		if it.Event == alert.DeliverResolved {
 			add("Duration", d+" (opened "+since+")")

@@ -16,6 +16,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/httpx"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // Slack's limits on one message (Block Kit reference).
@@ -195,9 +196,9 @@ func single(m *notify.Message, it notify.Item, now time.Time, footer Block) Payl
 	}
 	if !inc.OpenedAt.IsZero() {
 		if it.Event == alert.DeliverResolved {
-			fields = append(fields, field("Duration", notify.FormatDuration(inc.Duration(now))))
+			fields = append(fields, field("Duration", ui.Approx(inc.Duration(now))))
 		} else {
-			fields = append(fields, field("Open for", notify.FormatDuration(inc.Duration(now))+", since "+date(inc.OpenedAt)))
+			fields = append(fields, field("Open for", ui.Approx(inc.Duration(now))+", since "+date(inc.OpenedAt)))
 		}
 	}
 	fields = append(fields, field("Incident", "#"+strconv.FormatInt(inc.ID, 10)))
@@ -243,9 +244,9 @@ func batch(m *notify.Message, now time.Time, footer Block) Payload {
 		line += " · #" + strconv.FormatInt(inc.ID, 10)
 		if !inc.OpenedAt.IsZero() {
 			if it.Event == alert.DeliverResolved {
-				line += " · lasted " + notify.FormatDuration(inc.Duration(now))
+				line += " · lasted " + ui.Approx(inc.Duration(now))
 			} else {
-				line += " · open " + notify.FormatDuration(inc.Duration(now))
+				line += " · open " + ui.Approx(inc.Duration(now))
 			}
 		}
 		if it.Check.Runbook != "" {
@@ -280,7 +281,7 @@ func batch(m *notify.Message, now time.Time, footer Block) Payload {
 func fallbackLine(it notify.Item, now time.Time) string {
 	line := title(it)
 	if it.Event == alert.DeliverResolved && !it.Incident.OpenedAt.IsZero() {
-		return line + " (after " + notify.FormatDuration(it.Incident.Duration(now)) + ")"
+		return line + " (after " + ui.Approx(it.Incident.Duration(now)) + ")"
 	}
 	if it.Incident.Message != "" {
 		line += ": " + notify.OneLine(it.Incident.Message)
