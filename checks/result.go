@@ -5,6 +5,8 @@ package checks
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -116,7 +118,14 @@ func (f CheckerFunc) Run(ctx context.Context) Result { return f(ctx) }
 // Run executes c once under timeout and never panics: a panicking check
 // becomes a crit result carrying the panic's message. name, Start and
 // Duration are filled in; a check that overran its timeout is crit.
-func Run(ctx context.Context, name string, c Checker, timeout time.Duration, now func() time.Time) (res Result) {
+func Run(ctx context.Context, name string, c Checker, timeout time.Duration, now func() time.Time) Result {
+	return RunLogged(ctx, nil, name, c, timeout, now)
+}
+
+// RunLogged is Run that also logs a panic's stack to log (nil: nowhere):
+// the result carries only the panic's message, and an operator needs the
+// stack to find the bug.
+func RunLogged(ctx context.Context, log *slog.Logger, name string, c Checker, timeout time.Duration, now func() time.Time) (res Result) {
 	if now == nil {
 		now = time.Now
 	}
@@ -129,6 +138,9 @@ func Run(ctx context.Context, name string, c Checker, timeout time.Duration, now
 	defer func() {
 		if p := recover(); p != nil {
 			res = Result{State: Crit, Message: fmt.Sprintf("check panicked: %v", p)}
+			if log != nil {
+				log.Error("check panicked", "check", name, "panic", redact.Text(fmt.Sprint(p)), "stack", string(debug.Stack()))
+			}
 		}
 		res.Check = name
 		res.Start = start

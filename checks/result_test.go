@@ -1,8 +1,11 @@
 package checks
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +38,37 @@ func TestRunTurnsPanicsIntoCrit(t *testing.T) {
 		})
 	}
 }
+
+// TestRunLoggedLogsThePanicsStack: the result carries the panic's message
+// only; the operator's log gets the stack, which names the panicking function.
+func TestRunLoggedLogsThePanicsStack(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	res := RunLogged(context.Background(), log, "panicky", CheckerFunc(panickingCheck), time.Second, nil)
+	if res.State != Crit || res.Message != "check panicked: boom" {
+		t.Fatalf("got %s %q", res.State, res.Message)
+	}
+	var rec struct {
+		Level, Msg, Check, Stack string
+	}
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatalf("log %q: %v", buf.String(), err)
+	}
+	if rec.Level != "ERROR" || rec.Msg != "check panicked" || rec.Check != "panicky" {
+		t.Errorf("log record %+v", rec)
+	}
+	if !strings.Contains(rec.Stack, "panickingCheck") {
+		t.Errorf("stack does not name the panicking function:\n%s", rec.Stack)
+	}
+
+	buf.Reset()
+	RunLogged(context.Background(), log, "fine", CheckerFunc(func(context.Context) Result { return Result{} }), time.Second, nil)
+	if buf.Len() != 0 {
+		t.Errorf("a check that did not panic logged %q", buf.String())
+	}
+}
+
+func panickingCheck(context.Context) Result { panic("boom") }
 
 func TestRunTimeoutOverridesALateOK(t *testing.T) {
 	res := Run(context.Background(), "slow", CheckerFunc(func(ctx context.Context) Result {

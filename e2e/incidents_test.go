@@ -337,10 +337,16 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 
 func (s *setup) waitHealthyRuns(t *testing.T, n int32) {
 	t.Helper()
+	s.waitRuns(t, n)
+}
+
+// waitRuns waits until the target has answered n requests in all.
+func (s *setup) waitRuns(t *testing.T, n int32) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for s.tg.hits.Load() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("the agent ran the check %d times in 10s", s.tg.hits.Load())
+			t.Fatalf("the agent ran the check %d times in 10s, want %d", s.tg.hits.Load(), n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -474,8 +480,10 @@ func TestCrashLosesNothingAndSendsOnce(t *testing.T) {
 	s.start(t)
 	s.pd.next(t, "trigger", 20*time.Second)
 	// Let the restarted agent run a few more checks of the still broken
-	// target: the incident continues, nothing is sent again.
-	time.Sleep(3 * time.Second)
+	// target: the incident continues, nothing is sent again. Each run's
+	// request reaching the target says the one before it was evaluated,
+	// and the dispatcher has passed over the outbox since the trigger.
+	s.waitRuns(t, s.tg.hits.Load()+4)
 	if n := s.pd.count("trigger"); n != 1 {
 		t.Fatalf("pagerduty accepted %d triggers, want exactly 1", n)
 	}

@@ -442,7 +442,7 @@ func (a *Agent) runJob(ctx context.Context, job *schedule.Job, _ time.Time) {
 // execute runs rt's check and hands the result to the recorder.
 func (a *Agent) execute(ctx context.Context, rt *runtime) checks.Result {
 	c := rt.check()
-	res := checks.Run(ctx, c.Name, rt.checker, c.Timeout.D(), a.now)
+	res := checks.RunLogged(ctx, a.log, c.Name, rt.checker, c.Timeout.D(), a.now)
 	a.record(rt, res)
 	return res
 }

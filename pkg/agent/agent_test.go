@@ -111,7 +111,12 @@ timeout = "2s"
 
 func TestRunStopsWithinTheTimeoutOfAnInFlightCheck(t *testing.T) {
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -136,7 +141,11 @@ timeout = "1500ms"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	time.Sleep(1200 * time.Millisecond) // the first run is now in flight
+	select {
+	case <-arrived: // the first run is in flight
+	case <-time.After(10 * time.Second):
+		t.Fatal("the check's request never reached the target")
+	}
 	cancel()
 	select {
 	case <-done:

@@ -219,7 +219,14 @@ func TestReloadAddsRemovesChangesAndKeeps(t *testing.T) {
 		return strings.Contains(last["changes"].Message, "after")
 	})
 	_, goneRuns := latest(t, reader, "goes")
-	time.Sleep(2500 * time.Millisecond)
+	// "comes" has goes' interval: three more of its results stored mean
+	// at least two of goes' slots have passed and their results, had it run,
+	// would have been written in the same or an earlier batch.
+	_, comesRuns := latest(t, reader, "comes")
+	waitFor(t, 10*time.Second, "three more runs of the added check", func() bool {
+		_, n := latest(t, reader, "comes")
+		return n >= comesRuns+3
+	})
 	if _, n := latest(t, reader, "goes"); n != goneRuns {
 		t.Errorf("the removed check ran %d more times after the reload", n-goneRuns)
 	}

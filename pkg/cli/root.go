@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pulse-monitor/pulse/pkg/agent/proc"
 	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
@@ -57,8 +58,10 @@ func exitCode(code int, err error) error { return &exitError{code: code, err: er
 // silentExit is an exit status whose message was already printed.
 func silentExit(code int) error { return &exitError{code: code} }
 
-// Main runs the command line of the current process and returns its exit status.
+// Main runs the command line of the current process and returns its exit
+// status, with the process-wide settings of proc.Start in force.
 func Main() int {
+	proc.Start()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Execute(ctx, SystemIO(), os.Args[1:])

@@ -6,11 +6,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pulse-monitor/pulse/pkg/agent"
+	"github.com/pulse-monitor/pulse/pkg/agent/proc"
 	"github.com/pulse-monitor/pulse/pkg/store"
 )
 
@@ -41,7 +41,6 @@ func newRunCmd(g *Global) *cobra.Command {
 func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	log := g.Logger()
 	defer startPprof(g, log)()
-	agent.LimitMallocArenas()
 	cfg, err := g.LoadConfig()
 	if err != nil {
 		return exitCode(1, err)
@@ -57,7 +56,8 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	if err != nil {
 		return exitCode(1, err)
 	}
-	if p := agent.TuneMemory(); p != 0 {
+	var mem proc.Memory
+	if p := mem.Tune(); p != 0 {
 		log.Debug("collector headroom set for the live heap", "gogc", p)
 	}
 	if o.Once {
@@ -66,7 +66,7 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 		}
 		return nil
 	}
-	go agent.KeepMemoryTuned(ctx, memoryTunePeriod)
+	go mem.KeepTuned(ctx, proc.TunePeriod)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -79,7 +79,7 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 				if ctx.Err() != nil {
 					return // stopping: a reload now would race the shutdown
 				}
-				reload(ctx, g, a, log)
+				reload(ctx, g, a, &mem, log)
 			}
 		}
 	}()
@@ -89,14 +89,10 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	return nil
 }
 
-// memoryTunePeriod is how often pulse run sets the collector's headroom for
-// the live heap (agent.KeepMemoryTuned).
-const memoryTunePeriod = time.Second
-
 // reload reads the config again and switches the agent to it, within the
-// memory the agent already uses (agent.CapMemory).
-func reload(ctx context.Context, g *Global, a *agent.Agent, log *slog.Logger) {
-	defer agent.CapMemory()()
+// memory the agent already uses (proc.Memory.Cap).
+func reload(ctx context.Context, g *Global, a *agent.Agent, mem *proc.Memory, log *slog.Logger) {
+	defer mem.Cap()()
 	next, err := g.LoadConfig()
 	if err != nil {
 		log.Error("reload refused: the new config is invalid; still running the old one", "err", err)

@@ -73,7 +73,7 @@ func New(cfg Config, opts notify.Options) (*Notifier, error) {
 		cfg:  cfg,
 		url:  url,
 		opts: opts,
-		http: httpx.New(opts.HTTPClient, cfg.Timeout, log, opts.Now, secrets...),
+		http: httpx.New(opts.HTTPClient, cfg.Timeout, opts.Now, secrets...),
 		log:  log,
 	}, nil
 }

@@ -67,7 +67,7 @@ func New(cfg Config, opts notify.Options) (*Notifier, error) {
 	return &Notifier{
 		cfg:  cfg,
 		opts: opts,
-		http: httpx.New(opts.HTTPClient, cfg.Timeout, log, opts.Now, httpx.URLSecrets(cfg.WebhookURL.Reveal())...),
+		http: httpx.New(opts.HTTPClient, cfg.Timeout, opts.Now, httpx.URLSecrets(cfg.WebhookURL.Reveal())...),
 		log:  log,
 	}, nil
 }

@@ -58,7 +58,7 @@ func New(cfg Config, opts notify.Options) (*Notifier, error) {
 		secrets = append(secrets, headerSecrets(v.Reveal())...)
 	}
 	log := opts.Logger.With("notifier", cfg.Name, "type", "webhook")
-	return &Notifier{cfg: cfg, opts: opts, header: header, http: httpx.New(opts.HTTPClient, cfg.Timeout, log, opts.Now, secrets...), log: log}, nil
+	return &Notifier{cfg: cfg, opts: opts, header: header, http: httpx.New(opts.HTTPClient, cfg.Timeout, opts.Now, secrets...), log: log}, nil
 }
 
 // headerSecrets is a header value and, for "Bearer xyz"-style values, the

@@ -1,5 +1,5 @@
 // Package httpx is the HTTP plumbing the Slack, PagerDuty and webhook
-// notifiers share: one resty client per notifier, JSON POSTs under a
+// notifiers share: one net/http client per notifier, JSON POSTs under a
 // deadline, and the conversion of whatever happened into a notify.SendError
 // that never carries the notifier's secrets.
 package httpx
@@ -8,15 +8,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"log/slog"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/go-resty/resty/v2"
 
 	"github.com/pulse-monitor/pulse/pkg/notify"
 )
@@ -30,7 +26,7 @@ const maxAnswer = 64 << 10
 
 // Client posts JSON documents to one receiver.
 type Client struct {
-	r       *resty.Client
+	hc      *http.Client
 	timeout time.Duration
 	now     func() time.Time
 	secrets []string
@@ -45,24 +41,18 @@ type Answer struct {
 
 // New returns a Client using a copy of hc (nil: Go's default transport) that
 // redacts secrets from everything it reports.
-func New(hc *http.Client, timeout time.Duration, log *slog.Logger, now func() time.Time, secrets ...string) *Client {
+func New(hc *http.Client, timeout time.Duration, now func() time.Time, secrets ...string) *Client {
 	var own http.Client
 	if hc != nil {
-		own = *hc // resty sets fields on the client it is given
+		own = *hc // the redirect policy below is this notifier's own
 	}
+	// A redirect is an answer, not something to follow: a POST turned into a
+	// GET by a 302 could "succeed" without delivering anything.
+	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	r := resty.NewWithClient(&own).
-		SetLogger(restyLogger{log: log, secrets: secrets}).
-		SetDisableWarn(true).
-		SetResponseBodyLimit(maxAnswer).
-		// A redirect is an answer, not something to follow: a POST turned
-		// into a GET by a 302 could "succeed" without delivering anything.
-		SetRedirectPolicy(resty.RedirectPolicyFunc(func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}))
-	return &Client{r: r, timeout: timeout, now: now, secrets: secrets}
+	return &Client{hc: &own, timeout: timeout, now: now, secrets: secrets}
 }
 
 // Post sends body (JSON) to url with the given extra headers. A failure to get
@@ -70,7 +60,10 @@ func New(hc *http.Client, timeout time.Duration, log *slog.Logger, now func() ti
 func (c *Client) Post(ctx context.Context, url string, body []byte, header http.Header) (*Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req := c.r.R().SetContext(ctx).SetBody(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, notify.TransportError(err, c.secrets...)
+	}
 	for k, vs := range header {
 		for _, v := range vs {
 			req.Header.Add(k, v)
@@ -78,37 +71,27 @@ func (c *Client) Post(ctx context.Context, url string, body []byte, header http.
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "pulse")
-	resp, err := req.Post(url)
-	if errors.Is(err, resty.ErrResponseBodyTooLarge) && resp != nil && resp.RawResponse != nil {
-		return &Answer{Status: resp.StatusCode(), Header: resp.Header(), Body: []byte("(answer larger than 64 KiB)")}, nil
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, notify.TransportError(err, c.secrets...)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if len(b) > maxAnswer {
+		return &Answer{Status: resp.StatusCode, Header: resp.Header, Body: []byte("(answer larger than 64 KiB)")}, nil
 	}
 	if err != nil {
 		return nil, notify.TransportError(err, c.secrets...)
 	}
-	return &Answer{Status: resp.StatusCode(), Header: resp.Header(), Body: resp.Body()}, nil
+	return &Answer{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
 // Err classifies an answer the notifier did not accept.
 func (c *Client) Err(a *Answer) *notify.SendError {
 	return notify.ResponseError(a.Status, a.Header, a.Body, c.now(), c.secrets...)
-}
-
-// restyLogger sends resty's own complaints to slog, redacted: they can
-// include the request URL.
-type restyLogger struct {
-	log     *slog.Logger
-	secrets []string
-}
-
-func (l restyLogger) Errorf(format string, v ...any) { l.out(slog.LevelWarn, format, v) }
-func (l restyLogger) Warnf(format string, v ...any)  { l.out(slog.LevelWarn, format, v) }
-func (l restyLogger) Debugf(format string, v ...any) { l.out(slog.LevelDebug, format, v) }
-
-func (l restyLogger) out(level slog.Level, format string, v []any) {
-	if l.log == nil {
-		return
-	}
-	l.log.Log(context.Background(), level, "http client", "detail", notify.Redact(fmt.Sprintf(format, v...), l.secrets...))
 }
 
 // JSON encodes v as a request body. Unlike json.Marshal it leaves <, > and &

@@ -1,25 +1,26 @@
-package agent
+package proc
 
 import (
 	"context"
 	"math"
 	"os"
-	goruntime "runtime"
+	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
 )
 
-// TestCapMemory: a reload runs under a soft memory limit of about the
+// TestCap: a reload runs under a soft memory limit of about the
 // agent's footprint, lifted afterwards; an operator's limit is kept.
-func TestCapMemory(t *testing.T) {
+func TestCap(t *testing.T) {
+	var m Memory
 	orig := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(orig) })
 
 	debug.SetMemoryLimit(math.MaxInt64)
 	ballast := make([]byte, 32<<20) // the limit must make room for it
-	goruntime.GC()                  // as Run does before the first reload
-	restore := CapMemory()
+	runtime.GC()                    // as Run does before the first reload
+	restore := m.Cap()
 	limit := debug.SetMemoryLimit(-1)
 	if limit == math.MaxInt64 {
 		t.Fatal("no limit during the reload")
@@ -37,11 +38,11 @@ func TestCapMemory(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
 		t.Errorf("after the reload the limit is %d, want none", got)
 	}
-	goruntime.KeepAlive(ballast)
+	runtime.KeepAlive(ballast)
 
 	const operator = 3 << 30 // GOMEMLIMIT=3GiB
 	debug.SetMemoryLimit(operator)
-	restore = CapMemory()
+	restore = m.Cap()
 	if got := debug.SetMemoryLimit(-1); got != operator {
 		t.Errorf("with GOMEMLIMIT set, the limit during the reload is %d, want %d", got, operator)
 	}
@@ -64,21 +65,22 @@ func TestGCPercentFor(t *testing.T) {
 	}
 }
 
-// TestTuneMemory: without GOGC in the environment pulse run sets the
+// TestTune: without GOGC in the environment pulse run sets the
 // headroom for the live heap, a reload runs with Go's default under its
 // limit and gets the headroom for the new live heap; GOGC wins.
-func TestTuneMemory(t *testing.T) {
+func TestTune(t *testing.T) {
+	var m Memory
 	orig := debug.SetGCPercent(100)
 	t.Cleanup(func() { debug.SetGCPercent(orig) })
 
 	t.Setenv("GOGC", "")
 	os.Unsetenv("GOGC")
 	ballast := make([]byte, 64<<20) // a large agent's live heap
-	goruntime.GC()
-	if got := TuneMemory(); got != minGCPercent {
-		t.Fatalf("TuneMemory set %d with %d MB live, want %d", got, liveHeap()>>20, minGCPercent)
+	runtime.GC()
+	if got := m.Tune(); got != minGCPercent {
+		t.Fatalf("Tune set %d with %d MB live, want %d", got, liveHeap()>>20, minGCPercent)
 	}
-	restore := CapMemory()
+	restore := m.Cap()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GOGC %d during a reload, want 100", got)
 	}
@@ -86,19 +88,19 @@ func TestTuneMemory(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != minGCPercent {
 		t.Errorf("GOGC %d after a reload, want %d", got, minGCPercent)
 	}
-	goruntime.KeepAlive(ballast)
+	runtime.KeepAlive(ballast)
 	ballast = nil
-	goruntime.GC()
-	if got := TuneMemory(); got != 100 {
-		t.Errorf("TuneMemory set %d with %d MB live, want 100", got, liveHeap()>>20)
+	runtime.GC()
+	if got := m.Tune(); got != 100 {
+		t.Errorf("Tune set %d with %d MB live, want 100", got, liveHeap()>>20)
 	}
 
 	t.Setenv("GOGC", "200") // the operator's choice stands
 	debug.SetGCPercent(200)
-	if got := TuneMemory(); got != 0 {
-		t.Errorf("with GOGC=200, TuneMemory set %d", got)
+	if got := m.Tune(); got != 0 {
+		t.Errorf("with GOGC=200, Tune set %d", got)
 	}
-	restore = CapMemory()
+	restore = m.Cap()
 	if got := debug.SetGCPercent(200); got != 200 {
 		t.Errorf("with GOGC=200, GOGC %d during a reload, want 200", got)
 	}
@@ -108,9 +110,10 @@ func TestTuneMemory(t *testing.T) {
 	}
 }
 
-// TestKeepMemoryTuned: the headroom follows the live heap while pulse runs,
+// TestKeepTuned: the headroom follows the live heap while pulse runs,
 // but a reload in progress keeps Go's default under its limit.
-func TestKeepMemoryTuned(t *testing.T) {
+func TestKeepTuned(t *testing.T) {
+	var m Memory
 	orig := debug.SetGCPercent(100)
 	t.Cleanup(func() { debug.SetGCPercent(orig) })
 	t.Setenv("GOGC", "")
@@ -118,7 +121,7 @@ func TestKeepMemoryTuned(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { KeepMemoryTuned(ctx, time.Millisecond); close(done) }()
+	go func() { m.KeepTuned(ctx, time.Millisecond); close(done) }()
 	gogc := func() int { p := debug.SetGCPercent(-1); debug.SetGCPercent(p); return p }
 	waitFor := func(want int) {
 		t.Helper()
@@ -127,21 +130,21 @@ func TestKeepMemoryTuned(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("GOGC %d, want %d (%d MB live)", gogc(), want, liveHeap()>>20)
 			}
-			goruntime.GC()
+			runtime.GC()
 			time.Sleep(time.Millisecond)
 		}
 	}
 
 	ballast := make([]byte, 64<<20) // the agent grew: a large agent's live heap
-	goruntime.GC()
+	runtime.GC()
 	waitFor(minGCPercent)
 
-	restore := CapMemory()
+	restore := m.Cap()
 	time.Sleep(20 * time.Millisecond) // many ticks
 	if got := gogc(); got != 100 {
 		t.Errorf("GOGC %d during a reload, want 100", got)
 	}
-	goruntime.KeepAlive(ballast)
+	runtime.KeepAlive(ballast)
 	ballast = nil
 	restore()
 	waitFor(100) // the reload dropped checks: a small agent again
@@ -150,6 +153,6 @@ func TestKeepMemoryTuned(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("KeepMemoryTuned did not return when its context ended")
+		t.Fatal("KeepTuned did not return when its context ended")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build linux && cgo
 
-package agent
+package proc
 
 import (
 	"os"
@@ -10,15 +10,15 @@ import (
 // TestLimitMallocArenas: glibc takes the cap unless MALLOC_ARENA_MAX is
 // set, which it leaves to glibc.
 func TestLimitMallocArenas(t *testing.T) {
-	if !glibcMalloc {
+	if !glibcMalloc() {
 		t.Skip("malloc is not glibc's here")
 	}
 	t.Setenv("MALLOC_ARENA_MAX", "4")
-	if LimitMallocArenas() {
-		t.Error("MALLOC_ARENA_MAX is set: LimitMallocArenas must leave it")
+	if limitMallocArenas() {
+		t.Error("MALLOC_ARENA_MAX is set: limitMallocArenas must leave it")
 	}
 	os.Unsetenv("MALLOC_ARENA_MAX")
-	if !LimitMallocArenas() {
+	if !limitMallocArenas() {
 		t.Error("glibc did not take M_ARENA_MAX")
 	}
 }
