@@ -58,7 +58,7 @@ func Check(ctx context.Context, cfg *config.Config, o CheckOptions) ([]checks.Re
 		if err != nil {
 			return checks.Result{Check: c.Name, Start: env.Now(), State: checks.Unknown, Message: err.Error()}
 		}
-		return checks.Run(ctx, c.Name, chk, c.Timeout.D(), o.Now)
+		return checks.RunLogged(ctx, o.Logger, c.Name, chk, c.Timeout.D(), o.Now)
 	}), nil
 }
 
