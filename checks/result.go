@@ -17,7 +17,8 @@ import (
 // between Warn and Crit for "worst of" purposes.
 type State uint8
 
-// The states of SPEC section 3.
+// The states a check reports (README "Configuration": ok / warn / crit;
+// unknown counts as warn).
 const (
 	OK State = iota
 	Warn

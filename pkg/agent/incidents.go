@@ -493,7 +493,7 @@ func (m *incidents) syncTx(tx store.Tx, inc *store.Incident, plan alert.Plan, no
 		if err := m.execute(tx, &out, inc, m.checkConfig(inc.Check)); err != nil {
 			return err
 		}
-		m.d.log.Info("incident "+string(ev.Kind)+" from the command line", "incident", inc.ID, "check", inc.Check,
+		m.d.log.Info("incident changed from the command line", "event", string(ev.Kind), "incident", inc.ID, "check", inc.Check,
 			"notifications", len(out.Deliveries))
 	}
 	return tx.ClearSync(inc.ID)

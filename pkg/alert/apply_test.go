@@ -11,7 +11,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/config"
 )
 
-// applyPlan: P1 is SPEC §3's block (oncall and ops at once, a reminder
+// applyPlan: P1 is pulse.example.toml's block (oncall and ops at once, a reminder
 // every 30m, team after 15m), P2 goes to ops within 15m, P4 is a digest.
 func applyPlan() alert.Plan {
 	return alert.NewPlan(&config.Config{

@@ -33,7 +33,8 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
-// Defaults for flapping detection when [agent] leaves them out (SPEC §4).
+// Defaults for flapping detection when [agent] leaves them out (README,
+// "Incidents and notifications").
 const (
 	DefaultFlapChanges = 5
 	DefaultFlapWindow  = time.Hour
@@ -95,7 +96,7 @@ type Policy struct {
 
 // PolicyFor returns the policy of check c under [agent] settings a. The
 // warn severity is one level below the crit severity unless warn_severity is
-// set (P4 stays P4); a missing severity is P2, the SPEC's default.
+// set (P4 stays P4); a missing severity is P2, the documented default.
 func PolicyFor(c *config.Check, a config.Agent) Policy {
 	p := Policy{
 		Severity:     c.Severity,
@@ -202,11 +203,12 @@ func (s *CheckState) ClearIncident() {
 // state and what happened. It does not allocate when nothing happened
 // (events is nil), which is the common case.
 //
-// Rules (SPEC §4): after FailAfter consecutive non-ok results an incident
-// opens with the severity of the worst state of the streak (crit →
-// Severity, warn/unknown → WarnSeverity); an open incident whose check turns
-// worse so that its severity rises is Raised; after RecoverAfter
-// consecutive ok results it is Resolved.
+// Rules (README, "Incidents and notifications"): after FailAfter
+// consecutive non-ok results an incident opens with the severity of the
+// worst state of the streak (crit → Severity, warn/unknown →
+// WarnSeverity); an open incident whose check turns worse so that its
+// severity rises is Raised; after RecoverAfter consecutive ok results it is
+// Resolved.
 //
 // Flapping counts only ok↔non-ok changes, not warn↔crit↔unknown ones:
 // only the former can open or resolve incidents (raises only go up, once),
