@@ -301,9 +301,8 @@ type httpClient struct {
 // check with the same ones, because a client per check costs more heap
 // than the check itself (docs/BENCHMARKS.md, goal 3).
 //
-// pulse built its requests with resty until issue 7: its request object
-// and header copies were a third of what the agent allocated per run
-// (docs/BENCHMARKS.md, goal 3). The requests are the same: User-Agent
+// Requests are built on net/http directly (docs/DESIGN.md, "One HTTP
+// stack"), with the conventions users expect: User-Agent
 // "pulse" unless configured; basic_auth wins over an Authorization
 // header; a body without a Content-Type is sent as text/plain; a JSON or
 // XML Content-Type is also asked for in Accept unless one is set; a Host

@@ -7,13 +7,11 @@
 // WAL mode, so readers (the CLI, the status page) never wait for the writer
 // and the writer never waits for them.
 //
-// Storage (BenchmarkWriteResults, TestStorageBytesPerResult; 2-core EPYC):
-// about 25-27 bytes on disk per raw result (WAL checkpointed), a rollup row
-// about 40 bytes; at a 1-minute interval with 30 days of raw results and
-// 400 days of rollups that is about 35 bytes per stored result. The writer
-// sustains about 38,000 results/s (about 20 µs of CPU each, most of it in
-// SQLite). Because results are keyed (check, time), a batch dirties about
-// one leaf page per distinct check: about 2 KB of WAL per result.
+// A raw result is a few integers (ok results keep no message) so that 30
+// days of them at a 1-minute interval stay small on a VM's disk; results are
+// keyed (check, time), so a batch dirties about one leaf page per distinct
+// check. The bytes per result and the writer's throughput are measured in
+// docs/BENCHMARKS.md (BenchmarkWriteResults, TestStorageBytesPerResult).
 package store
 
 import (

@@ -153,10 +153,9 @@ func newWriter(s *Store) *writer {
 }
 
 // linger is how long the writer waits for more records once it has one
-// that nobody waits for: at 1,000 results/s a transaction per result costs
-// its BEGIN, COMMIT and a WAL frame per touched page, about 100 µs of CPU
-// each (bench/load, docs/BENCHMARKS.md); gathering 100 ms of them spreads
-// that over a hundred. A record someone waits for (a Flush, a Done
+// that nobody waits for: a transaction per result would pay its BEGIN,
+// COMMIT and a WAL frame per touched page for each one (docs/BENCHMARKS.md
+// has the cost); gathering 100 ms of them spreads that over many. A record someone waits for (a Flush, a Done
 // callback) or that carries incident writes (Apply: its notification
 // waits for the commit) ends the wait at once, so alert latency and
 // shutdown do not pay for it.
