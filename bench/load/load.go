@@ -50,9 +50,19 @@ type phase struct {
 	alert50, alert99   time.Duration // first failing answer → webhook arrival
 	dbBytes            int64         // database + WAL after a checkpoint
 	results            int64         // rows in results
+
+	// medianPct is, for a row of medians, the median of the runs' runs%:
+	// runs and expected are the median-CPU run's, so that cpu/run stays
+	// one run's cpu over its own runs.
+	medianPct float64
 }
 
-func (p phase) runsPct() float64 { return 100 * float64(p.runs) / float64(max(p.expected, 1)) }
+func (p phase) runsPct() float64 {
+	if p.medianPct > 0 {
+		return p.medianPct
+	}
+	return 100 * float64(p.runs) / float64(max(p.expected, 1))
+}
 
 func (p phase) cpuPerRun() time.Duration {
 	return p.cpu / time.Duration(max(p.runs, 1))
@@ -435,9 +445,7 @@ func median(ps []phase) phase {
 	}
 	// Each column's median on its own.
 	m := ps[0]
-	m.runs = pick(func(p phase) float64 { return p.runsPct() }).runs
-	m.expected = pick(func(p phase) float64 { return p.runsPct() }).expected
-	m.cpu = pick(func(p phase) float64 { return float64(p.cpuPerRun()) }).cpu
+	m.medianPct = pick(func(p phase) float64 { return p.runsPct() }).runsPct()
 	cr := pick(func(p phase) float64 { return float64(p.cpuPerRun()) })
 	m.cpu, m.runs, m.expected = cr.cpu, cr.runs, cr.expected
 	m.hwmKB = pick(func(p phase) float64 { return float64(p.hwmKB) }).hwmKB
