@@ -60,6 +60,7 @@ var kinds = map[string]Constructor{
 	"tcp":       newTCP,
 	"dns":       newDNS,
 	"tls":       newTLS,
+	"smtp":      newSMTP,
 	"sql":       newSQL,
 	"command":   newCommand,
 	"system":    newSystem,

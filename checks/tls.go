@@ -96,8 +96,12 @@ func (k *tlsCheck) Run(ctx context.Context) Result {
 		return Result{State: Crit, Message: "tls handshake with " + k.address + ": " + probeNetReason(ctx, err, time.Since(start)),
 			Perf: probeTimePerf(time.Since(start))}
 	}
-	took := time.Since(start)
-	certs := conn.ConnectionState().PeerCertificates
+	return k.judge(conn.ConnectionState().PeerCertificates, time.Since(start))
+}
+
+// judge is the verdict on the chain a handshake that took took received:
+// the tls check's and the smtp check's after STARTTLS.
+func (k *tlsCheck) judge(certs []*x509.Certificate, took time.Duration) Result {
 	if len(certs) == 0 {
 		return Result{State: Crit, Message: k.address + " sent no certificate", Perf: probeTimePerf(took)}
 	}

@@ -17,6 +17,7 @@ var checkKinds = map[string]checkKind{
 	"tcp":       tcpCheck,
 	"dns":       dnsCheck,
 	"tls":       tlsCheck,
+	"smtp":      smtpCheck,
 	"sql":       sqlCheck,
 	"command":   commandCheck,
 	"system":    systemCheck,
