@@ -61,6 +61,7 @@ var kinds = map[string]Constructor{
 	"dns":       newDNS,
 	"tls":       newTLS,
 	"smtp":      newSMTP,
+	"icmp":      newICMP,
 	"sql":       newSQL,
 	"command":   newCommand,
 	"system":    newSystem,

@@ -18,6 +18,7 @@ var checkKinds = map[string]checkKind{
 	"dns":       dnsCheck,
 	"tls":       tlsCheck,
 	"smtp":      smtpCheck,
+	"icmp":      icmpCheck,
 	"sql":       sqlCheck,
 	"command":   commandCheck,
 	"system":    systemCheck,
