@@ -62,6 +62,7 @@ var kinds = map[string]Constructor{
 	"tls":       newTLS,
 	"smtp":      newSMTP,
 	"icmp":      newICMP,
+	"domain":    newDomain,
 	"sql":       newSQL,
 	"command":   newCommand,
 	"system":    newSystem,

@@ -19,6 +19,7 @@ var checkKinds = map[string]checkKind{
 	"tls":       tlsCheck,
 	"smtp":      smtpCheck,
 	"icmp":      icmpCheck,
+	"domain":    domainCheck,
 	"sql":       sqlCheck,
 	"command":   commandCheck,
 	"system":    systemCheck,
