@@ -63,6 +63,7 @@ var kinds = map[string]Constructor{
 	"smtp":      newSMTP,
 	"icmp":      newICMP,
 	"domain":    newDomain,
+	"grpc":      newGRPC,
 	"sql":       newSQL,
 	"command":   newCommand,
 	"system":    newSystem,

@@ -20,6 +20,7 @@ var checkKinds = map[string]checkKind{
 	"smtp":      smtpCheck,
 	"icmp":      icmpCheck,
 	"domain":    domainCheck,
+	"grpc":      grpcCheck,
 	"sql":       sqlCheck,
 	"command":   commandCheck,
 	"system":    systemCheck,
