@@ -12,6 +12,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/email"
+	"github.com/pulse-monitor/pulse/pkg/notify/opsgenie"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
 	"github.com/pulse-monitor/pulse/pkg/notify/slack"
 	"github.com/pulse-monitor/pulse/pkg/notify/webhook"
@@ -41,6 +42,9 @@ func kinds() map[string]constructor {
 		},
 		"webhook": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			return webhook.New(webhook.ConfigFrom(c), o)
+		},
+		"opsgenie": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return opsgenie.New(opsgenie.ConfigFrom(c), o)
 		},
 	}
 }
