@@ -15,6 +15,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/notify/opsgenie"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
 	"github.com/pulse-monitor/pulse/pkg/notify/slack"
+	"github.com/pulse-monitor/pulse/pkg/notify/teams"
 	"github.com/pulse-monitor/pulse/pkg/notify/webhook"
 )
 
@@ -45,6 +46,9 @@ func kinds() map[string]constructor {
 		},
 		"opsgenie": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			return opsgenie.New(opsgenie.ConfigFrom(c), o)
+		},
+		"teams": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return teams.New(teams.ConfigFrom(c), o)
 		},
 	}
 }

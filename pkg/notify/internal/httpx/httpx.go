@@ -1,4 +1,4 @@
-// Package httpx is the HTTP plumbing the Slack, PagerDuty, Opsgenie and webhook
+// Package httpx is the HTTP plumbing the Slack, Teams, PagerDuty, Opsgenie and webhook
 // notifiers share: one net/http client per notifier, JSON POSTs under a
 // deadline, and the conversion of whatever happened into a notify.SendError
 // that never carries the notifier's secrets.
