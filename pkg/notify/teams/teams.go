@@ -6,11 +6,14 @@
 // The request is the one the "Send webhook alerts to a channel" workflow
 // expects, a message with one Adaptive Card attachment:
 // https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook
-// and https://support.microsoft.com/office/create-incoming-webhooks-with-workflows-for-microsoft-teams-8ae491c7-0394-4861-ba59-055e33f75498;
+// (28 KB per message, 429 when throttled) and
+// https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using
+// (Workflows take Adaptive Cards only);
 // the card follows the Adaptive Cards 1.4 schema
 // (https://adaptivecards.io/explorer/, https://adaptivecards.io/schemas/adaptive-card.json)
 // and its Markdown subset
-// (https://learn.microsoft.com/en-us/adaptive-cards/authoring-cards/text-features).
+// (bold, italic, lists and links only:
+// https://learn.microsoft.com/en-us/adaptive-cards/authoring-cards/text-features).
 // A workflow's trigger answers 202 Accepted once the run is queued.
 package teams
 
@@ -337,13 +340,12 @@ func color(it notify.Item) string {
 	return "Warning"
 }
 
-// mdEscaper backslash-escapes the characters Adaptive Cards' Markdown
-// subset gives meaning to inline (emphasis, links, code) and "<" and ">"
-// which some Teams clients read as HTML.
-var mdEscaper = strings.NewReplacer(
-	`\`, `\\`, `*`, `\*`, `_`, `\_`, `[`, `\[`, `]`, `\]`, `(`, `\(`, `)`, `\)`,
-	"`", "\\`", `~`, `\~`, `<`, `\<`, `>`, `\>`, `#`, `\#`,
-)
+// mdEscaper backslash-escapes what Adaptive Cards' Markdown subset gives
+// meaning to inline: emphasis (* and _) and links ([ and ], without which
+// parentheses mean nothing), and the backslash itself. Other punctuation is
+// left alone: headers, code and HTML are not in the subset, and a
+// backslash before them would only show.
+var mdEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `_`, `\_`, `[`, `\[`, `]`, `\]`)
 
 // md escapes s for a TextBlock or fact: the inline markers, and at the
 // start of each line the list markers ("- ", "+ ", "1. ") that would turn
