@@ -2,7 +2,9 @@
 // request per item (the API has no batches). Every incident is one alert,
 // named by its alias, the same incident key PagerDuty's dedup_key carries:
 // a problem creates the alert (Opsgenie counts a repeat instead of opening a
-// second one), an acknowledgement acknowledges it and a resolve closes it.
+// second one), a raised severity also updates its priority (a create that
+// Opsgenie deduplicates changes nothing else), an acknowledgement
+// acknowledges it and a resolve closes it.
 //
 // Format, limits and status codes follow https://docs.opsgenie.com/docs/alert-api
 // (create, acknowledge and close answer 202 Accepted because Opsgenie
@@ -144,7 +146,7 @@ func (n *Notifier) post(ctx context.Context, r *Request) *notify.SendError {
 	if err != nil {
 		return &notify.SendError{Err: fmt.Errorf("encode request: %w", err)}
 	}
-	ans, err := n.http.Post(ctx, n.base+r.Path(), body, n.header)
+	ans, err := n.http.Do(ctx, r.Method(), n.base+r.Path(), body, n.header)
 	if err != nil {
 		var se *notify.SendError
 		if errors.As(err, &se) {
@@ -168,14 +170,25 @@ const (
 	ActionCreate      = "create"
 	ActionAcknowledge = "acknowledge"
 	ActionClose       = "close"
+	ActionPriority    = "priority"
 )
 
 // Request is one Alert API call: what it does, to which alert, and its
-// JSON body (*Alert for a create, *Action for an acknowledge or close).
+// JSON body (*Alert for a create, *Priority for a priority update, *Action
+// for an acknowledge or close).
 type Request struct {
 	Action string
 	Alias  string
 	Body   any
+}
+
+// Method is the request's HTTP method: the priority is a property of the
+// alert, set with PUT; every other call is a POST.
+func (r *Request) Method() string {
+	if r.Action == ActionPriority {
+		return http.MethodPut
+	}
+	return http.MethodPost
 }
 
 // Path is the request's path and query below the base URL. The alias is
@@ -207,6 +220,11 @@ type Alert struct {
 type Responder struct {
 	Name string `json:"name"`
 	Type string `json:"type"` // team
+}
+
+// Priority is the body of a priority update.
+type Priority struct {
+	Priority string `json:"priority"`
 }
 
 // Action is the body of an acknowledge or close request.
@@ -247,7 +265,11 @@ func Requests(m *notify.Message, team string, opts notify.Options) ([]Request, e
 			}})
 		case alert.DeliverOpened, alert.DeliverRaised, alert.DeliverReminder, alert.DeliverEscalated,
 			alert.DeliverFlapping, notify.EventTest:
-			reqs = append(reqs, Request{Action: ActionCreate, Alias: alias, Body: create(m, it, alias, source, team)})
+			a := create(m, it, alias, source, team)
+			reqs = append(reqs, Request{Action: ActionCreate, Alias: alias, Body: a})
+			if it.Event == alert.DeliverRaised {
+				reqs = append(reqs, Request{Action: ActionPriority, Alias: alias, Body: &Priority{Priority: a.Priority}})
+			}
 			if it.Event == notify.EventTest {
 				reqs = append(reqs, Request{Action: ActionClose, Alias: alias, Body: &Action{
 					User: "pulse", Source: source, Note: "pulse test notification, closed at once",

@@ -110,7 +110,7 @@ func TestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				fmt.Fprintf(&out, "POST %s\n", r.Path())
+				fmt.Fprintf(&out, "%s %s\n", r.Method(), r.Path())
 				if err := json.Indent(&out, b, "", "  "); err != nil {
 					t.Fatal(err)
 				}
@@ -131,7 +131,18 @@ func TestCreateFields(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(reqs) != 1 || reqs[0].Action != ActionCreate || reqs[0].Path() != "/v2/alerts" {
+			count := 1
+			if event == alert.DeliverRaised {
+				// A deduplicated create keeps the old priority: the
+				// raise is a priority update after it.
+				count = 2
+				p := reqs[len(reqs)-1]
+				if p.Action != ActionPriority || p.Method() != http.MethodPut ||
+					p.Path() != "/v2/alerts/edge-1-42/priority?identifierType=alias" || *p.Body.(*Priority) != (Priority{Priority: "P1"}) {
+					t.Fatalf("priority update %+v %+v", p, p.Body)
+				}
+			}
+			if len(reqs) != count || reqs[0].Action != ActionCreate || reqs[0].Method() != http.MethodPost || reqs[0].Path() != "/v2/alerts" {
 				t.Fatalf("requests %+v", reqs)
 			}
 			a := reqs[0].Body.(*Alert)
@@ -332,6 +343,22 @@ func TestSend(t *testing.T) {
 			}
 		}
 	}
+	// A raise is the create, then a PUT of the priority.
+	raised := notifytest.Item(alert.DeliverRaised)
+	raised.Incident.Severity = "P2"
+	before := len(rcv.got())
+	if err := n.Send(context.Background(), notifytest.Message(raised)); err != nil {
+		t.Fatal(err)
+	}
+	calls := rcv.got()[before:]
+	if len(calls) != 2 || calls[0].method != http.MethodPost || calls[0].body["priority"] != "P2" ||
+		calls[1].method != http.MethodPut || calls[1].path != "/v2/alerts/edge-1-42/priority" ||
+		calls[1].rawQuery != "identifierType=alias" || calls[1].body["priority"] != "P2" ||
+		calls[1].header.Get("Authorization") != "GenieKey "+apiKey {
+		t.Fatalf("raise sent %+v", calls)
+	}
+	got = rcv.got()
+
 	// The alias reaches the server escaped, as one path segment.
 	it := notifytest.Item(alert.DeliverAcknowledged)
 	it.Incident.Key = "edge-1/42 ?"
