@@ -6,9 +6,10 @@
 // Opsgenie deduplicates changes nothing else), an acknowledgement
 // acknowledges it and a resolve closes it.
 //
-// Format, limits and status codes follow https://docs.opsgenie.com/docs/alert-api
-// (create, acknowledge and close answer 202 Accepted because Opsgenie
-// processes them asynchronously) and authentication
+// Format and limits follow https://docs.opsgenie.com/docs/alert-api (create,
+// update priority, acknowledge and close answer 202 Accepted because
+// Opsgenie processes them asynchronously), status codes
+// https://docs.opsgenie.com/docs/response, and authentication
 // https://docs.opsgenie.com/docs/authentication ("Authorization: GenieKey KEY").
 package opsgenie
 

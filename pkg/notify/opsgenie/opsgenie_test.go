@@ -388,9 +388,10 @@ func TestSendTestMessage(t *testing.T) {
 	}
 }
 
-// TestRetryClassification follows the Alert API's documented answers:
-// 202 accepted; 429 (rate limited) and 5xx retry; 400, 401, 403, 404, 422
-// are the request's or key's fault and are not retried.
+// TestRetryClassification follows Opsgenie's documented answers
+// (docs/response): 202 accepted; 429 (rate limited) and 5xx retry; 400,
+// 401, 402, 403, 404, 422 are the request's, key's or plan's fault and are
+// not retried.
 func TestRetryClassification(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -406,6 +407,7 @@ func TestRetryClassification(t *testing.T) {
 		{name: "429 retry-after", status: 429, header: map[string]string{"Retry-After": "7"}, retryable: true, retryAfter: 7 * time.Second},
 		{name: "400", status: 400, body: `{"message":"Request body is not processable"}`},
 		{name: "401", status: 401, body: `{"message":"Could not authenticate","took":0.0,"requestId":"x"}`},
+		{name: "402", status: 402, body: `{"message":"plan does not allow this"}`},
 		{name: "403", status: 403, body: `{"message":"Key has no access to create alerts"}`},
 		{name: "404", status: 404},
 		{name: "422", status: 422, body: `{"message":"Request body is not processable","errors":{"message":"Message can not be empty."}}`},
