@@ -108,7 +108,7 @@ func New(cfg Config, opts notify.Options) (*Notifier, error) {
 // Name returns the notifier's name.
 func (n *Notifier) Name() string { return n.cfg.Name }
 
-// Send posts one request per item, in order. It stops at the first failure
+// Send makes each item's requests, in order. It stops at the first failure
 // worth retrying (the whole message is retried; the alias makes the
 // requests already accepted harmless: a second create only counts, a second
 // close of a closed alert changes nothing) and reports a permanent failure
@@ -125,7 +125,7 @@ func (n *Notifier) Send(ctx context.Context, m *notify.Message) error {
 	var permanent *notify.SendError
 	for i := range reqs {
 		r := &reqs[i]
-		if err := n.post(ctx, r); err != nil {
+		if err := n.call(ctx, r); err != nil {
 			err.Err = fmt.Errorf("opsgenie %q: %s %s (request %d of %d): %w",
 				n.cfg.Name, r.Action, r.Alias, i+1, len(reqs), err.Err)
 			if err.Retryable {
@@ -142,7 +142,8 @@ func (n *Notifier) Send(ctx context.Context, m *notify.Message) error {
 	return nil
 }
 
-func (n *Notifier) post(ctx context.Context, r *Request) *notify.SendError {
+// call makes one request and classifies its answer.
+func (n *Notifier) call(ctx context.Context, r *Request) *notify.SendError {
 	body, err := httpx.JSON(r.Body)
 	if err != nil {
 		return &notify.SendError{Err: fmt.Errorf("encode request: %w", err)}
