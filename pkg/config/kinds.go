@@ -36,6 +36,8 @@ var notifierKinds = map[string]notifierKind{
 	"slack":     slackNotifier,
 	"email":     emailNotifier,
 	"webhook":   webhookNotifier,
+	"opsgenie":  opsgenieNotifier,
+	"teams":     teamsNotifier,
 }
 
 // checkKind is what the loader knows of one check type.

@@ -256,13 +256,13 @@ type Expect struct {
 // Notifier is one [[notifier]] table; keys depend on Type.
 type Notifier struct {
 	Name string `toml:"name"`
-	Type string `toml:"type"` // pagerduty | slack | email | webhook
+	Type string `toml:"type"` // pagerduty | slack | email | webhook | opsgenie | teams
 
 	// pagerduty.
 	RoutingKey Secret `toml:"routing_key"`
 	// pagerduty (events endpoint override), webhook.
 	URL Secret `toml:"url"`
-	// slack.
+	// slack, teams.
 	WebhookURL Secret `toml:"webhook_url"`
 	// webhook.
 	Headers map[string]Secret `toml:"headers"`
@@ -275,6 +275,12 @@ type Notifier struct {
 	Password Secret   `toml:"password"`
 	From     string   `toml:"from"`
 	To       []string `toml:"to"`
+
+	// opsgenie: the API integration's key, the API's base URL (the EU
+	// instance is another host) and the team the alerts are routed to.
+	APIKey Secret `toml:"api_key"`
+	APIURL string `toml:"api_url"`
+	Team   string `toml:"team"`
 
 	Timeout Duration `toml:"timeout"`
 

@@ -2,7 +2,10 @@ package notify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -305,4 +308,32 @@ func (o Options) Complete(m *Message) *Message {
 		c.SentAt = o.Now()
 	}
 	return &c
+}
+
+// IncidentKey is the one identity of an incident at a receiver that
+// deduplicates (PagerDuty's dedup_key, Opsgenie's alias): the incident's
+// key, "<agent>-<id>" when it has none, "<agent>-test" for a test. A key
+// longer than max bytes is cut and suffixed with a hash of the whole key,
+// because plain truncation could merge two incidents.
+func IncidentKey(m *Message, it Item, agent string, max int) string {
+	key := it.Incident.Key
+	if key == "" {
+		if m.Agent != "" {
+			agent = m.Agent
+		}
+		if it.Event == EventTest {
+			key = agent + "-test"
+		} else {
+			key = fmt.Sprintf("%s-%d", agent, it.Incident.ID)
+		}
+	}
+	if len(key) > max {
+		sum := sha256.Sum256([]byte(key))
+		cut := max - 33
+		for cut > 0 && !utf8.RuneStart(key[cut]) {
+			cut--
+		}
+		key = key[:cut] + "-" + hex.EncodeToString(sum[:16])
+	}
+	return key
 }

@@ -5,13 +5,10 @@ package pagerduty
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
-	"unicode/utf8"
 
 	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
@@ -213,30 +210,10 @@ func Events(m *notify.Message, routingKey string, opts notify.Options) ([]Event,
 	return events, nil
 }
 
-// dedupKey is the incident's key, hashed down when it exceeds the API's
-// 255 characters (truncating could merge two incidents).
+// dedupKey is the incident's key within the API's 255 characters, the same
+// identity the other incident channels (opsgenie's alias) use.
 func dedupKey(m *notify.Message, it notify.Item, opts notify.Options) string {
-	key := it.Incident.Key
-	if key == "" {
-		agent := m.Agent
-		if agent == "" {
-			agent = opts.Agent
-		}
-		if it.Event == notify.EventTest {
-			key = agent + "-test"
-		} else {
-			key = fmt.Sprintf("%s-%d", agent, it.Incident.ID)
-		}
-	}
-	if len(key) > maxDedupKey {
-		sum := sha256.Sum256([]byte(key))
-		cut := maxDedupKey - 33
-		for cut > 0 && !utf8.RuneStart(key[cut]) {
-			cut--
-		}
-		key = key[:cut] + "-" + hex.EncodeToString(sum[:16])
-	}
-	return key
+	return notify.IncidentKey(m, it, opts.Agent, maxDedupKey)
 }
 
 func payload(m *notify.Message, it notify.Item, opts notify.Options) *Payload {

@@ -12,8 +12,10 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/email"
+	"github.com/pulse-monitor/pulse/pkg/notify/opsgenie"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
 	"github.com/pulse-monitor/pulse/pkg/notify/slack"
+	"github.com/pulse-monitor/pulse/pkg/notify/teams"
 	"github.com/pulse-monitor/pulse/pkg/notify/webhook"
 )
 
@@ -41,6 +43,12 @@ func kinds() map[string]constructor {
 		},
 		"webhook": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			return webhook.New(webhook.ConfigFrom(c), o)
+		},
+		"opsgenie": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return opsgenie.New(opsgenie.ConfigFrom(c), o)
+		},
+		"teams": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return teams.New(teams.ConfigFrom(c), o)
 		},
 	}
 }

@@ -24,11 +24,15 @@ func TestNew(t *testing.T) {
 		{"slack", config.Notifier{Type: "slack", WebhookURL: "https://hooks.slack.com/services/T/B/X"}, ""},
 		{"email", config.Notifier{Type: "email", Host: "smtp.example.com", From: "a@example.com", To: []string{"b@example.com"}}, ""},
 		{"webhook", config.Notifier{Type: "webhook", URL: "https://hooks.example.com/pulse"}, ""},
+		{"opsgenie", config.Notifier{Type: "opsgenie", APIKey: "key", APIURL: "https://api.eu.opsgenie.com"}, ""},
+		{"teams", config.Notifier{Type: "teams", WebhookURL: "https://prod-00.westeurope.logic.azure.com/workflows/x/triggers/manual/paths/invoke?sig=y"}, ""},
 		{"unknown type", config.Notifier{Type: "pager"}, `type "pager" is not supported`},
 		{"pagerduty without key", config.Notifier{Type: "pagerduty"}, "routing_key is required"},
 		{"slack without url", config.Notifier{Type: "slack"}, "webhook_url is required"},
 		{"email without host", config.Notifier{Type: "email", From: "a@example.com", To: []string{"b@example.com"}}, "host is required"},
 		{"webhook without url", config.Notifier{Type: "webhook"}, "url is required"},
+		{"opsgenie without key", config.Notifier{Type: "opsgenie"}, "api_key is required"},
+		{"teams without url", config.Notifier{Type: "teams"}, "webhook_url is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +52,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(Types(), ","); got != "email,pagerduty,slack,webhook" {
+	if got := strings.Join(Types(), ","); got != "email,opsgenie,pagerduty,slack,teams,webhook" {
 		t.Fatalf("Types() = %s", got)
 	}
 }

@@ -1,4 +1,4 @@
-// Package httpx is the HTTP plumbing the Slack, PagerDuty and webhook
+// Package httpx is the HTTP plumbing the Slack, Teams, PagerDuty, Opsgenie and webhook
 // notifiers share: one net/http client per notifier, JSON POSTs under a
 // deadline, and the conversion of whatever happened into a notify.SendError
 // that never carries the notifier's secrets.
@@ -58,9 +58,15 @@ func New(hc *http.Client, timeout time.Duration, now func() time.Time, secrets .
 // Post sends body (JSON) to url with the given extra headers. A failure to get
 // any answer is returned as a retryable *notify.SendError without secrets.
 func (c *Client) Post(ctx context.Context, url string, body []byte, header http.Header) (*Answer, error) {
+	return c.Do(ctx, http.MethodPost, url, body, header)
+}
+
+// Do is Post with another method, for the APIs that change a resource with
+// PUT or PATCH (Opsgenie's alert priority).
+func (c *Client) Do(ctx context.Context, method, url string, body []byte, header http.Header) (*Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, notify.TransportError(err, c.secrets...)
 	}

@@ -47,6 +47,15 @@ func TestPost(t *testing.T) {
 		}
 	}
 
+	var method string
+	mux.HandleFunc("/put", func(w http.ResponseWriter, r *http.Request) {
+		method = r.Method
+		w.WriteHeader(http.StatusAccepted)
+	})
+	if a, err := c.Do(ctx, http.MethodPut, srv.URL+"/put", []byte(`{}`), nil); err != nil || a.Status != http.StatusAccepted || method != http.MethodPut {
+		t.Errorf("put: %+v, %v, method %q", a, err, method)
+	}
+
 	if a, err := c.Post(ctx, srv.URL+"/moved", nil, nil); err != nil || a.Status != http.StatusFound {
 		t.Errorf("redirect: %+v, %v; want the 302 itself", a, err)
 	}
