@@ -256,13 +256,13 @@ type Expect struct {
 // Notifier is one [[notifier]] table; keys depend on Type.
 type Notifier struct {
 	Name string `toml:"name"`
-	Type string `toml:"type"` // pagerduty | slack | email | webhook
+	Type string `toml:"type"` // pagerduty | slack | email | webhook | discord
 
 	// pagerduty.
 	RoutingKey Secret `toml:"routing_key"`
 	// pagerduty (events endpoint override), webhook.
 	URL Secret `toml:"url"`
-	// slack.
+	// slack, discord.
 	WebhookURL Secret `toml:"webhook_url"`
 	// webhook.
 	Headers map[string]Secret `toml:"headers"`

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/notify/discord"
 	"github.com/pulse-monitor/pulse/pkg/notify/email"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
 	"github.com/pulse-monitor/pulse/pkg/notify/slack"
@@ -41,6 +42,9 @@ func kinds() map[string]constructor {
 		},
 		"webhook": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			return webhook.New(webhook.ConfigFrom(c), o)
+		},
+		"discord": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return discord.New(discord.ConfigFrom(c), o)
 		},
 	}
 }

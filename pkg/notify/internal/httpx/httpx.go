@@ -1,4 +1,4 @@
-// Package httpx is the HTTP plumbing the Slack, PagerDuty and webhook
+// Package httpx is the HTTP plumbing the Slack, Discord, PagerDuty and webhook
 // notifiers share: one net/http client per notifier, JSON POSTs under a
 // deadline, and the conversion of whatever happened into a notify.SendError
 // that never carries the notifier's secrets.
