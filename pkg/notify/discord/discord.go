@@ -30,6 +30,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/notify/internal/chat"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/httpx"
 	"github.com/pulse-monitor/pulse/pkg/ui"
 )
@@ -50,18 +51,6 @@ const (
 // batchMessage bounds each incident's message in a batch, so that one long
 // message does not crowd out the others within the 6000-character total.
 const batchMessage = 300
-
-// Embed colours by what happened (decimal RGB, as Discord wants them).
-const (
-	colorP1       = 0xD32F2F
-	colorP2       = 0xF57C00
-	colorP3       = 0xFBC02D
-	colorOther    = 0x1976D2
-	colorResolved = 0x2E7D32
-	colorAcked    = 0x607D8B
-	colorFlapping = 0x8E24AA
-	colorInfo     = 0x5865F2
-)
 
 // Config is a discord notifier's configuration.
 type Config struct {
@@ -211,7 +200,7 @@ func Render(m *notify.Message, notifier string, opts notify.Options) Payload {
 			Embeds: []Embed{{
 				Title:       text(esc("pulse "+d.Title), MaxTitle),
 				Description: text(esc(d.Summary), MaxDescription),
-				Color:       colorInfo,
+				Color:       chat.ColorInfo,
 				Footer:      footer,
 				Timestamp:   stamp(m.SentAt),
 			}},
@@ -222,7 +211,7 @@ func Render(m *notify.Message, notifier string, opts notify.Options) Payload {
 			Embeds: []Embed{{
 				Title:       "👋 pulse test notification",
 				Description: text(esc(notify.TestText(m))+": notifier **"+esc(notifier)+"** can post to this channel.", MaxDescription),
-				Color:       colorInfo,
+				Color:       chat.ColorInfo,
 				Footer:      footer,
 				Timestamp:   stamp(m.SentAt),
 			}},
@@ -241,7 +230,7 @@ func single(it notify.Item, now time.Time, footer *Footer) Payload {
 	inc := &it.Incident
 	fields := []Field{
 		field("Severity", esc(inc.Severity), true),
-		field("Check", esc(checkLabel(it.Check)), true),
+		field("Check", esc(chat.CheckLabel(it.Check)), true),
 		field("State", esc(inc.State), true),
 	}
 	if !inc.OpenedAt.IsZero() {
@@ -262,14 +251,14 @@ func single(it notify.Item, now time.Time, footer *Footer) Payload {
 		fields = append(fields, field("Note", esc(it.Note), false))
 	}
 	e := Embed{
-		Title:       text(esc(icon(it)+" "+title(it)), MaxTitle),
+		Title:       text(esc(chat.Icon(it)+" "+chat.Title(it)), MaxTitle),
 		Description: text(esc(inc.Message), MaxDescription),
-		Color:       color(it),
+		Color:       chat.Color(it),
 		Fields:      fields[:min(len(fields), MaxFields)],
 		Footer:      footer,
 		Timestamp:   stamp(it.At),
 	}
-	content := title(it) + " (#" + strconv.FormatInt(inc.ID, 10) + ")"
+	content := chat.Title(it) + " (#" + strconv.FormatInt(inc.ID, 10) + ")"
 	return Payload{Content: text(esc(content), MaxContent), Embeds: []Embed{e}}
 }
 
@@ -303,9 +292,9 @@ func batch(items []notify.Item, now time.Time, footer *Footer) Payload {
 			desc += "\n" + text(esc(notify.OneLine(inc.Message)), batchMessage)
 		}
 		embeds = append(embeds, Embed{
-			Title:       text(esc(icon(it)+" "+title(it)), MaxTitle),
+			Title:       text(esc(chat.Icon(it)+" "+chat.Title(it)), MaxTitle),
 			Description: text(desc, MaxDescription),
-			Color:       color(it),
+			Color:       chat.Color(it),
 			Timestamp:   stamp(it.At),
 		})
 	}
@@ -313,7 +302,7 @@ func batch(items []notify.Item, now time.Time, footer *Footer) Payload {
 		embeds = append(embeds, Embed{
 			Title:       fmt.Sprintf("…and %d more", len(rest)),
 			Description: text(esc(notify.Tally(rest)), MaxDescription),
-			Color:       colorInfo,
+			Color:       chat.ColorInfo,
 		})
 	}
 	embeds[len(embeds)-1].Footer = footer
@@ -351,62 +340,6 @@ func field(name, value string, inline bool) Field {
 		value = "-" // Discord rejects an empty field value
 	}
 	return Field{Name: notify.Truncate(name, MaxFieldName), Value: text(value, MaxFieldValue), Inline: inline}
-}
-
-// title is "P1 OPEN api-health", or "RESOLVED api-health" for a resolve.
-func title(it notify.Item) string {
-	t := notify.EventLabel(it.Event) + " " + it.Check.Name
-	if it.Event != alert.DeliverResolved && it.Incident.Severity != "" {
-		t = it.Incident.Severity + " " + t
-	}
-	return t
-}
-
-func checkLabel(c notify.Check) string {
-	if c.Type == "" {
-		return c.Name
-	}
-	return c.Name + " (" + c.Type + ")"
-}
-
-func icon(it notify.Item) string {
-	switch it.Event {
-	case alert.DeliverResolved:
-		return "✅"
-	case alert.DeliverAcknowledged:
-		return "👀"
-	case alert.DeliverFlapping:
-		return "🔁"
-	}
-	switch it.Incident.Severity {
-	case "P1":
-		return "🔴"
-	case "P2":
-		return "🟠"
-	case "P3":
-		return "🟡"
-	}
-	return "🔵"
-}
-
-func color(it notify.Item) int {
-	switch it.Event {
-	case alert.DeliverResolved:
-		return colorResolved
-	case alert.DeliverAcknowledged:
-		return colorAcked
-	case alert.DeliverFlapping:
-		return colorFlapping
-	}
-	switch it.Incident.Severity {
-	case "P1":
-		return colorP1
-	case "P2":
-		return colorP2
-	case "P3":
-		return colorP3
-	}
-	return colorOther
 }
 
 func stamp(t time.Time) string {

@@ -249,7 +249,7 @@ func TestSingleFields(t *testing.T) {
 	if e.Description != `status 503, expected 200 \<html> & more` {
 		t.Errorf("description %q", e.Description)
 	}
-	if e.Color != colorP1 {
+	if e.Color != 0xD32F2F {
 		t.Errorf("color %#x", e.Color)
 	}
 	if e.Timestamp != "2026-11-25T10:00:00Z" {
@@ -279,14 +279,14 @@ func TestSingleFields(t *testing.T) {
 
 func TestEvents(t *testing.T) {
 	ack := Render(notifytest.Message(notifytest.Item(alert.DeliverAcknowledged)), "ops", notifytest.Options(nil)).Embeds[0]
-	if ack.Color != colorAcked || !strings.HasPrefix(ack.Title, "👀 P1 ACK ") {
+	if ack.Color != 0x607D8B || !strings.HasPrefix(ack.Title, "👀 P1 ACK ") {
 		t.Errorf("ack embed %q %#x", ack.Title, ack.Color)
 	}
 	if f := fieldMap(ack); f["Acknowledged by"] != "alice" || f["Note"] != "looking into it" {
 		t.Errorf("ack fields %v", f)
 	}
 	res := Render(notifytest.Message(notifytest.Item(alert.DeliverResolved)), "ops", notifytest.Options(nil))
-	if e := res.Embeds[0]; e.Color != colorResolved || e.Title != "✅ RESOLVED api-health" || fieldMap(e)["Duration"] != "12m" {
+	if e := res.Embeds[0]; e.Color != 0x2E7D32 || e.Title != "✅ RESOLVED api-health" || fieldMap(e)["Duration"] != "12m" {
 		t.Errorf("resolved embed %q %#x %v", e.Title, e.Color, fieldMap(e))
 	}
 	if res.Content != "RESOLVED api-health (#42)" {
