@@ -28,11 +28,12 @@ var checkKinds = map[string]checkKind{
 // their keys, defaults and validation in notifier_NAME.go. The notifier
 // packages trust what these validate: config is the one validator.
 var notifierKinds = map[string]notifierKind{
-	"pagerduty": pagerdutyNotifier,
-	"slack":     slackNotifier,
-	"email":     emailNotifier,
-	"webhook":   webhookNotifier,
-	"discord":   discordNotifier,
+	"pagerduty":  pagerdutyNotifier,
+	"slack":      slackNotifier,
+	"email":      emailNotifier,
+	"webhook":    webhookNotifier,
+	"discord":    discordNotifier,
+	"mattermost": mattermostNotifier,
 }
 
 // checkKind is what the loader knows of one check type.

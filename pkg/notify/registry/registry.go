@@ -13,6 +13,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/discord"
 	"github.com/pulse-monitor/pulse/pkg/notify/email"
+	"github.com/pulse-monitor/pulse/pkg/notify/mattermost"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
 	"github.com/pulse-monitor/pulse/pkg/notify/slack"
 	"github.com/pulse-monitor/pulse/pkg/notify/webhook"
@@ -45,6 +46,9 @@ func kinds() map[string]constructor {
 		},
 		"discord": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			return discord.New(discord.ConfigFrom(c), o)
+		},
+		"mattermost": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return mattermost.New(mattermost.ConfigFrom(c), o)
 		},
 	}
 }

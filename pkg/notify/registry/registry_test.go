@@ -26,6 +26,8 @@ func TestNew(t *testing.T) {
 		{"webhook", config.Notifier{Type: "webhook", URL: "https://hooks.example.com/pulse"}, ""},
 		{"discord", config.Notifier{Type: "discord", WebhookURL: "https://discord.com/api/webhooks/1/tok"}, ""},
 		{"discord without url", config.Notifier{Type: "discord"}, "webhook_url is required"},
+		{"mattermost", config.Notifier{Type: "mattermost", WebhookURL: "https://mm.example.com/hooks/k", Channel: "alerts"}, ""},
+		{"mattermost without url", config.Notifier{Type: "mattermost"}, "webhook_url is required"},
 		{"unknown type", config.Notifier{Type: "pager"}, `type "pager" is not supported`},
 		{"pagerduty without key", config.Notifier{Type: "pagerduty"}, "routing_key is required"},
 		{"slack without url", config.Notifier{Type: "slack"}, "webhook_url is required"},
@@ -50,7 +52,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(Types(), ","); got != "discord,email,pagerduty,slack,webhook" {
+	if got := strings.Join(Types(), ","); got != "discord,email,mattermost,pagerduty,slack,webhook" {
 		t.Fatalf("Types() = %s", got)
 	}
 }
