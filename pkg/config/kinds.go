@@ -34,6 +34,7 @@ var notifierKinds = map[string]notifierKind{
 	"webhook":    webhookNotifier,
 	"discord":    discordNotifier,
 	"mattermost": mattermostNotifier,
+	"googlechat": googlechatNotifier,
 }
 
 // checkKind is what the loader knows of one check type.

@@ -256,13 +256,13 @@ type Expect struct {
 // Notifier is one [[notifier]] table; keys depend on Type.
 type Notifier struct {
 	Name string `toml:"name"`
-	Type string `toml:"type"` // pagerduty | slack | email | webhook | discord | mattermost
+	Type string `toml:"type"` // pagerduty | slack | email | webhook | discord | mattermost | googlechat
 
 	// pagerduty.
 	RoutingKey Secret `toml:"routing_key"`
 	// pagerduty (events endpoint override), webhook.
 	URL Secret `toml:"url"`
-	// slack, discord, mattermost.
+	// slack, discord, mattermost, googlechat.
 	WebhookURL Secret `toml:"webhook_url"`
 	// mattermost: the channel that overrides the webhook's.
 	Channel string `toml:"channel"`

@@ -13,6 +13,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/discord"
 	"github.com/pulse-monitor/pulse/pkg/notify/email"
+	"github.com/pulse-monitor/pulse/pkg/notify/googlechat"
 	"github.com/pulse-monitor/pulse/pkg/notify/mattermost"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
 	"github.com/pulse-monitor/pulse/pkg/notify/slack"
@@ -49,6 +50,9 @@ func kinds() map[string]constructor {
 		},
 		"mattermost": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			return mattermost.New(mattermost.ConfigFrom(c), o)
+		},
+		"googlechat": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return googlechat.New(googlechat.ConfigFrom(c), o)
 		},
 	}
 }

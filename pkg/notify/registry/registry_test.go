@@ -28,6 +28,8 @@ func TestNew(t *testing.T) {
 		{"discord without url", config.Notifier{Type: "discord"}, "webhook_url is required"},
 		{"mattermost", config.Notifier{Type: "mattermost", WebhookURL: "https://mm.example.com/hooks/k", Channel: "alerts"}, ""},
 		{"mattermost without url", config.Notifier{Type: "mattermost"}, "webhook_url is required"},
+		{"googlechat", config.Notifier{Type: "googlechat", WebhookURL: "https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=t"}, ""},
+		{"googlechat without url", config.Notifier{Type: "googlechat"}, "webhook_url is required"},
 		{"unknown type", config.Notifier{Type: "pager"}, `type "pager" is not supported`},
 		{"pagerduty without key", config.Notifier{Type: "pagerduty"}, "routing_key is required"},
 		{"slack without url", config.Notifier{Type: "slack"}, "webhook_url is required"},
@@ -52,7 +54,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(Types(), ","); got != "discord,email,mattermost,pagerduty,slack,webhook" {
+	if got := strings.Join(Types(), ","); got != "discord,email,googlechat,mattermost,pagerduty,slack,webhook" {
 		t.Fatalf("Types() = %s", got)
 	}
 }
