@@ -105,7 +105,7 @@ func NewRoot(g *Global) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "pulse",
 		Short:         "Service monitoring for teams that run their product on a few VMs",
-		Long:          "pulse runs scheduled checks, records every result in SQLite, opens and resolves\nincidents and escalates them to Slack, email, PagerDuty and webhooks by severity.",
+		Long:          "pulse runs scheduled checks, records every result in SQLite, opens and resolves\nincidents and escalates them to Slack, Discord, Mattermost, Google Chat, email,\nPagerDuty and webhooks by severity.",
 		Example:       "  pulse init && pulse validate && pulse run\n  pulse check api-health\n  pulse status --watch",
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -647,3 +647,57 @@ func TestKindTables(t *testing.T) {
 		}
 	}
 }
+
+// The chat notifiers load with their keys, get the digest like Slack, and
+// their webhook URLs (credentials) stay out of every problem reported.
+func TestChatNotifiers(t *testing.T) {
+	cfg, err := parseString(t, t.TempDir(), `
+[[notifier]]
+name = "dc"
+type = "discord"
+webhook_url = "https://discord.com/api/webhooks/1/dc-tok"
+[[notifier]]
+name = "mm"
+type = "mattermost"
+webhook_url = "https://chat.example.com/hooks/mm-key"
+channel = "ops-alerts"
+username = "pulse"
+[[notifier]]
+name = "gc"
+type = "googlechat"
+webhook_url = "https://chat.googleapis.com/v1/spaces/S/messages?key=gc-key&token=gc-tok"
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "report.notify", cfg.Report.Notify, []string{"dc", "mm", "gc"})
+	mm := notifierByName(t, cfg, "mm")
+	eq(t, "mattermost channel", mm.Channel, "ops-alerts")
+	eq(t, "mattermost username", mm.Username, "pulse")
+
+	_, err = parseString(t, t.TempDir(), `
+[[notifier]]
+name = "dc"
+type = "discord"
+webhook_url = "dc-tok not a url"
+[[notifier]]
+name = "mm"
+type = "mattermost"
+webhook_url = "gopher://chat.example.com/hooks/mm-key"
+[[notifier]]
+name = "gc"
+type = "googlechat"
+webhook_url = "https://chat.googleapis.com/v1/spaces/S/messages?token=gc-tok"
+`, nil)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, s := range []string{"dc-tok", "mm-key", "gc-tok"} {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("error shows secret %q:\n%s", s, err)
+		}
+	}
+	if n := strings.Count(err.Error(), "\n") + 1; n != 3 {
+		t.Errorf("got %d problems, want 3:\n%s", n, err)
+	}
+}

@@ -32,12 +32,15 @@ var checkKinds = map[string]checkKind{
 // their keys, defaults and validation in notifier_NAME.go. The notifier
 // packages trust what these validate: config is the one validator.
 var notifierKinds = map[string]notifierKind{
-	"pagerduty": pagerdutyNotifier,
-	"slack":     slackNotifier,
-	"email":     emailNotifier,
-	"webhook":   webhookNotifier,
-	"opsgenie":  opsgenieNotifier,
-	"teams":     teamsNotifier,
+	"pagerduty":  pagerdutyNotifier,
+	"slack":      slackNotifier,
+	"email":      emailNotifier,
+	"webhook":    webhookNotifier,
+	"opsgenie":   opsgenieNotifier,
+	"teams":      teamsNotifier,
+	"discord":    discordNotifier,
+	"mattermost": mattermostNotifier,
+	"googlechat": googlechatNotifier,
 }
 
 // checkKind is what the loader knows of one check type.

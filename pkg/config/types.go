@@ -256,22 +256,24 @@ type Expect struct {
 // Notifier is one [[notifier]] table; keys depend on Type.
 type Notifier struct {
 	Name string `toml:"name"`
-	Type string `toml:"type"` // pagerduty | slack | email | webhook | opsgenie | teams
+	Type string `toml:"type"` // pagerduty | slack | email | webhook | opsgenie | teams | discord | mattermost | googlechat
 
 	// pagerduty.
 	RoutingKey Secret `toml:"routing_key"`
 	// pagerduty (events endpoint override), webhook.
 	URL Secret `toml:"url"`
-	// slack, teams.
+	// slack, teams, discord, mattermost, googlechat.
 	WebhookURL Secret `toml:"webhook_url"`
+	// mattermost: the channel that overrides the webhook's.
+	Channel string `toml:"channel"`
 	// webhook.
 	Headers map[string]Secret `toml:"headers"`
 
 	// email.
 	Host     string   `toml:"host"`
 	Port     int      `toml:"port"`
-	TLS      string   `toml:"tls"` // starttls | implicit | none
-	Username string   `toml:"username"`
+	TLS      string   `toml:"tls"`      // starttls | implicit | none
+	Username string   `toml:"username"` // also mattermost: the poster's name
 	Password Secret   `toml:"password"`
 	From     string   `toml:"from"`
 	To       []string `toml:"to"`

@@ -11,7 +11,10 @@ import (
 
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/notify/discord"
 	"github.com/pulse-monitor/pulse/pkg/notify/email"
+	"github.com/pulse-monitor/pulse/pkg/notify/googlechat"
+	"github.com/pulse-monitor/pulse/pkg/notify/mattermost"
 	"github.com/pulse-monitor/pulse/pkg/notify/opsgenie"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
 	"github.com/pulse-monitor/pulse/pkg/notify/slack"
@@ -49,6 +52,15 @@ func kinds() map[string]constructor {
 		},
 		"teams": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			return teams.New(teams.ConfigFrom(c), o)
+		},
+		"discord": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return discord.New(discord.ConfigFrom(c), o)
+		},
+		"mattermost": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return mattermost.New(mattermost.ConfigFrom(c), o)
+		},
+		"googlechat": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return googlechat.New(googlechat.ConfigFrom(c), o)
 		},
 	}
 }

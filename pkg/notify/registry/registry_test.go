@@ -26,6 +26,12 @@ func TestNew(t *testing.T) {
 		{"webhook", config.Notifier{Type: "webhook", URL: "https://hooks.example.com/pulse"}, ""},
 		{"opsgenie", config.Notifier{Type: "opsgenie", APIKey: "key", APIURL: "https://api.eu.opsgenie.com"}, ""},
 		{"teams", config.Notifier{Type: "teams", WebhookURL: "https://prod-00.westeurope.logic.azure.com/workflows/x/triggers/manual/paths/invoke?sig=y"}, ""},
+		{"discord", config.Notifier{Type: "discord", WebhookURL: "https://discord.com/api/webhooks/1/tok"}, ""},
+		{"discord without url", config.Notifier{Type: "discord"}, "webhook_url is required"},
+		{"mattermost", config.Notifier{Type: "mattermost", WebhookURL: "https://mm.example.com/hooks/k", Channel: "alerts"}, ""},
+		{"mattermost without url", config.Notifier{Type: "mattermost"}, "webhook_url is required"},
+		{"googlechat", config.Notifier{Type: "googlechat", WebhookURL: "https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=t"}, ""},
+		{"googlechat without url", config.Notifier{Type: "googlechat"}, "webhook_url is required"},
 		{"unknown type", config.Notifier{Type: "pager"}, `type "pager" is not supported`},
 		{"pagerduty without key", config.Notifier{Type: "pagerduty"}, "routing_key is required"},
 		{"slack without url", config.Notifier{Type: "slack"}, "webhook_url is required"},
@@ -52,7 +58,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(Types(), ","); got != "email,opsgenie,pagerduty,slack,teams,webhook" {
+	if got := strings.Join(Types(), ","); got != "discord,email,googlechat,mattermost,opsgenie,pagerduty,slack,teams,webhook" {
 		t.Fatalf("Types() = %s", got)
 	}
 }
