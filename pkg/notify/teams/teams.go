@@ -344,8 +344,10 @@ func color(it notify.Item) string {
 // meaning to inline: emphasis (* and _) and links ([ and ], without which
 // parentheses mean nothing), and the backslash itself. Other punctuation is
 // left alone: headers, code and HTML are not in the subset, and a
-// backslash before them would only show.
-var mdEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `_`, `\_`, `[`, `\[`, `]`, `\]`)
+// backslash before them would only show. "{{" starts a card text function
+// ({{DATE(...)}}); a zero-width space between the braces keeps a check's
+// message from calling one.
+var mdEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `_`, `\_`, `[`, `\[`, `]`, `\]`, "{{", "{\u200b{")
 
 // md escapes s for a TextBlock or fact: the inline markers, and at the
 // start of each line the list markers ("- ", "+ ", "1. ") that would turn

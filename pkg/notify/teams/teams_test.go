@@ -223,11 +223,12 @@ func TestSingleFields(t *testing.T) {
 // or become a list.
 func TestEscaping(t *testing.T) {
 	tests := map[string]string{
-		"**bold** _it_ ~x~ `code`":      `\*\*bold\*\* \_it\_ ~x~ ` + "`code`",
-		"[click](https://evil.example)": `\[click\](https://evil.example)`,
-		"- one\n+ two\n  3. three":      "\\- one\n\\+ two\n  3\\. three",
-		`# head > quote \ back`:         `# head > quote \\ back`,
-		"no markup: 1.5 - 2 (x)":        "no markup: 1.5 - 2 (x)",
+		"**bold** _it_ ~x~ `code`":              `\*\*bold\*\* \_it\_ ~x~ ` + "`code`",
+		"[click](https://evil.example)":         `\[click\](https://evil.example)`,
+		"- one\n+ two\n  3. three":              "\\- one\n\\+ two\n  3\\. three",
+		`# head > quote \ back`:                 `# head > quote \\ back`,
+		"no markup: 1.5 - 2 (x)":                "no markup: 1.5 - 2 (x)",
+		"{{DATE(2017-02-14T06:08:39Z, SHORT)}}": "{\u200b{DATE(2017-02-14T06:08:39Z, SHORT)}}",
 	}
 	for in, want := range tests {
 		if got := md(in); got != want {
