@@ -32,6 +32,7 @@ var notifierKinds = map[string]notifierKind{
 	"slack":     slackNotifier,
 	"email":     emailNotifier,
 	"webhook":   webhookNotifier,
+	"telegram":  telegramNotifier,
 }
 
 // checkKind is what the loader knows of one check type.

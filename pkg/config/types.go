@@ -256,7 +256,7 @@ type Expect struct {
 // Notifier is one [[notifier]] table; keys depend on Type.
 type Notifier struct {
 	Name string `toml:"name"`
-	Type string `toml:"type"` // pagerduty | slack | email | webhook
+	Type string `toml:"type"` // pagerduty | slack | email | webhook | telegram | ntfy
 
 	// pagerduty.
 	RoutingKey Secret `toml:"routing_key"`
@@ -275,6 +275,18 @@ type Notifier struct {
 	Password Secret   `toml:"password"`
 	From     string   `toml:"from"`
 	To       []string `toml:"to"`
+
+	// telegram: the bot token is the credential and sits in the request
+	// path; api_url is for tests and self-hosted Bot API servers.
+	BotToken Secret `toml:"bot_token"`
+	ChatID   string `toml:"chat_id"`
+	APIURL   string `toml:"api_url"`
+
+	// ntfy: anyone who knows a topic on a public server can read it, so the
+	// topic is a Secret like the token.
+	Server string `toml:"server"`
+	Topic  Secret `toml:"topic"`
+	Token  Secret `toml:"token"`
 
 	Timeout Duration `toml:"timeout"`
 

@@ -14,6 +14,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/notify/email"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
 	"github.com/pulse-monitor/pulse/pkg/notify/slack"
+	"github.com/pulse-monitor/pulse/pkg/notify/telegram"
 	"github.com/pulse-monitor/pulse/pkg/notify/webhook"
 )
 
@@ -41,6 +42,9 @@ func kinds() map[string]constructor {
 		},
 		"webhook": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			return webhook.New(webhook.ConfigFrom(c), o)
+		},
+		"telegram": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return telegram.New(telegram.ConfigFrom(c), o)
 		},
 	}
 }

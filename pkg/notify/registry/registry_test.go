@@ -24,6 +24,8 @@ func TestNew(t *testing.T) {
 		{"slack", config.Notifier{Type: "slack", WebhookURL: "https://hooks.slack.com/services/T/B/X"}, ""},
 		{"email", config.Notifier{Type: "email", Host: "smtp.example.com", From: "a@example.com", To: []string{"b@example.com"}}, ""},
 		{"webhook", config.Notifier{Type: "webhook", URL: "https://hooks.example.com/pulse"}, ""},
+		{"telegram", config.Notifier{Type: "telegram", BotToken: "1:x", ChatID: "-100"}, ""},
+		{"telegram without token", config.Notifier{Type: "telegram", ChatID: "-100"}, "bot_token is required"},
 		{"unknown type", config.Notifier{Type: "pager"}, `type "pager" is not supported`},
 		{"pagerduty without key", config.Notifier{Type: "pagerduty"}, "routing_key is required"},
 		{"slack without url", config.Notifier{Type: "slack"}, "webhook_url is required"},
@@ -48,7 +50,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(Types(), ","); got != "email,pagerduty,slack,webhook" {
+	if got := strings.Join(Types(), ","); got != "email,pagerduty,slack,telegram,webhook" {
 		t.Fatalf("Types() = %s", got)
 	}
 }
