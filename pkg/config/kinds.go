@@ -33,6 +33,7 @@ var notifierKinds = map[string]notifierKind{
 	"email":     emailNotifier,
 	"webhook":   webhookNotifier,
 	"telegram":  telegramNotifier,
+	"ntfy":      ntfyNotifier,
 }
 
 // checkKind is what the loader knows of one check type.

@@ -12,6 +12,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/notify/email"
+	"github.com/pulse-monitor/pulse/pkg/notify/ntfy"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
 	"github.com/pulse-monitor/pulse/pkg/notify/slack"
 	"github.com/pulse-monitor/pulse/pkg/notify/telegram"
@@ -45,6 +46,9 @@ func kinds() map[string]constructor {
 		},
 		"telegram": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			return telegram.New(telegram.ConfigFrom(c), o)
+		},
+		"ntfy": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return ntfy.New(ntfy.ConfigFrom(c), o)
 		},
 	}
 }

@@ -26,6 +26,8 @@ func TestNew(t *testing.T) {
 		{"webhook", config.Notifier{Type: "webhook", URL: "https://hooks.example.com/pulse"}, ""},
 		{"telegram", config.Notifier{Type: "telegram", BotToken: "1:x", ChatID: "-100"}, ""},
 		{"telegram without token", config.Notifier{Type: "telegram", ChatID: "-100"}, "bot_token is required"},
+		{"ntfy", config.Notifier{Type: "ntfy", Topic: "pulse-alerts"}, ""},
+		{"ntfy without topic", config.Notifier{Type: "ntfy"}, "topic is required"},
 		{"unknown type", config.Notifier{Type: "pager"}, `type "pager" is not supported`},
 		{"pagerduty without key", config.Notifier{Type: "pagerduty"}, "routing_key is required"},
 		{"slack without url", config.Notifier{Type: "slack"}, "webhook_url is required"},
@@ -50,7 +52,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(Types(), ","); got != "email,pagerduty,slack,telegram,webhook" {
+	if got := strings.Join(Types(), ","); got != "email,ntfy,pagerduty,slack,telegram,webhook" {
 		t.Fatalf("Types() = %s", got)
 	}
 }
