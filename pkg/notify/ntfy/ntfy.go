@@ -146,7 +146,7 @@ const (
 func Render(m *notify.Message, topic, notifier string, opts notify.Options) Payload {
 	opts = opts.WithDefaults()
 	m = opts.Complete(m)
-	footer := "\n\npulse on " + m.Source
+	footer := "\n\npulse on " + notify.Truncate(m.Source, 255)
 	p := Payload{Topic: topic}
 	switch {
 	case m.Digest != nil:
@@ -233,13 +233,13 @@ func single(it notify.Item, now time.Time, footer string) string {
 	}
 	lines = append(lines, "Incident: #"+strconv.FormatInt(inc.ID, 10))
 	if inc.AckedBy != "" {
-		lines = append(lines, "Acknowledged by: "+inc.AckedBy)
+		lines = append(lines, "Acknowledged by: "+notify.Truncate(inc.AckedBy, 100))
 	}
 	if it.Check.Runbook != "" {
-		lines = append(lines, "Runbook: "+it.Check.Runbook)
+		lines = append(lines, "Runbook: "+notify.Truncate(it.Check.Runbook, 500))
 	}
 	if it.Note != "" {
-		lines = append(lines, it.Note)
+		lines = append(lines, notify.Truncate(it.Note, 300))
 	}
 	rest := "\n\n" + strings.Join(lines, "\n") + footer
 	msg := inc.Message

@@ -215,6 +215,15 @@ func TestLimits(t *testing.T) {
 	it.Incident.Message = strings.Repeat("é<&>", 3000)
 	b, _ := httpx.JSON(render(notifytest.Message(it)))
 	validate(t, b)
+	// Every other field long too: the message gives way.
+	it.Check.Name = strings.Repeat("n", 5000)
+	it.Check.Runbook = "https://runbooks.example.com/" + strings.Repeat("r", 5000)
+	it.Incident.AckedBy = strings.Repeat("a", 5000)
+	it.Note = strings.Repeat("n", 5000)
+	m := notifytest.Message(it)
+	m.Source = strings.Repeat("h", 5000)
+	b, _ = httpx.JSON(render(m))
+	validate(t, b)
 	for _, n := range []int{2, 10, 200} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
 			rcv, nt := setup(t, "", nil, nil)

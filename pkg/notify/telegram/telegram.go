@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -64,8 +65,7 @@ type Notifier struct {
 	opts notify.Options
 	http *httpx.Client
 	url  string // the sendMessage URL: it holds the token, never print it
-	// secrets are what no error may show: the URL in its parts, the token
-	// alone and with the "bot" prefix the path gives it.
+	// secrets are what no error or answer may show.
 	secrets []string
 	log     *slog.Logger
 }
@@ -87,7 +87,10 @@ func New(cfg Config, opts notify.Options) (*Notifier, error) {
 	opts = opts.WithDefaults()
 	token := cfg.BotToken.Reveal()
 	url := strings.TrimSuffix(cfg.APIURL, "/") + "/bot" + token + "/sendMessage"
-	secrets := append(httpx.URLSecrets(url), token, "bot"+token)
+	// The token is the one secret of the URL (the path's other parts are
+	// public, and redacting "sendMessage" would only garble answers); an
+	// error may print it escaped.
+	secrets := []string{token, neturl.PathEscape(token)}
 	return &Notifier{
 		cfg:     cfg,
 		opts:    opts,
@@ -196,14 +199,9 @@ func Render(m *notify.Message, chatID, notifier string, opts notify.Options) Pay
 func single(it notify.Item, now time.Time, footer string) string {
 	inc := &it.Incident
 	var b strings.Builder
-	b.WriteString(emoji(it) + " <b>" + esc(title(it)) + "</b>\n")
-	if inc.Message != "" {
-		b.WriteString(escCut(inc.Message, singleMessage) + "\n")
-	}
-	b.WriteString("\n")
 	line := func(name, value string) { b.WriteString("<b>" + name + ":</b> " + value + "\n") }
 	line("Severity", esc(inc.Severity))
-	line("Check", esc(checkLabel(it.Check)))
+	line("Check", escCut(checkLabel(it.Check), 300))
 	line("State", esc(inc.State))
 	if !inc.OpenedAt.IsZero() {
 		if it.Event == alert.DeliverResolved {
@@ -223,7 +221,14 @@ func single(it notify.Item, now time.Time, footer string) string {
 		b.WriteString("<i>" + escCut(it.Note, 300) + "</i>\n")
 	}
 	b.WriteString("\n" + footer)
-	return b.String()
+	head := emoji(it) + " <b>" + esc(title(it)) + "</b>\n"
+	if inc.Message == "" {
+		return head + "\n" + b.String()
+	}
+	// The check's message gets what the fields leave of the limit (long
+	// names and host names included), up to singleMessage.
+	room := MaxText - Length(head+"\n\n"+b.String())
+	return head + escCut(inc.Message, max(min(room, singleMessage), 1)) + "\n\n" + b.String()
 }
 
 func batch(items []notify.Item, now time.Time, footer string) string {

@@ -275,6 +275,14 @@ func TestLimits(t *testing.T) {
 	it.Incident.Message = strings.Repeat("<&>", 5000)
 	b, _ := httpx.JSON(render(notifytest.Message(it)))
 	validate(t, b)
+	// Every other field long too: the message gives way.
+	it.Check.Name = strings.Repeat("n&", 400)
+	it.Incident.AckedBy = strings.Repeat("a", 400)
+	it.Note = strings.Repeat("<note>", 200)
+	m := notifytest.Message(it)
+	m.Source = strings.Repeat("h", 300)
+	b, _ = httpx.JSON(render(m))
+	validate(t, b)
 
 	for _, n := range []int{2, 10, 200} {
 		t.Run(strconv.Itoa(n), func(t *testing.T) {
@@ -457,5 +465,18 @@ func TestConfigFrom(t *testing.T) {
 	n, err := New(Config{Name: "ops", BotToken: token, ChatID: chatID}, notify.Options{})
 	if err != nil || n.url != "https://api.telegram.org/bot"+token+"/sendMessage" {
 		t.Fatalf("default API URL: %v", err)
+	}
+}
+
+// An answer naming the method is shown as it is: only the token is redacted.
+func TestAnswerKeepsMethodName(t *testing.T) {
+	_, n := setup(t, func(w http.ResponseWriter) {
+		w.WriteHeader(404)
+		_, _ = io.WriteString(w, `{"ok":false,"error_code":404,"description":"Not Found: method sendMessage"}`)
+	}, nil)
+	err := n.Send(context.Background(), notifytest.TestMessage())
+	var se *notify.SendError
+	if !errors.As(err, &se) || se.Answer != "Not Found: method sendMessage" || se.Retryable {
+		t.Fatalf("%v", err)
 	}
 }
