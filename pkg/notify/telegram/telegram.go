@@ -138,7 +138,7 @@ func (n *Notifier) Send(ctx context.Context, m *notify.Message) error {
 	if jsonErr == nil && a.Description != "" {
 		// The description is the readable part of the answer; the
 		// envelope around it adds nothing for an operator.
-		se.Answer = notify.Redact(a.Description, n.secrets...)
+		se.Answer = notify.Truncate(notify.Redact(a.Description, n.secrets...), 512)
 	}
 	if se.Retryable && a.Parameters.RetryAfter > 0 {
 		se.RetryAfter = time.Duration(a.Parameters.RetryAfter) * time.Second
