@@ -86,7 +86,12 @@ var leakSecrets = []string{
 	"S3cret-url-pw", "S3cret-url-tok", "S3cret-hdr-bearer", "S3cret-basic-pw", "S3cret-echo-tok",
 	"S3cret-body-pw", "S3cret-hdr-key", "S3cret-pg-pw", "S3cret-my-pw", "S3cret-env-tok",
 	"S3cret-arg-pw", "S3cret-metric-pw", "S3cret-metric-tok", "S3cret-msql-pw",
+	"S3cret-tg-tok", "S3cret-ntfy-tok",
 }
+
+// ntfyTopic is a secret everywhere but in what the ntfy server receives:
+// the publish request names it.
+const ntfyTopic = "S3cret-ntfy-topic"
 
 // Every check kind whose definition can hold a secret is configured with a
 // distinct one in each such field (URL userinfo and query token, headers,
@@ -95,7 +100,7 @@ var leakSecrets = []string{
 // check` output, the agent's debug log, the SQLite files (results'
 // messages, incidents and their timeline, outbox), /api/v1/status and
 // /api/v1/incidents, `status --json`, `incidents`, and what PagerDuty,
-// Slack, the webhook and email receive (issue 14, item 3).
+// Slack, the webhook, email, Telegram and ntfy receive (issue 14, item 3).
 func TestNoSurfaceShowsSecrets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the agent for a few seconds")
@@ -103,6 +108,17 @@ func TestNoSurfaceShowsSecrets(t *testing.T) {
 	rec := &recorder{bodies: map[string][]string{}}
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/sendMessage"):
+			// The bot token is in the path: the key must not carry it.
+			rec.add("telegram", string(b))
+			io.WriteString(w, `{"ok":true,"result":{"message_id":1}}`)
+			return
+		case r.URL.Path == "/ntfy/":
+			rec.add("ntfy", string(b))
+			io.WriteString(w, `{"id":"x","event":"message"}`)
+			return
+		}
 		rec.add(strings.Trim(r.URL.Path, "/"), string(b))
 		w.WriteHeader(202)
 		io.WriteString(w, `{"status":"success","message":"Event processed"}`)
@@ -220,10 +236,24 @@ tls = "none"
 from = "pulse@example.com"
 to = ["ops@example.com"]
 
+[[notifier]]
+name = "telegram"
+type = "telegram"
+bot_token = "123:S3cret-tg-tok"
+chat_id = "-100"
+api_url = "%[5]s/tg"
+
+[[notifier]]
+name = "ntfy"
+type = "ntfy"
+server = "%[5]s/ntfy"
+topic = "%[7]s"
+token = "S3cret-ntfy-tok"
+
 [escalation.P1]
-notify = ["pd", "slack", "hook", "mail"]
+notify = ["pd", "slack", "hook", "mail", "telegram", "ntfy"]
 within = "0s"
-`, listen, closed, echo.URL, strings.Split(closed, ":")[1], recv.URL, smtpPort)
+`, listen, closed, echo.URL, strings.Split(closed, ":")[1], recv.URL, smtpPort, ntfyTopic)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +284,7 @@ within = "0s"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		missing := ""
-		for _, key := range []string{"pd", "slack", "hook", "email"} {
+		for _, key := range []string{"pd", "slack", "hook", "email", "telegram", "ntfy"} {
 			got := rec.all(key)
 			for _, n := range names {
 				if !strings.Contains(got, n) {
@@ -291,7 +321,7 @@ within = "0s"
 	stop()
 	<-done
 	surfaces["agent log"] = agentOut.String() + agentErr.String()
-	for _, key := range []string{"pd", "slack", "hook", "email"} {
+	for _, key := range []string{"pd", "slack", "hook", "email", "telegram", "ntfy"} {
 		surfaces["notifier "+key] = rec.all(key)
 	}
 	dbFiles, _ := filepath.Glob(filepath.Join(dir, "pulse.db*"))
@@ -310,6 +340,9 @@ within = "0s"
 		}
 	}
 	for name, text := range surfaces {
+		if i := strings.Index(text, ntfyTopic); i >= 0 && name != "notifier ntfy" {
+			t.Errorf("%s shows the ntfy topic: ...%s...", name, text[max(0, i-120):min(len(text), i+40)])
+		}
 		for _, sec := range leakSecrets {
 			if i := strings.Index(text, sec); i >= 0 {
 				t.Errorf("%s shows %q: ...%s...", name, sec, text[max(0, i-120):min(len(text), i+40)])

@@ -41,6 +41,8 @@ var notifierKinds = map[string]notifierKind{
 	"discord":    discordNotifier,
 	"mattermost": mattermostNotifier,
 	"googlechat": googlechatNotifier,
+	"telegram":   telegramNotifier,
+	"ntfy":       ntfyNotifier,
 }
 
 // checkKind is what the loader knows of one check type.

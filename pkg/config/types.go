@@ -256,7 +256,7 @@ type Expect struct {
 // Notifier is one [[notifier]] table; keys depend on Type.
 type Notifier struct {
 	Name string `toml:"name"`
-	Type string `toml:"type"` // pagerduty | slack | email | webhook | opsgenie | teams | discord | mattermost | googlechat
+	Type string `toml:"type"` // see NotifierKinds: pagerduty, slack, email, webhook, opsgenie, teams, discord, mattermost, googlechat, telegram, ntfy
 
 	// pagerduty.
 	RoutingKey Secret `toml:"routing_key"`
@@ -278,11 +278,24 @@ type Notifier struct {
 	From     string   `toml:"from"`
 	To       []string `toml:"to"`
 
-	// opsgenie: the API integration's key, the API's base URL (the EU
-	// instance is another host) and the team the alerts are routed to.
+	// opsgenie: the API integration's key and the team the alerts are
+	// routed to.
 	APIKey Secret `toml:"api_key"`
-	APIURL string `toml:"api_url"`
 	Team   string `toml:"team"`
+	// opsgenie, telegram: the API's base URL (Opsgenie's EU instance is
+	// another host; a self-hosted Bot API server, or a test's).
+	APIURL string `toml:"api_url"`
+
+	// telegram: the bot token is the credential and sits in the request
+	// path.
+	BotToken Secret `toml:"bot_token"`
+	ChatID   string `toml:"chat_id"`
+
+	// ntfy: anyone who knows a topic on a public server can read it, so the
+	// topic is a Secret like the token.
+	Server string `toml:"server"`
+	Topic  Secret `toml:"topic"`
+	Token  Secret `toml:"token"`
 
 	Timeout Duration `toml:"timeout"`
 

@@ -1,8 +1,7 @@
 // Package notify is what pulse sends: the Message a notifier renders, the
 // Notifier interface every integration implements, and the error type by which
 // a notifier says whether a failure is worth retrying. Integrations live in
-// one sub-package each (slack, pagerduty, email, webhook, opsgenie, teams,
-// discord, mattermost, googlechat).
+// one sub-package each, registered in pkg/notify/registry.
 package notify
 
 import (

@@ -15,10 +15,12 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/notify/email"
 	"github.com/pulse-monitor/pulse/pkg/notify/googlechat"
 	"github.com/pulse-monitor/pulse/pkg/notify/mattermost"
+	"github.com/pulse-monitor/pulse/pkg/notify/ntfy"
 	"github.com/pulse-monitor/pulse/pkg/notify/opsgenie"
 	"github.com/pulse-monitor/pulse/pkg/notify/pagerduty"
 	"github.com/pulse-monitor/pulse/pkg/notify/slack"
 	"github.com/pulse-monitor/pulse/pkg/notify/teams"
+	"github.com/pulse-monitor/pulse/pkg/notify/telegram"
 	"github.com/pulse-monitor/pulse/pkg/notify/webhook"
 )
 
@@ -61,6 +63,12 @@ func kinds() map[string]constructor {
 		},
 		"googlechat": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
 			return googlechat.New(googlechat.ConfigFrom(c), o)
+		},
+		"telegram": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return telegram.New(telegram.ConfigFrom(c), o)
+		},
+		"ntfy": func(c *config.Notifier, o notify.Options) (notify.Notifier, error) {
+			return ntfy.New(ntfy.ConfigFrom(c), o)
 		},
 	}
 }

@@ -32,6 +32,10 @@ func TestNew(t *testing.T) {
 		{"mattermost without url", config.Notifier{Type: "mattermost"}, "webhook_url is required"},
 		{"googlechat", config.Notifier{Type: "googlechat", WebhookURL: "https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=t"}, ""},
 		{"googlechat without url", config.Notifier{Type: "googlechat"}, "webhook_url is required"},
+		{"telegram", config.Notifier{Type: "telegram", BotToken: "1:x", ChatID: "-100"}, ""},
+		{"telegram without token", config.Notifier{Type: "telegram", ChatID: "-100"}, "bot_token is required"},
+		{"ntfy", config.Notifier{Type: "ntfy", Topic: "pulse-alerts"}, ""},
+		{"ntfy without topic", config.Notifier{Type: "ntfy"}, "topic is required"},
 		{"unknown type", config.Notifier{Type: "pager"}, `type "pager" is not supported`},
 		{"pagerduty without key", config.Notifier{Type: "pagerduty"}, "routing_key is required"},
 		{"slack without url", config.Notifier{Type: "slack"}, "webhook_url is required"},
@@ -58,7 +62,7 @@ func TestNew(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(Types(), ","); got != "discord,email,googlechat,mattermost,opsgenie,pagerduty,slack,teams,webhook" {
+	if got := strings.Join(Types(), ","); got != "discord,email,googlechat,mattermost,ntfy,opsgenie,pagerduty,slack,teams,telegram,webhook" {
 		t.Fatalf("Types() = %s", got)
 	}
 }

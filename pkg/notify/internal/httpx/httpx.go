@@ -1,5 +1,5 @@
-// Package httpx is the HTTP plumbing the Slack, Teams, Discord, Mattermost,
-// Google Chat, PagerDuty, Opsgenie and webhook notifiers share: one net/http client per notifier, JSON POSTs under a
+// Package httpx is the HTTP plumbing the HTTP notifiers (all but email)
+// share: one net/http client per notifier, JSON POSTs under a
 // deadline, and the conversion of whatever happened into a notify.SendError
 // that never carries the notifier's secrets.
 package httpx
