@@ -197,21 +197,9 @@ func setup(t *testing.T, answer func(w http.ResponseWriter), log *slog.Logger) (
 }
 
 func TestGolden(t *testing.T) {
-	tests := []struct {
-		name string
-		msg  *notify.Message
-	}{
-		{"opened", notifytest.Message(notifytest.Item(alert.DeliverOpened))},
-		{"acknowledged", notifytest.Message(notifytest.Item(alert.DeliverAcknowledged))},
-		{"resolved", notifytest.Message(notifytest.Item(alert.DeliverResolved))},
-		{"escalated", notifytest.Message(notifytest.Item(alert.DeliverEscalated))},
-		{"test", notifytest.TestMessage()},
-		{"digest", notifytest.Digest()},
-		{"batch", notifytest.Message(notifytest.Batch(3)...)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b, err := httpx.JSON(Render(tt.msg, "ops", notifytest.Options(nil)))
+	for _, tt := range notifytest.Cases() {
+		t.Run(tt.Name, func(t *testing.T) {
+			b, err := httpx.JSON(Render(tt.Msg, "ops", notifytest.Options(nil)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +209,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			out.WriteByte('\n')
-			notifytest.Golden(t, tt.name+".json", out.Bytes())
+			notifytest.Golden(t, tt.Name+".json", out.Bytes())
 		})
 	}
 }

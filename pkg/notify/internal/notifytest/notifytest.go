@@ -131,6 +131,27 @@ func Batch(n int) []notify.Item {
 	return items
 }
 
+// Case is one named message a notifier's golden files cover.
+type Case struct {
+	Name string
+	Msg  *notify.Message
+}
+
+// Cases are the messages every chat notifier renders to a golden file of
+// the same name: one incident opened, acknowledged, resolved and escalated,
+// the test message, the digest and a batch of three.
+func Cases() []Case {
+	return []Case{
+		{"opened", Message(Item(alert.DeliverOpened))},
+		{"acknowledged", Message(Item(alert.DeliverAcknowledged))},
+		{"resolved", Message(Item(alert.DeliverResolved))},
+		{"escalated", Message(Item(alert.DeliverEscalated))},
+		{"test", TestMessage()},
+		{"digest", Digest()},
+		{"batch", Message(Batch(3)...)},
+	}
+}
+
 // Golden compares got with testdata/name, or rewrites the file with -update.
 func Golden(t testing.TB, name string, got []byte) {
 	t.Helper()
