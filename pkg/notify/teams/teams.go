@@ -30,6 +30,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/notify/internal/chat"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/httpx"
 	"github.com/pulse-monitor/pulse/pkg/ui"
 )
@@ -228,13 +229,13 @@ func Render(m *notify.Message, notifier string, opts notify.Options) Payload {
 
 func single(it notify.Item, now time.Time) ([]Element, []Action) {
 	inc := &it.Incident
-	body := []Element{heading(title(it), color(it))}
+	body := []Element{heading(chat.Title(it), color(it))}
 	if inc.Message != "" {
 		body = append(body, text(md(notify.Truncate(inc.Message, maxText))))
 	}
 	facts := []Fact{
 		{"Severity", md(inc.Severity)},
-		{"Check", md(checkLabel(it.Check))},
+		{"Check", md(chat.CheckLabel(it.Check))},
 		{"State", md(inc.State)},
 	}
 	if !inc.OpenedAt.IsZero() {
@@ -277,7 +278,7 @@ func batch(in []notify.Item, now time.Time) []Element {
 	shown := 0
 	for _, it := range items {
 		inc := &it.Incident
-		line := "**" + md(title(it)) + "**"
+		line := "**" + md(chat.Title(it)) + "**"
 		if inc.State != "" {
 			line += " · " + md(inc.State)
 		}
@@ -306,22 +307,6 @@ func batch(in []notify.Item, now time.Time) []Element {
 		body = append(body, subtle(fmt.Sprintf("…and %d more: %s", len(rest), md(notify.Tally(rest)))))
 	}
 	return body
-}
-
-// title is "P1 OPEN api-health", or "RESOLVED api-health" for a resolve.
-func title(it notify.Item) string {
-	t := notify.EventLabel(it.Event) + " " + it.Check.Name
-	if it.Event != alert.DeliverResolved && it.Incident.Severity != "" {
-		t = it.Incident.Severity + " " + t
-	}
-	return t
-}
-
-func checkLabel(c notify.Check) string {
-	if c.Type == "" {
-		return c.Name
-	}
-	return c.Name + " (" + c.Type + ")"
 }
 
 // color is the heading's Adaptive Card color: red for what pages, yellow

@@ -26,6 +26,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/notify/internal/chat"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/httpx"
 	"github.com/pulse-monitor/pulse/pkg/ui"
 )
@@ -201,7 +202,7 @@ func single(it notify.Item, now time.Time, footer string) string {
 	var b strings.Builder
 	line := func(name, value string) { b.WriteString("<b>" + name + ":</b> " + value + "\n") }
 	line("Severity", esc(inc.Severity))
-	line("Check", escCut(checkLabel(it.Check), 300))
+	line("Check", escCut(chat.CheckLabel(it.Check), 300))
 	line("State", esc(inc.State))
 	if !inc.OpenedAt.IsZero() {
 		if it.Event == alert.DeliverResolved {
@@ -221,7 +222,7 @@ func single(it notify.Item, now time.Time, footer string) string {
 		b.WriteString("<i>" + escCut(it.Note, 300) + "</i>\n")
 	}
 	b.WriteString("\n" + footer)
-	head := emoji(it) + " <b>" + esc(title(it)) + "</b>\n"
+	head := chat.Icon(it) + " <b>" + esc(title(it)) + "</b>\n"
 	if inc.Message == "" {
 		return head + "\n" + b.String()
 	}
@@ -239,7 +240,7 @@ func batch(items []notify.Item, now time.Time, footer string) string {
 	b.WriteString(head)
 	for i, it := range items {
 		inc := &it.Incident
-		line := "\n" + emoji(it) + " <b>" + esc(title(it)) + "</b>"
+		line := "\n" + chat.Icon(it) + " <b>" + esc(title(it)) + "</b>"
 		if inc.State != "" {
 			line += " · " + esc(inc.State)
 		}
@@ -272,42 +273,11 @@ func batch(items []notify.Item, now time.Time, footer string) string {
 	return b.String()
 }
 
-// title is "P1 OPEN api-health", or "RESOLVED api-health" for a resolve.
+// title is chat.Title with the check's name cut to one line of 200 bytes,
+// so that a long name cannot push a message past Telegram's limit.
 func title(it notify.Item) string {
-	t := notify.EventLabel(it.Event) + " " + notify.Truncate(notify.OneLine(it.Check.Name), 200)
-	if it.Event != alert.DeliverResolved && it.Incident.Severity != "" {
-		t = it.Incident.Severity + " " + t
-	}
-	return t
-}
-
-func checkLabel(c notify.Check) string {
-	if c.Type == "" {
-		return c.Name
-	}
-	return c.Name + " (" + c.Type + ")"
-}
-
-func emoji(it notify.Item) string {
-	switch it.Event {
-	case alert.DeliverResolved:
-		return "✅"
-	case alert.DeliverAcknowledged:
-		return "👀"
-	case alert.DeliverFlapping:
-		return "🔁"
-	case notify.EventTest:
-		return "👋"
-	}
-	switch it.Incident.Severity {
-	case "P1":
-		return "🔴"
-	case "P2":
-		return "🟠"
-	case "P3":
-		return "🟡"
-	}
-	return "🔵"
+	it.Check.Name = notify.Truncate(notify.OneLine(it.Check.Name), 200)
+	return chat.Title(it)
 }
 
 // link is an <a> tag for http(s) URLs; anything else (a wiki page name, a
