@@ -64,7 +64,9 @@ func Verify(key []byte, token string, now time.Time) (int64, error) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(rawLen) {
 		return 0, ErrMalformed
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
+	// Strict: the last character carries 2 unused bits, and a lenient
+	// decoder would take four spellings of one token.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(b) != rawLen || b[0] != version {
 		return 0, ErrMalformed
 	}

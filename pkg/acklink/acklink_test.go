@@ -41,6 +41,7 @@ func TestVerify(t *testing.T) {
 		{"tampered expiry", key, flip(16), now, 0, ErrBadSignature},
 		{"tampered mac", key, flip(len(raw) - 1), now, 0, ErrBadSignature},
 		{"other version", key, base64.RawURLEncoding.EncodeToString(v2), now, 0, ErrMalformed},
+		{"unused bits set", key, good[:len(good)-1] + string(good[len(good)-1]^1), now, 0, ErrMalformed},
 		{"empty", key, "", now, 0, ErrMalformed},
 		{"garbage", key, "not-a-token", now, 0, ErrMalformed},
 		{"bad base64 of right length", key, strings.Repeat("!", len(good)), now, 0, ErrMalformed},
