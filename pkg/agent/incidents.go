@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pulse-monitor/pulse/checks"
+	"github.com/pulse-monitor/pulse/pkg/acklink"
 	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
@@ -47,6 +49,10 @@ type incidents struct {
 	// the timer compare the state in memory with the database.
 	stale   atomic.Bool
 	openSum uint64
+	// ack is the base URL and key of ack links, nil when off; replaced on
+	// reload. Atomic because items are built inside write transactions,
+	// which must not wait for mu.
+	ack atomic.Pointer[ackLinks]
 
 	mu        sync.RWMutex // guards the fields below, replaced on reload
 	plan      alert.Plan
@@ -147,6 +153,11 @@ func (m *incidents) reload(cfg *config.Config) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if cfg.Agent.AckLinks() {
+		m.ack.Store(&ackLinks{base: strings.TrimRight(cfg.Agent.PublicURL, "/") + "/ack/", key: []byte(cfg.Agent.AckKey.Reveal())})
+	} else {
+		m.ack.Store(nil)
 	}
 	m.mu.Lock()
 	m.plan, m.base, m.notifiers, m.fps = alert.NewPlan(cfg), base, ns, fps
@@ -335,6 +346,7 @@ func (m *incidents) enqueue(tx store.Tx, ds []alert.Delivery, inc *store.Inciden
 		if d.Severity != "" {
 			it.Incident.Severity = d.Severity
 		}
+		it.Incident.AckURL = m.ackURL(inc, &it, at)
 		if _, err := tx.Enqueue(store.OutboxEntry{Notifier: d.Notifier, IncidentID: inc.ID, Item: it,
 			DueAt: d.DueAt, Batchable: d.Batchable}); err != nil {
 			return err
@@ -367,6 +379,33 @@ func (m *incidents) item(inc *store.Incident, c *config.Check, event string, at 
 		ch = notify.Check{Name: c.Name, Type: c.Type, Tags: c.Tags, Description: c.Description, Runbook: c.Runbook}
 	}
 	return notify.Item{Event: event, At: at, Incident: ni, Check: ch, Note: note}
+}
+
+// ackLinks is what signing ack links takes: [agent].public_url + "/ack/"
+// and the key.
+type ackLinks struct {
+	base string
+	key  []byte
+}
+
+// ackURL is the ack link of the item, "" when it gets none: links are off,
+// the incident is not P1/P2 (lower severities page nobody), not open, or
+// the event is one after which acking is moot (resolved, acknowledged) or
+// not about one incident (flapping). Links expire acklink.TTL after the
+// event; reminders carry fresh ones.
+func (m *incidents) ackURL(inc *store.Incident, it *notify.Item, at time.Time) string {
+	a := m.ack.Load()
+	if a == nil || inc.ID == 0 || inc.Status != store.StatusOpen {
+		return ""
+	}
+	if sev := it.Incident.Severity; sev != "P1" && sev != "P2" {
+		return ""
+	}
+	switch it.Event {
+	case alert.DeliverOpened, alert.DeliverRaised, alert.DeliverReminder, alert.DeliverEscalated:
+		return a.base + acklink.Sign(a.key, inc.ID, at.Add(acklink.TTL))
+	}
+	return ""
 }
 
 // tick handles, on the timer: acks and manual resolves written by the CLI,

@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +16,9 @@ import (
 	"time"
 
 	"github.com/pulse-monitor/pulse/checks"
+	"github.com/pulse-monitor/pulse/pkg/acklink"
 	"github.com/pulse-monitor/pulse/pkg/alert"
+	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/store"
 )
 
@@ -120,5 +124,59 @@ func TestP1LatencyFromStoredResultToReceiver(t *testing.T) {
 	a.mu.RUnlock()
 	if st.IncidentID != 1 {
 		t.Fatalf("c00's state has incident %d, want 1 (SetIncident)", st.IncidentID)
+	}
+}
+
+func TestAckURL(t *testing.T) {
+	key := bytes.Repeat([]byte{3}, acklink.MinKeyLen)
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	m := &incidents{}
+	open := &store.Incident{ID: 7, Status: store.StatusOpen}
+	item := func(event, sev string) *notify.Item {
+		return &notify.Item{Event: event, Incident: notify.Incident{Severity: sev}}
+	}
+	if u := m.ackURL(open, item(alert.DeliverOpened, "P1"), at); u != "" {
+		t.Fatalf("links off, got %q", u)
+	}
+	m.ack.Store(&ackLinks{base: "https://status.example.com/ack/", key: key})
+
+	tests := []struct {
+		inc   *store.Incident
+		event string
+		sev   string
+		want  bool
+	}{
+		{open, alert.DeliverOpened, "P1", true},
+		{open, alert.DeliverRaised, "P2", true},
+		{open, alert.DeliverReminder, "P2", true},
+		{open, alert.DeliverEscalated, "P1", true},
+		{open, alert.DeliverOpened, "P3", false},
+		{open, alert.DeliverOpened, "P4", false},
+		{open, alert.DeliverFlapping, "P1", false},
+		{open, alert.DeliverResolved, "P1", false},
+		{open, alert.DeliverAcknowledged, "P1", false},
+		{&store.Incident{ID: 7, Status: store.StatusAcknowledged}, alert.DeliverReminder, "P1", false},
+		{&store.Incident{ID: 7, Status: store.StatusResolved}, alert.DeliverResolved, "P1", false},
+		{&store.Incident{Status: store.StatusOpen}, alert.DeliverFlapping, "P1", false},
+	}
+	for _, tt := range tests {
+		u := m.ackURL(tt.inc, item(tt.event, tt.sev), at)
+		if !tt.want {
+			if u != "" {
+				t.Errorf("%s %s %s: got link %q, want none", tt.inc.Status, tt.event, tt.sev, u)
+			}
+			continue
+		}
+		tok, ok := strings.CutPrefix(u, "https://status.example.com/ack/")
+		if !ok {
+			t.Fatalf("%s %s: link %q", tt.event, tt.sev, u)
+		}
+		id, err := acklink.Verify(key, tok, at.Add(acklink.TTL-time.Second))
+		if err != nil || id != 7 {
+			t.Errorf("%s %s: Verify = %d, %v; want 7", tt.event, tt.sev, id, err)
+		}
+		if _, err := acklink.Verify(key, tok, at.Add(acklink.TTL)); !errors.Is(err, acklink.ErrExpired) {
+			t.Errorf("%s %s: link still valid after TTL: %v", tt.event, tt.sev, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -699,5 +700,70 @@ webhook_url = "https://chat.googleapis.com/v1/spaces/S/messages?token=gc-tok"
 	}
 	if n := strings.Count(err.Error(), "\n") + 1; n != 3 {
 		t.Errorf("got %d problems, want 3:\n%s", n, err)
+	}
+}
+
+func TestAckLinkKeys(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw := bytes.Repeat([]byte{0xa5, 0x01, 0xfe, 0x7c}, 8) // 32 bytes, not base64
+	write("raw.key", raw)
+	write("b64.key", []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))+"\n"))
+	write("short.key", []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 16))+"\n"))
+	write("short-raw.key", []byte("hunter2\xff"))
+
+	const src = "[agent]\nlisten = \"127.0.0.1:9108\"\npublic_url = %q\nsecret_file = %q\n"
+	for _, tc := range []struct{ name, file, want string }{
+		{"raw", "raw.key", string(raw)},
+		{"base64", "b64.key", string(bytes.Repeat([]byte{9}, 32))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseString(t, dir, fmt.Sprintf(src, "https://status.example.com/pulse", tc.file), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			eq(t, "AckKey", cfg.Agent.AckKey.Reveal(), tc.want)
+			eq(t, "AckLinks", cfg.Agent.AckLinks(), true)
+		})
+	}
+
+	cfg, err := parseString(t, dir, "[agent]\nlisten = \"127.0.0.1:9108\"\npublic_url = \"https://s.example.com\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "AckLinks without a key", cfg.Agent.AckLinks(), false)
+	cfg, err = parseString(t, dir, "[agent]\nsecret_file = \"raw.key\"\npublic_url = \"https://s.example.com\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "AckLinks without a listener", cfg.Agent.AckLinks(), false)
+
+	for _, tc := range []struct{ name, src, want string }{
+		{"missing file", fmt.Sprintf(src, "https://s.example.com", "nope.key"), `pulse.toml:4: agent: secret_file: cannot read "nope.key": no such file or directory`},
+		{"short base64", fmt.Sprintf(src, "https://s.example.com", "short.key"), `pulse.toml:4: agent: secret_file: holds 16 bytes once base64-decoded, want at least 32`},
+		{"short raw", fmt.Sprintf(src, "https://s.example.com", "short-raw.key"), `pulse.toml:4: agent: secret_file: holds 8 bytes, want at least 32`},
+		{"not http", fmt.Sprintf(src, "ftp://s.example.com", "raw.key"), `pulse.toml:3: agent: public_url: invalid URL "ftp://s.example.com": want an absolute http:// or https:// URL`},
+		{"relative", fmt.Sprintf(src, "/status", "raw.key"), `pulse.toml:3: agent: public_url: invalid URL "/status"`},
+		{"query", fmt.Sprintf(src, "https://s.example.com/?a=b", "raw.key"), `pulse.toml:3: agent: public_url: invalid URL "https://s.example.com/?a=b": want no user, query or fragment`},
+		{"inline short", "[agent]\nsecret = \"tooshort-tooshort\"\n", `pulse.toml:2: agent: secret: holds 17 bytes, want at least 32`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseString(t, dir, tc.src, nil)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			got := strings.ReplaceAll(err.Error(), dir+"/", "")
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("error:\n%s\nwant a line:\n%s", got, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error shows the key: %s", err)
+			}
+		})
 	}
 }

@@ -37,9 +37,24 @@ type Agent struct {
 	HeartbeatURL    Secret   `toml:"heartbeat_url"`
 	FlapChanges     int      `toml:"flap_changes"` // state changes within flap_window that mark a check flapping (default 5)
 	FlapWindow      Duration `toml:"flap_window"`  // default 1h
+	// PublicURL is where people reach the listener (https://status.example.com);
+	// with Secret it turns on the ack links of P1/P2 alerts.
+	PublicURL string `toml:"public_url"`
+	// Secret signs the ack links; it is meant to be set as secret_file, a
+	// file of at least 32 random bytes (raw or base64).
+	Secret Secret `toml:"secret"`
 
 	// Location is Timezone resolved; set by Load.
 	Location *time.Location `toml:"-"`
+	// AckKey is Secret decoded (from base64 when it is base64), the HMAC key
+	// of the ack links; set by Load, empty when Secret is.
+	AckKey Secret `toml:"-" json:"-"`
+}
+
+// AckLinks reports whether alerts carry ack links: the listener serves them,
+// people can reach it and there is a key to sign them with.
+func (a *Agent) AckLinks() bool {
+	return a.Listen != "" && a.PublicURL != "" && a.AckKey != ""
 }
 
 // Targets is the [targets] table: the KPI targets of status and reports.

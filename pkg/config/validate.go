@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -63,6 +64,22 @@ func (l *loader) validateAgent(cfg *Config) {
 	if a.HeartbeatURL != "" {
 		if err := checkURL(a.HeartbeatURL.Reveal(), true); err != nil {
 			l.at(key("heartbeat_url"), "%v", err)
+		}
+	}
+	if a.PublicURL != "" {
+		if err := checkPublicURL(a.PublicURL); err != nil {
+			l.at(key("public_url"), "%v", err)
+		}
+	}
+	if a.Secret != "" {
+		k := "secret"
+		if _, ok := l.table("agent")["secret_file"]; ok {
+			k = "secret_file"
+		}
+		if b, err := ackKey(a.Secret.Reveal()); err != nil {
+			l.at(key(k), "%v", err)
+		} else {
+			a.AckKey = Secret(b)
 		}
 	}
 	t := &cfg.Targets
@@ -421,6 +438,44 @@ func checkURL(raw string, secret bool) error {
 	}
 	return nil
 }
+
+// checkPublicURL accepts the base URL of the ack links: absolute http(s),
+// without credentials, query or fragment, which a link built by appending
+// "/ack/TOKEN" would mangle or leak into every alert.
+func checkPublicURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("invalid URL %q: want an absolute http:// or https:// URL where people reach the listener", redact.URL(raw))
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return fmt.Errorf("invalid URL %q: want no user, query or fragment, only scheme, host and an optional path", redact.URL(raw))
+	}
+	return nil
+}
+
+// ackKey decodes the ack-link key: base64 (standard or URL alphabet, padded
+// or not) when the whole text is, else the bytes as they are. Either way at
+// least acklink.MinKeyLen (32) bytes, so a short password typed in the file
+// is refused instead of signing guessable links.
+func ackKey(s string) ([]byte, error) {
+	t := strings.TrimSpace(s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(t); err == nil {
+			if len(b) < minAckKey {
+				return nil, fmt.Errorf("holds %d bytes once base64-decoded, want at least %d random bytes (e.g. head -c 32 /dev/urandom | base64)", len(b), minAckKey)
+			}
+			return b, nil
+		}
+	}
+	if len(s) < minAckKey {
+		return nil, fmt.Errorf("holds %d bytes, want at least %d random bytes (e.g. head -c 32 /dev/urandom | base64)", len(s), minAckKey)
+	}
+	return []byte(s), nil
+}
+
+// minAckKey is acklink.MinKeyLen, repeated so that config does not import
+// the signing package for one number.
+const minAckKey = 32
 
 // checkHostPort accepts host:port with a numeric port (the host may be empty
 // for a listener: ":9108").

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -348,6 +349,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 		start := d.now()
 		err := n.Send(sctx, m)
 		cancel()
+		hideAckLinks(err, m)
 		now := d.now()
 		switch {
 		case err == nil:
@@ -543,4 +545,23 @@ func latest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// hideAckLinks removes m's ack links from a receiver's answer: a receiver
+// that echoes the payload it refused would otherwise put a credential for
+// acknowledging the incident into the log and the database (pulse
+// incidents). Notifiers redact their own secrets; the links are the
+// message's, so they are removed here, once for every notifier.
+func hideAckLinks(err error, m *Message) {
+	var se *SendError
+	if err == nil || !errors.As(err, &se) || se.Answer == "" {
+		return
+	}
+	var links []string
+	for _, it := range m.Items {
+		if u := it.Incident.AckURL; u != "" {
+			links = append(links, u, u[strings.LastIndexByte(u, '/')+1:])
+		}
+	}
+	se.Answer = Redact(se.Answer, links...)
 }

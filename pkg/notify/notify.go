@@ -28,6 +28,10 @@ type Incident struct {
 	AckedAt    *time.Time `json:"acknowledged_at,omitempty"`
 	AckedBy    string     `json:"acknowledged_by,omitempty"`
 	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	// AckURL is a signed link that acknowledges the incident (P1/P2 alerts
+	// that call for an ack, when [agent].public_url and secret_file are
+	// set). It is a credential for this one incident: never log it.
+	AckURL string `json:"ack_url,omitempty"`
 }
 
 // Duration is how long the incident lasted (until now while open).

@@ -1,7 +1,8 @@
 // Package server is the agent's optional HTTP listener ([agent].listen): a
 // status page for humans, /api/v1/status and /api/v1/incidents for
 // machines, /metrics for Prometheus, /healthz for supervisors and
-// /ping/NAME for the heartbeat checks of cron jobs.
+// /ping/NAME for the heartbeat checks of cron jobs and /ack/TOKEN for the
+// ack links of alerts.
 package server
 
 import (
@@ -50,6 +51,8 @@ type Store interface {
 	DBStats
 	Incidents(ctx context.Context, f store.IncidentFilter) ([]store.Incident, error)
 	RecordPing(ctx context.Context, check, kind string, at time.Time, body string) error
+	Incident(ctx context.Context, id int64) (store.Incident, error)
+	Ack(ctx context.Context, id int64, by, note string, at time.Time) (store.Incident, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -117,6 +120,8 @@ func (s *Server) routes() {
 	for _, m := range []string{"GET", "POST"} {
 		s.mux.HandleFunc(m+" /ping/{name}", s.handlePing)
 		s.mux.HandleFunc(m+" /ping/{name}/{kind}", s.handlePing)
+		// No auth: the signed token in the path is the credential.
+		s.mux.HandleFunc(m+" /ack/{token}", s.handleAck)
 	}
 }
 

@@ -595,3 +595,25 @@ func TestAuthEchoShowsNoCredential(t *testing.T) {
 		}
 	}
 }
+
+func TestAckLink(t *testing.T) {
+	mm, err := Render(notifytest.Message(notifytest.Item(alert.DeliverOpened)), notifytest.Options(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line := "Acknowledge:     " + notifytest.AckURL + "\n"; !strings.Contains(mm.Text, line) {
+		t.Errorf("text lacks the line %q:\n%s", line, mm.Text)
+	}
+	if a := `<a href="` + notifytest.AckURL + `">`; !strings.Contains(mm.HTML, a) {
+		t.Errorf("HTML lacks the link %q:\n%s", a, mm.HTML)
+	}
+	for _, ev := range []string{alert.DeliverAcknowledged, alert.DeliverResolved} {
+		mm, err := Render(notifytest.Message(notifytest.Item(ev)), notifytest.Options(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(mm.Text+mm.HTML, "/ack/") || strings.Contains(mm.Text, "Acknowledge:") {
+			t.Errorf("%s message carries an ack link", ev)
+		}
+	}
+}

@@ -177,6 +177,7 @@ type itemView struct {
 	Message  string
 	Fields   []field
 	Runbook  string
+	AckURL   string // signed ack link; a credential, only rendered
 	Note     string
 }
 
@@ -192,7 +193,7 @@ func newItemView(m *notify.Message, it notify.Item, now time.Time) itemView {
 	if it.Event != alert.DeliverResolved {
 		head = inc.Severity + " " + head
 	}
-	v := itemView{Headline: head, Message: inc.Message, Runbook: it.Check.Runbook, Note: it.Note}
+	v := itemView{Headline: head, Message: inc.Message, Runbook: it.Check.Runbook, AckURL: inc.AckURL, Note: it.Note}
 	add := func(name, value string) {
 		if value != "" {
 			v.Fields = append(v.Fields, field{name, value})
@@ -231,6 +232,7 @@ var textTmpl = mustText(`{{.Title}}
 {{end}}{{if .Fields}}
 {{range .Fields}}{{printf "%-16s" (print .Name ":")}} {{.Value}}
 {{end}}{{end}}{{if .Runbook}}{{printf "%-16s" "Runbook:"}} {{.Runbook}}
+{{end}}{{if .AckURL}}{{printf "%-16s" "Acknowledge:"}} {{.AckURL}}
 {{end}}{{if .Note}}{{printf "%-16s" "Note:"}} {{.Note}}
 {{end}}{{end}}
 -- 
@@ -247,6 +249,7 @@ var htmlTmpl = template.Must(template.New("html").Parse(`<!DOCTYPE html>
 {{end}}{{if .Fields}}<table cellpadding="3" style="border-collapse: collapse;">
 {{range .Fields}}<tr><th align="left" style="padding-right: 12px;">{{.Name}}</th><td>{{.Value}}</td></tr>
 {{end}}{{if .Runbook}}<tr><th align="left" style="padding-right: 12px;">Runbook</th><td><a href="{{.Runbook}}">{{.Runbook}}</a></td></tr>
+{{end}}{{if .AckURL}}<tr><th align="left" style="padding-right: 12px;">Acknowledge</th><td><a href="{{.AckURL}}">Acknowledge this incident</a></td></tr>
 {{end}}{{if .Note}}<tr><th align="left" style="padding-right: 12px;">Note</th><td>{{.Note}}</td></tr>
 {{end}}</table>
 {{end}}</div>

@@ -209,6 +209,12 @@ func single(m *notify.Message, it notify.Item, now time.Time, footer Block) Payl
 		fields = append(fields, field("Runbook", link(it.Check.Runbook, "Runbook")))
 	}
 	blocks = append(blocks, Block{Type: "section", Fields: fields[:min(len(fields), MaxFields)]})
+	// A link, not a button: a button makes Slack post to the app's
+	// interactivity URL, which an incoming webhook has not got, and show a
+	// warning. The page behind the link asks before it acknowledges.
+	if inc.AckURL != "" {
+		blocks = append(blocks, section(":white_check_mark: "+link(inc.AckURL, "Acknowledge")))
+	}
 	if it.Note != "" {
 		blocks = append(blocks, context1(esc(it.Note)))
 	}
@@ -251,6 +257,9 @@ func batch(m *notify.Message, now time.Time, footer Block) Payload {
 		}
 		if it.Check.Runbook != "" {
 			line += " · " + link(it.Check.Runbook, "Runbook")
+		}
+		if inc.AckURL != "" {
+			line += " · " + link(inc.AckURL, "Acknowledge")
 		}
 		if inc.Message != "" {
 			line += "\n" + fit(esc(notify.OneLine(inc.Message)), batchMessage)

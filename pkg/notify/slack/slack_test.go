@@ -452,3 +452,33 @@ func TestConfigFrom(t *testing.T) {
 		t.Fatal("missing webhook_url accepted")
 	}
 }
+
+func TestAckLink(t *testing.T) {
+	want := "<" + notifytest.AckURL + "|Acknowledge>"
+	p := Render(notifytest.Message(notifytest.Item(alert.DeliverOpened)), "ops", notifytest.Options(nil))
+	found := false
+	for _, b := range p.Blocks {
+		if b.Type == "section" && b.Text != nil && strings.Contains(b.Text.Text, want) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no section block links %q: %+v", want, p.Blocks)
+	}
+	batch := notifytest.Batch(3) // #100 resolved, #101 and #102 P2 open
+	p = Render(notifytest.Message(batch...), "ops", notifytest.Options(nil))
+	for _, b := range p.Blocks {
+		if b.Text == nil {
+			continue
+		}
+		open := strings.Contains(b.Text.Text, "OPEN service-")
+		if has := strings.Contains(b.Text.Text, want); has != open {
+			t.Errorf("batch line %q: ack link %v, want %v", b.Text.Text[:min(60, len(b.Text.Text))], has, open)
+		}
+	}
+	p = Render(notifytest.Message(notifytest.Item(alert.DeliverAcknowledged)), "ops", notifytest.Options(nil))
+	b, _ := json.Marshal(p)
+	if strings.Contains(string(b), "/ack/") {
+		t.Errorf("acknowledged message carries an ack link: %s", b)
+	}
+}

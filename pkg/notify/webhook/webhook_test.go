@@ -200,3 +200,31 @@ func TestEchoedSecretsAreRedacted(t *testing.T) {
 	}
 	notifytest.NoSecret(t, err, logs.String(), url, "secret-path-123", "s3cr3t-token", "Bearer s3cr3t-token")
 }
+
+func TestAckURLField(t *testing.T) {
+	docs, err := Payloads(notifytest.Message(notifytest.Item(alert.DeliverOpened), notifytest.Item(alert.DeliverResolved)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []struct {
+		Incident map[string]any `json:"incident"`
+	}
+	for _, d := range docs {
+		var v struct {
+			Incident map[string]any `json:"incident"`
+		}
+		if err := json.Unmarshal(d, &v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d documents, want 2", len(got))
+	}
+	if u := got[0].Incident["ack_url"]; u != notifytest.AckURL {
+		t.Errorf("opened: incident.ack_url = %v, want %q", u, notifytest.AckURL)
+	}
+	if u, ok := got[1].Incident["ack_url"]; ok {
+		t.Errorf("resolved: incident.ack_url = %v, want it left out", u)
+	}
+}

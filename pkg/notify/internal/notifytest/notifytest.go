@@ -56,6 +56,10 @@ func Incident() notify.Incident {
 	}
 }
 
+// AckURL is the ack link of the events that call for an ack (opened,
+// escalated, reminder); the token is a fixed fake.
+const AckURL = "https://status.example.com/ack/AQAAAAAAAAAqAAAAAGk3fL0xS2pXdU5oZ0RmRUxwQWxSNHRZcHZWc2JqTmZ3eQ"
+
 // Item is one event of incident #42 at Now, adjusted to the event
 // (acknowledged by alice, resolved after 12m, ...).
 func Item(event string) notify.Item {
@@ -65,6 +69,7 @@ func Item(event string) notify.Item {
 	case alert.DeliverOpened:
 		it.At = inc.OpenedAt
 		it.Incident.OpenedAt = inc.OpenedAt
+		it.Incident.AckURL = AckURL
 	case alert.DeliverAcknowledged:
 		at := Now()
 		it.Incident.Status, it.Incident.AckedAt, it.Incident.AckedBy = "acknowledged", &at, "alice"
@@ -74,8 +79,10 @@ func Item(event string) notify.Item {
 		it.Incident.Status, it.Incident.ResolvedAt = "resolved", &at
 	case alert.DeliverEscalated:
 		it.Note = "escalated after 15m"
+		it.Incident.AckURL = AckURL
 	case alert.DeliverReminder:
 		it.Note = "still open after 30m"
+		it.Incident.AckURL = AckURL
 	}
 	return it
 }
@@ -120,11 +127,12 @@ func Batch(n int) []notify.Item {
 		case i%10 == 0:
 			it.Event = alert.DeliverResolved
 			at := Now()
-			it.Incident.ResolvedAt, it.Incident.Status = &at, "resolved"
+			it.Incident.ResolvedAt, it.Incident.Status, it.Incident.AckURL = &at, "resolved", ""
 		case i%10 <= 6:
 			it.Incident.Severity, it.Incident.State = "P2", "crit"
 		default:
-			it.Incident.Severity, it.Incident.State = "P3", "warn"
+			// P3 pages nobody, so the agent gives it no ack link.
+			it.Incident.Severity, it.Incident.State, it.Incident.AckURL = "P3", "warn", ""
 		}
 		items = append(items, it)
 	}
