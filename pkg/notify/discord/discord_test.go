@@ -468,21 +468,10 @@ func TestNoSecretLeaks(t *testing.T) {
 			notifytest.NoSecret(t, err, buf.String(), secrets...)
 		})
 	}
-	for name, url := range map[string]func(t *testing.T) string{
-		"connection refused": func(t *testing.T) string {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			return "http://" + l.Addr().String() + hookPath
-		},
-		"unparsable":     func(*testing.T) string { return "http://[::1" + hookPath },
-		"no such scheme": func(*testing.T) string { return "gopher://discord.invalid" + hookPath },
-	} {
+	for name, url := range notifytest.UnreachableURLs(t, hookPath) {
 		t.Run(name, func(t *testing.T) {
 			log, buf := notifytest.Logger()
-			n, err := New(Config{Name: "ops", WebhookURL: config.Secret(url(t))}, notifytest.Options(log))
+			n, err := New(Config{Name: "ops", WebhookURL: config.Secret(url)}, notifytest.Options(log))
 			if err != nil {
 				t.Fatal(err)
 			}

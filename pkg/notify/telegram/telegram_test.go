@@ -410,21 +410,10 @@ func TestNoSecretLeaks(t *testing.T) {
 			notifytest.NoSecret(t, err, buf.String(), secrets...)
 		})
 	}
-	for name, api := range map[string]func(t *testing.T) string{
-		"connection refused": func(t *testing.T) string {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			return "http://" + l.Addr().String()
-		},
-		"unparsable":     func(*testing.T) string { return "http://[::1" },
-		"no such scheme": func(*testing.T) string { return "gopher://api.invalid" },
-	} {
+	for name, api := range notifytest.UnreachableURLs(t, "") {
 		t.Run(name, func(t *testing.T) {
 			log, buf := notifytest.Logger()
-			n, err := New(Config{Name: "ops", BotToken: token, ChatID: chatID, APIURL: api(t), Timeout: 200 * time.Millisecond}, notifytest.Options(log))
+			n, err := New(Config{Name: "ops", BotToken: token, ChatID: chatID, APIURL: api, Timeout: 200 * time.Millisecond}, notifytest.Options(log))
 			if err != nil {
 				t.Fatal(err)
 			}

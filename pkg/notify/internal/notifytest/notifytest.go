@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,6 +158,25 @@ func Cases() []Case {
 		{"test", TestMessage()},
 		{"digest", Digest()},
 		{"batch", Message(Batch(3)...)},
+	}
+}
+
+// UnreachableURLs are, by name, receivers a send fails to reach before any
+// answer: a closed port, a URL that does not parse, a scheme net/http does
+// not speak. suffix (the secret-bearing path or query) is appended to each,
+// so a test can assert the failure never shows it.
+func UnreachableURLs(t testing.TB, suffix string) map[string]string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	return map[string]string{
+		"connection refused": closed + suffix,
+		"unparsable":         "http://[::1" + suffix,
+		"no such scheme":     "gopher://receiver.invalid" + suffix,
 	}
 }
 
