@@ -15,6 +15,7 @@ import (
 	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/notify/internal/chat"
 	"github.com/pulse-monitor/pulse/pkg/notify/internal/httpx"
 	"github.com/pulse-monitor/pulse/pkg/ui"
 )
@@ -185,13 +186,13 @@ func Render(m *notify.Message, notifier string, opts notify.Options) Payload {
 
 func single(m *notify.Message, it notify.Item, now time.Time, footer Block) Payload {
 	inc := &it.Incident
-	blocks := []Block{header(emoji(it) + " " + title(it))}
+	blocks := []Block{header(emoji(it) + " " + chat.Title(it))}
 	if msg := inc.Message; msg != "" {
 		blocks = append(blocks, section(esc(msg)))
 	}
 	fields := []Text{
 		field("Severity", esc(inc.Severity)),
-		field("Check", esc(checkLabel(it.Check))),
+		field("Check", esc(chat.CheckLabel(it.Check))),
 		field("State", esc(inc.State)),
 	}
 	if !inc.OpenedAt.IsZero() {
@@ -243,7 +244,7 @@ func batch(m *notify.Message, now time.Time, footer Block) Payload {
 	}
 	for _, it := range shown {
 		inc := &it.Incident
-		line := emoji(it) + " *" + esc(title(it)) + "*"
+		line := emoji(it) + " *" + esc(chat.Title(it)) + "*"
 		if inc.State != "" {
 			line += " · " + esc(inc.State)
 		}
@@ -288,7 +289,7 @@ func batch(m *notify.Message, now time.Time, footer Block) Payload {
 
 // fallbackLine is one incident of a batch in plain text.
 func fallbackLine(it notify.Item, now time.Time) string {
-	line := title(it)
+	line := chat.Title(it)
 	if it.Event == alert.DeliverResolved && !it.Incident.OpenedAt.IsZero() {
 		return line + " (after " + ui.Approx(it.Incident.Duration(now)) + ")"
 	}
@@ -298,22 +299,7 @@ func fallbackLine(it notify.Item, now time.Time) string {
 	return line
 }
 
-// title is "P1 OPEN api-health", or "RESOLVED api-health" for a resolve.
-func title(it notify.Item) string {
-	t := notify.EventLabel(it.Event) + " " + it.Check.Name
-	if it.Event != alert.DeliverResolved && it.Incident.Severity != "" {
-		t = it.Incident.Severity + " " + t
-	}
-	return t
-}
-
-func checkLabel(c notify.Check) string {
-	if c.Type == "" {
-		return c.Name
-	}
-	return c.Name + " (" + c.Type + ")"
-}
-
+// emoji is chat.Icon in Slack's shortcodes, which render in every client.
 func emoji(it notify.Item) string {
 	switch it.Event {
 	case alert.DeliverResolved:

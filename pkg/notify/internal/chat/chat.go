@@ -1,5 +1,6 @@
-// Package chat holds the wording the chat notifiers (Discord, Mattermost,
-// Google Chat, Teams, Telegram) share, so that an incident reads the same in every channel.
+// Package chat holds the wording the chat notifiers (Slack, Discord,
+// Mattermost, Google Chat, Teams, Telegram) share, so that an incident
+// reads the same in every channel.
 // Markup and escaping stay in each notifier: every service's differs.
 package chat
 
