@@ -32,10 +32,9 @@ type domainCheck struct {
 	client     *http.Client
 	now        func() time.Time
 
-	mu       sync.Mutex
-	found    string    // the base the bootstrap gave
-	foundAt  time.Time // when; looked up again after a day
-	lookedUp bool
+	mu      sync.Mutex
+	found   string    // the base the bootstrap gave ("": not looked up yet)
+	foundAt time.Time // when; looked up again after a day
 }
 
 var _ Checker = (*domainCheck)(nil)
@@ -151,7 +150,7 @@ func (k *domainCheck) registry(ctx context.Context) (string, error) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.lookedUp && k.now().Sub(k.foundAt) < 24*time.Hour {
+	if k.found != "" && k.now().Sub(k.foundAt) < 24*time.Hour {
 		return k.found, nil
 	}
 	var boot struct {
@@ -175,7 +174,7 @@ func (k *domainCheck) registry(ctx context.Context) (string, error) {
 	if best == "" {
 		return "", errors.New("no RDAP server for its top-level domain in IANA's bootstrap (set url)")
 	}
-	k.found, k.foundAt, k.lookedUp = strings.TrimSuffix(best, "/")+"/", k.now(), true
+	k.found, k.foundAt = strings.TrimSuffix(best, "/")+"/", k.now()
 	return k.found, nil
 }
 

@@ -23,8 +23,11 @@ import (
 type smtpCheck struct {
 	*tlsCheck
 	implicit bool
-	helo     string // the name given in EHLO
 }
+
+// smtpHelo is the name the check gives in EHLO: a reserved name (RFC 2606),
+// so no server mistakes the probe for a real client of its own.
+const smtpHelo = "pulse.invalid"
 
 var _ Checker = (*smtpCheck)(nil)
 
@@ -38,7 +41,7 @@ func newSMTP(c *config.Check, env *Env) (Checker, error) {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(c.Address) // newTLS checked it
-	return &smtpCheck{tlsCheck: t.(*tlsCheck), implicit: port == "465", helo: "pulse.invalid"}, nil
+	return &smtpCheck{tlsCheck: t.(*tlsCheck), implicit: port == "465"}, nil
 }
 
 // Run connects, reads the greeting, says EHLO, upgrades with STARTTLS (or
@@ -63,29 +66,27 @@ func (k *smtpCheck) Run(ctx context.Context) Result {
 			Perf: probeTimePerf(time.Since(start))}
 	}
 	var conn net.Conn = raw
+	var state tls.ConnectionState
 	if k.implicit {
 		tc := tls.Client(raw, k.config)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return fail("tls handshake", err)
 		}
-		conn = tc
+		conn, state = tc, tc.ConnectionState()
 	}
 	tp := smtpConn(conn)
 	code, banner, err := tp.ReadResponse(220)
 	if err != nil {
 		return fail("greeting", smtpErr(code, banner, err))
 	}
-	if err := tp.PrintfLine("EHLO %s", k.helo); err != nil {
+	if err := tp.PrintfLine("EHLO %s", smtpHelo); err != nil {
 		return fail("EHLO", err)
 	}
 	code, ehlo, err := tp.ReadResponse(250)
 	if err != nil {
 		return fail("EHLO", smtpErr(code, ehlo, err))
 	}
-	var state tls.ConnectionState
-	if k.implicit {
-		state = conn.(*tls.Conn).ConnectionState()
-	} else {
+	if !k.implicit {
 		if !offers(ehlo, "STARTTLS") {
 			return Result{State: Crit, Message: "smtp " + k.address + " does not offer STARTTLS (greeting: " + oneLine(banner) + ")",
 				Perf: probeTimePerf(time.Since(start))}
