@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/acklink"
 	"github.com/pulse-monitor/pulse/pkg/cron"
 	"github.com/pulse-monitor/pulse/pkg/redact"
 )
@@ -461,21 +462,17 @@ func ackKey(s string) ([]byte, error) {
 	t := strings.TrimSpace(s)
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(t); err == nil {
-			if len(b) < minAckKey {
-				return nil, fmt.Errorf("holds %d bytes once base64-decoded, want at least %d random bytes (e.g. head -c 32 /dev/urandom | base64)", len(b), minAckKey)
+			if len(b) < acklink.MinKeyLen {
+				return nil, fmt.Errorf("holds %d bytes once base64-decoded, want at least %d random bytes (e.g. head -c 32 /dev/urandom | base64)", len(b), acklink.MinKeyLen)
 			}
 			return b, nil
 		}
 	}
-	if len(s) < minAckKey {
-		return nil, fmt.Errorf("holds %d bytes, want at least %d random bytes (e.g. head -c 32 /dev/urandom | base64)", len(s), minAckKey)
+	if len(s) < acklink.MinKeyLen {
+		return nil, fmt.Errorf("holds %d bytes, want at least %d random bytes (e.g. head -c 32 /dev/urandom | base64)", len(s), acklink.MinKeyLen)
 	}
 	return []byte(s), nil
 }
-
-// minAckKey is acklink.MinKeyLen, repeated so that config does not import
-// the signing package for one number.
-const minAckKey = 32
 
 // checkHostPort accepts host:port with a numeric port (the host may be empty
 // for a listener: ":9108").
