@@ -310,16 +310,7 @@ func TestRetryClassification(t *testing.T) {
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
-		release := make(chan struct{})
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-		}))
-		t.Cleanup(srv.Close)
-		t.Cleanup(func() { close(release) }) // runs before srv.Close
+		srv := notifytest.StalledServer(t)
 		n, err := New(Config{Name: "oncall", RoutingKey: routingKey, URL: config.Secret(srv.URL), Timeout: 50 * time.Millisecond}, notifytest.Options(nil))
 		if err != nil {
 			t.Fatal(err)

@@ -394,16 +394,7 @@ func TestAnswers(t *testing.T) {
 		})
 	}
 	t.Run("timeout", func(t *testing.T) {
-		release := make(chan struct{})
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-		}))
-		t.Cleanup(srv.Close)
-		t.Cleanup(func() { close(release) })
+		srv := notifytest.StalledServer(t)
 		n, err := New(Config{Name: "chan", WebhookURL: config.Secret(srv.URL + hookPath + query), Timeout: 50 * time.Millisecond},
 			notifytest.Options(nil))
 		if err != nil {

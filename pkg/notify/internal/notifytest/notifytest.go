@@ -7,8 +7,11 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,6 +181,23 @@ func UnreachableURLs(t testing.TB, suffix string) map[string]string {
 		"unparsable":         "http://[::1" + suffix,
 		"no such scheme":     "gopher://receiver.invalid" + suffix,
 	}
+}
+
+// StalledServer reads each request and never answers it until the client
+// gives up or the test ends, for testing a notifier's timeout.
+func StalledServer(t testing.TB) *httptest.Server {
+	t.Helper()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs before srv.Close
+	return srv
 }
 
 // Golden compares got with testdata/name, or rewrites the file with -update.
