@@ -90,8 +90,14 @@ BEGIN
             END IF;
             c := get_byte(src, p + 1);
             p := p + 2;
-            IF c >= 128 THEN
-                -- Multi-byte count: LEB128 like Go's binary.Uvarint.
+            IF c < 128 THEN
+                NULL; -- one-byte count
+            ELSIF p < n AND get_byte(src, p) < 128 THEN
+                -- Two-byte count, common in an hour of a frequent check.
+                c := (c & 127) | (get_byte(src, p) << 7);
+                p := p + 1;
+            ELSE
+                -- Longer count: LEB128 like Go's binary.Uvarint.
                 c := c & 127;
                 s := 7;
                 LOOP
@@ -120,7 +126,7 @@ BEGIN
         END LOOP;
     END LOOP;
     IF hi < 0 THEN
-        RETURN '\x'::bytea;
+        RETURN ''::bytea;
     END IF;
     res := decode(repeat('00', 10 * (hi - lo + 1)), 'hex');
     FOR i IN lo..hi LOOP
@@ -130,6 +136,9 @@ BEGIN
         ELSIF c < 128 THEN
             res := set_byte(set_byte(res, o, i), o + 1, c::int);
             o := o + 2;
+        ELSIF c < 16384 THEN
+            res := set_byte(set_byte(set_byte(res, o, i), o + 1, (c & 127)::int | 128), o + 2, (c >> 7)::int);
+            o := o + 3;
         ELSE
             res := set_byte(res, o, i);
             o := o + 1;
