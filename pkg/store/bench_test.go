@@ -14,6 +14,7 @@ import (
 // latencies of a few ms, 1 % crit with a repeated message, a value on a
 // quarter of the checks.
 func storageBytes(t testing.TB, nChecks, perCheck int) (perResult float64, rollupRows int64) {
+	sqliteOnly(t, "bytes on disk")
 	s := openTest(t, filepath.Join(t.TempDir(), "pulse.db"), Options{})
 	fill(t, s, nChecks, perCheck, t0, time.Minute)
 	if err := s.Checkpoint(context.Background()); err != nil {
@@ -42,7 +43,7 @@ func TestStorageBytesPerResult(t *testing.T) {
 // BenchmarkWriteResults measures the writer: Submit to on-disk, 1,000
 // checks. Run with e.g. -benchtime=200000x for a meaningful bytes/result.
 func BenchmarkWriteResults(b *testing.B) {
-	s := openTest(b, filepath.Join(b.TempDir(), "pulse.db"), Options{})
+	s := openTest(b, testTarget(b), Options{})
 	s.Start(context.Background())
 	const nChecks = 1000
 	names := make([]string, nChecks)
@@ -79,7 +80,7 @@ func BenchmarkWriteResults(b *testing.B) {
 // BenchmarkRollupUpdate measures one rollup upsert with its histogram merge
 // (the SQL function), as the writer does it for each check of a batch.
 func BenchmarkRollupUpdate(b *testing.B) {
-	s := openTest(b, filepath.Join(b.TempDir(), "pulse.db"), Options{})
+	s := openTest(b, testTarget(b), Options{})
 	ctx := context.Background()
 	w := s.wr
 	const batch = 500

@@ -106,7 +106,7 @@ func (s *Store) compactStep(ctx context.Context, limit int64) (compactResult, er
 			}
 		}
 		var upTo sql.NullInt64 // the slice: checks (lastCheck, upTo]
-		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM (SELECT id FROM checks WHERE id > ? ORDER BY id LIMIT ?)`,
+		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM (SELECT id FROM checks WHERE id > ? ORDER BY id LIMIT ?) AS slice`,
 			lastCheck, s.dailyChunk).Scan(&upTo); err != nil {
 			return err
 		}
@@ -139,8 +139,8 @@ func (s *Store) compactStep(ctx context.Context, limit int64) (compactResult, er
 // (after, upTo] from their hourly rows.
 func sumDay(ctx context.Context, tx *sql.Tx, day, after, upTo int64) error {
 	rows, err := tx.QueryContext(ctx, `SELECT r.check_id, r.runs, r.failures, r.warn, r.crit, r.lat_sum, r.lat_max, r.hist
-		FROM checks c CROSS JOIN rollups r ON r.check_id = c.id AND r.hour >= ? AND r.hour < ?
-		WHERE c.id > ? AND c.id <= ? ORDER BY c.id`, day*dayHours, (day+1)*dayHours, after, upTo)
+		FROM checks c CROSS JOIN rollups r WHERE r.check_id = c.id AND r.hour >= ? AND r.hour < ?
+		AND c.id > ? AND c.id <= ? ORDER BY c.id`, day*dayHours, (day+1)*dayHours, after, upTo)
 	if err != nil {
 		return err
 	}
@@ -173,8 +173,11 @@ func sumDay(ctx context.Context, tx *sql.Tx, day, after, upTo int64) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO rollups_daily(check_id, day, runs, failures, warn, crit,
-		lat_sum, lat_max, hist) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO rollups_daily(check_id, day, runs, failures, warn, crit,
+		lat_sum, lat_max, hist) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(check_id, day) DO UPDATE SET runs = excluded.runs, failures = excluded.failures,
+		warn = excluded.warn, crit = excluded.crit, lat_sum = excluded.lat_sum, lat_max = excluded.lat_max,
+		hist = excluded.hist`)
 	if err != nil {
 		return err
 	}

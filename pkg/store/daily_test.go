@@ -189,6 +189,7 @@ func TestDailyRollups(t *testing.T) {
 // daily table) is migrated on open, reads right at once, and is summed from
 // its oldest hour on, hours before 1970 included.
 func TestDailyRollupsUpgrade(t *testing.T) {
+	sqliteOnly(t, "a SQLite file of schema 2")
 	path := filepath.Join(t.TempDir(), "pulse.db")
 	old := openTest(t, path, Options{Now: func() time.Time { return t0 }})
 	fill(t, old, 4, 10*24, t0.Add(-10*24*time.Hour), time.Hour)

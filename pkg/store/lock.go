@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/pulse-monitor/pulse/pkg/redact"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,8 +21,13 @@ import (
 // failure and sending every notification twice. It is an flock: the kernel
 // drops it when the process dies, even on kill -9, so it is never stale.
 // Commands other than run (status, ack, check --record...) do not take it.
+//
+// On PostgreSQL it is a session advisory lock held on a connection of its
+// own: the server drops it when that connection ends, which the process's
+// death does too.
 type AgentLock struct {
-	f *os.File
+	f  *os.File
+	pg *pgx.Conn
 }
 
 // LockedError is LockAgent's answer when another agent holds the lock.
@@ -40,6 +48,9 @@ func (e *LockedError) Error() string {
 // and writes this process's pid into the lock file for the next one to
 // name. It returns a *LockedError when another process holds it.
 func LockAgent(path string) (*AgentLock, error) {
+	if IsPostgres(path) {
+		return lockPostgres(path)
+	}
 	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock database %s: %w", path, pathErr(err))
@@ -80,7 +91,40 @@ func holderPID(f *os.File) int {
 // agent that has just opened it, which would then lock a file no longer
 // there while a third agent creates and locks a new one.
 func (l *AgentLock) Unlock() error {
+	if l.pg != nil {
+		return l.pg.Close(context.Background())
+	}
 	return l.f.Close()
+}
+
+func lockPostgres(url string) (*AgentLock, error) {
+	where := redact.URL(url)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("lock database %s: %s", where, redact.Text(err.Error()))
+	}
+	var key int64
+	var ok bool
+	if err := conn.QueryRow(ctx, rebind(advisoryKeySQL), "pulse agent").Scan(&key); err == nil {
+		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok)
+	}
+	if err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("lock database %s: %w", where, err)
+	}
+	if !ok {
+		// The holder's server process, not its pid on its host: what
+		// finds it in pg_stat_activity.
+		var pid int
+		conn.QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND (classid::bigint << 32 | objid::bigint) = $1 LIMIT 1`, key).Scan(&pid)
+		conn.Close(ctx)
+		return nil, &LockedError{Database: where, PID: pid}
+	}
+	return &AgentLock{pg: conn}, nil
 }
 
 // pathErr drops the path *PathError adds; the caller's message names it.

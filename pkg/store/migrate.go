@@ -12,11 +12,19 @@ import (
 )
 
 // migrationFiles are the numbered schema steps, applied in order: NNNN_what.sql
-// moves the database from user_version NNNN-1 to NNNN. Add a file to change
+// moves the database from version NNNN-1 to NNNN. migrations/ is SQLite's
+// (the version is PRAGMA user_version), migrations_postgres/ PostgreSQL's
+// (the version is the row of pulse_schema): the same tables and columns in
+// each engine's types, one file for one file. Add a file to both to change
 // the schema; never edit one that has shipped.
 //
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations_postgres/*.sql
 var migrationFiles embed.FS
+
+const (
+	sqliteMigrations   = "migrations"
+	postgresMigrations = "migrations_postgres"
+)
 
 type migration struct {
 	version int
@@ -26,8 +34,8 @@ type migration struct {
 
 // migrations reads the embedded files and checks that they are numbered
 // 1, 2, 3... without gaps.
-func migrations() ([]migration, error) {
-	ents, err := migrationFiles.ReadDir("migrations")
+func migrations(dir string) ([]migration, error) {
+	ents, err := migrationFiles.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
@@ -39,7 +47,7 @@ func migrations() ([]migration, error) {
 		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
 			return nil, fmt.Errorf("migration %s: name is not NNNN_what.sql", name)
 		}
-		b, err := migrationFiles.ReadFile(path.Join("migrations", name))
+		b, err := migrationFiles.ReadFile(path.Join(dir, name))
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", name, err)
 		}
@@ -54,9 +62,10 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// SchemaVersion is the newest schema this binary knows (its last migration).
+// SchemaVersion is the newest SQLite schema this binary knows (its last
+// migration).
 func SchemaVersion() int {
-	ms, err := migrations()
+	ms, err := migrations(sqliteMigrations)
 	if err != nil {
 		return 0
 	}
@@ -67,7 +76,7 @@ func SchemaVersion() int {
 // version is read inside the (immediate) transaction, so two processes
 // opening the same new file at once migrate it exactly once.
 func migrate(ctx context.Context, db *sql.DB, dbPath string) error {
-	ms, err := migrations()
+	ms, err := migrations(sqliteMigrations)
 	if err != nil {
 		return err
 	}

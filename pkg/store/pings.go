@@ -113,7 +113,8 @@ func ensureCheck(ctx context.Context, tx *sql.Tx, name, typ string, firstMs int6
 }
 
 const ensureCheckSQL = `INSERT INTO checks(name, type, first_seen) VALUES(?1, ?2, ?3)
-		ON CONFLICT(name) DO UPDATE SET type = iif(?2 = '', type, ?2), first_seen = min(first_seen, ?3)
+		ON CONFLICT(name) DO UPDATE SET type = CASE WHEN ?2 = '' THEN checks.type ELSE ?2 END,
+		first_seen = CASE WHEN ?3 < checks.first_seen THEN ?3 ELSE checks.first_seen END
 		RETURNING id`
 
 // writeTx runs f in a short transaction on the write connection, between

@@ -71,7 +71,7 @@ func (s *Store) Prune(ctx context.Context, now time.Time, retention time.Duratio
 			return st, fmt.Errorf("prune daily rollups: %w", err)
 		}
 	}
-	if err := s.reclaim(ctx); err != nil {
+	if err := s.eng.reclaim(ctx, s); err != nil {
 		return st, err
 	}
 	if maxSize > 0 {
@@ -149,7 +149,7 @@ func (s *Store) pruneToSize(ctx context.Context, ids []int64, maxSize int64) (in
 	var total int64
 	step := time.Hour
 	for {
-		used, err := s.usedBytes(ctx)
+		used, err := s.eng.usedBytes(ctx, s)
 		if err != nil {
 			return total, err
 		}
@@ -170,10 +170,10 @@ func (s *Store) pruneToSize(ctx context.Context, ids []int64, maxSize int64) (in
 		if err != nil {
 			return total, err
 		}
-		if err := s.reclaim(ctx); err != nil {
+		if err := s.eng.reclaim(ctx, s); err != nil {
 			return total, err
 		}
-		after, err := s.usedBytes(ctx)
+		after, err := s.eng.usedBytes(ctx, s)
 		if err != nil {
 			return total, err
 		}
@@ -187,51 +187,4 @@ func (s *Store) pruneToSize(ctx context.Context, ids []int64, maxSize int64) (in
 			step *= 2
 		}
 	}
-}
-
-// usedBytes is the size the database file has after a checkpoint.
-func (s *Store) usedBytes(ctx context.Context) (int64, error) {
-	var pages, size int64
-	if err := s.w.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
-		return 0, fmt.Errorf("database size: %w", err)
-	}
-	if err := s.w.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&size); err != nil {
-		return 0, fmt.Errorf("database size: %w", err)
-	}
-	return pages * size, nil
-}
-
-// reclaim gives free pages back to the file system a few at a time, then
-// checkpoints so the file and its WAL actually shrink.
-func (s *Store) reclaim(ctx context.Context) error {
-	for {
-		var free int64
-		if err := s.w.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&free); err != nil {
-			return fmt.Errorf("vacuum: %w", err)
-		}
-		if free == 0 {
-			break
-		}
-		// The pragma frees pages as its statement is stepped: read it to
-		// the end, or only the first page goes.
-		rows, err := s.w.QueryContext(ctx, fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, min(free, vacuumPages)))
-		if err != nil {
-			return fmt.Errorf("vacuum: %w", err)
-		}
-		for rows.Next() {
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("vacuum: %w", err)
-		}
-		var left int64
-		if err := s.w.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&left); err != nil {
-			return fmt.Errorf("vacuum: %w", err)
-		}
-		if left >= free { // not an auto_vacuum database
-			break
-		}
-	}
-	return s.Checkpoint(ctx)
 }

@@ -58,11 +58,13 @@ func TestPruneByAge(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Message != "recent failure" {
 		t.Errorf("recent result after prune: %v, %v", got, err)
 	}
-	if free := pragma(t, s.w, "freelist_count"); free != "0" {
-		t.Errorf("freelist_count %s after prune, want the space reclaimed", free)
-	}
-	if st.FreedSize <= 0 {
-		t.Errorf("Prune freed %d bytes", st.FreedSize)
+	if !onPostgres { // PostgreSQL keeps freed space for reuse
+		if free := pragma(t, s.w, "freelist_count"); free != "0" {
+			t.Errorf("freelist_count %s after prune, want the space reclaimed", free)
+		}
+		if st.FreedSize <= 0 {
+			t.Errorf("Prune freed %d bytes", st.FreedSize)
+		}
 	}
 	again, err := s.Prune(ctx, t0, 30*24*time.Hour, 0)
 	if err != nil || again.Results != 0 || again.Rollups != 0 {
@@ -71,6 +73,7 @@ func TestPruneByAge(t *testing.T) {
 }
 
 func TestPruneBySize(t *testing.T) {
+	sqliteOnly(t, "the file shrinks; PostgreSQL keeps freed space for reuse")
 	s, _ := newStore(t)
 	ctx := context.Background()
 	const nChecks, perCheck = 20, 3000

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -115,7 +116,7 @@ func fillResult(r *checks.Result, ts, dur, state int64, value sql.NullFloat64, p
 // With limit > 0 it returns at most the limit newest of them.
 func (s *Store) Results(ctx context.Context, check string, from, to time.Time, limit int) ([]checks.Result, error) {
 	if limit <= 0 {
-		limit = -1
+		limit = math.MaxInt64
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT r.ts, r.dur, r.state, r.value, m.text, r.perf
 		FROM results r LEFT JOIN messages m ON m.id = r.msg
@@ -154,10 +155,10 @@ func (s *Store) ValueNear(ctx context.Context, check string, t time.Time, tolera
 	at, tol := msOf(t), tolerance.Milliseconds()
 	rows, err := s.r.QueryContext(ctx, `WITH c(id) AS (SELECT id FROM checks WHERE name = ?1)
 		SELECT ts, value FROM (SELECT ts, value FROM results, c WHERE check_id = c.id AND ts <= ?2 AND ts >= ?3
-			AND value IS NOT NULL ORDER BY ts DESC LIMIT 1)
+			AND value IS NOT NULL ORDER BY ts DESC LIMIT 1) AS before
 		UNION ALL
 		SELECT ts, value FROM (SELECT ts, value FROM results, c WHERE check_id = c.id AND ts > ?2 AND ts <= ?4
-			AND value IS NOT NULL ORDER BY ts LIMIT 1)`, check, at, at-tol, at+tol)
+			AND value IS NOT NULL ORDER BY ts LIMIT 1) AS after`, check, at, at-tol, at+tol)
 	if err != nil {
 		return 0, false, fmt.Errorf("value of %s near %s: %w", check, t.Format(time.RFC3339), err)
 	}
@@ -203,7 +204,7 @@ func (s *Store) AllRollups(ctx context.Context, from, to time.Time) ([]Rollup, e
 }
 
 const allRollupsSQL = `SELECT c.name, r.hour, r.runs, r.failures, r.warn, r.crit, r.lat_sum, r.lat_max, r.hist
-	FROM checks c CROSS JOIN rollups r ON r.check_id = c.id AND r.hour >= ? AND r.hour < ?
+	FROM checks c CROSS JOIN rollups r WHERE r.check_id = c.id AND r.hour >= ? AND r.hour < ?
 	ORDER BY c.name, r.hour`
 
 // EachRollup calls fn with the hourly rollups of every check for the hours
@@ -286,10 +287,10 @@ func (s *Store) Totals(ctx context.Context, from, to time.Time) (map[string]Roll
 	// check and arm. Left to itself the planner scans the rollup tables
 	// whole (every hour of 400 days) and looks the checks up.
 	const arm = `SELECT c.id, c.name, t.runs, t.failures, t.warn, t.crit, t.lat_sum, t.lat_max
-		FROM checks c CROSS JOIN %s t ON t.check_id = c.id AND t.%s >= ? AND t.%s < ?`
+		FROM checks c CROSS JOIN %s t WHERE t.check_id = c.id AND t.%s >= ? AND t.%s < ?`
 	rows, err := s.r.QueryContext(ctx, `SELECT name, sum(runs), sum(failures), sum(warn), sum(crit), sum(lat_sum), max(lat_max)
 		FROM (`+fmt.Sprintf(arm, "rollups", "hour", "hour")+` UNION ALL `+fmt.Sprintf(arm, "rollups_daily", "day", "day")+
-		` UNION ALL `+fmt.Sprintf(arm, "rollups", "hour", "hour")+`) GROUP BY id`, h0, a1, d0, d1, b0, h1)
+		` UNION ALL `+fmt.Sprintf(arm, "rollups", "hour", "hour")+`) AS arms GROUP BY id, name`, h0, a1, d0, d1, b0, h1)
 	if err != nil {
 		return nil, fmt.Errorf("sum rollups: %w", err)
 	}

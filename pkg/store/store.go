@@ -17,19 +17,15 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
 	"github.com/pulse-monitor/pulse/checks"
+	"github.com/pulse-monitor/pulse/pkg/redact"
 )
 
 // Compile-time checks that the store serves the check kinds that read history.
@@ -101,6 +97,7 @@ type Store struct {
 	w *sql.DB // exactly one connection: the writer, pings, prune
 	r *sql.DB // readers
 
+	eng      engine // SQLite or PostgreSQL
 	stmts    stmts
 	onCommit atomic.Pointer[func(int)]
 
@@ -129,9 +126,10 @@ type Store struct {
 	writeFault func() error // tests: fails the writer's transactions
 }
 
-// Open opens (creating it with mode 0600 when missing) and migrates the
-// database at path.
-func Open(path string, opts Options) (*Store, error) {
+// Open opens and migrates the database at target: a SQLite file (created
+// with mode 0600 when missing), or a PostgreSQL database when target is a
+// postgres:// URL (see IsPostgres).
+func Open(target string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -139,7 +137,7 @@ func Open(path string, opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 	s := &Store{
-		path:     path,
+		path:     target,
 		log:      opts.Logger,
 		now:      opts.Now,
 		readOnly: opts.ReadOnly,
@@ -154,45 +152,20 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.OnCommit != nil {
 		s.SetOnCommit(opts.OnCommit)
 	}
-	ctx := context.Background()
-	if opts.ReadOnly {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("open database %s: %w", path, err)
-		}
+	var err error
+	if IsPostgres(target) {
+		s.path = redact.URL(target)
+		err = openPostgres(s, target)
 	} else {
-		if err := createFile(path); err != nil {
-			return nil, err
-		}
-		s.w = sql.OpenDB(newConnector(dsn(path, false)))
-		s.w.SetMaxOpenConns(1)
-		s.w.SetMaxIdleConns(1)
-		s.w.SetConnMaxLifetime(0)
-		s.w.SetConnMaxIdleTime(0)
-		if err := migrate(ctx, s.w, path); err != nil {
-			s.w.Close()
-			return nil, err
-		}
-		// SQLite gives -wal and -shm the database file's mode, minus umask
-		// surprises; make sure they are not readable by others either.
-		for _, suffix := range []string{"-wal", "-shm"} {
-			if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				s.w.Close()
-				return nil, fmt.Errorf("open database %s: %w", path, err)
-			}
-		}
+		err = openSQLite(s, target)
 	}
-	s.r = sql.OpenDB(newConnector(dsn(path, true)))
-	s.r.SetMaxOpenConns(readConns)
-	s.r.SetMaxIdleConns(readConns)
-	if opts.ReadOnly {
-		if err := checkSchema(ctx, s.r, path); err != nil {
-			s.r.Close()
-			return nil, err
-		}
-	}
-	if err := s.prepare(ctx); err != nil {
+	if err != nil {
 		s.closeDBs()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
+		return nil, err
+	}
+	if err := s.prepare(context.Background()); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("open database %s: %w", s.path, err)
 	}
 	if !opts.ReadOnly {
 		s.queue = make(chan item, queueSize)
@@ -200,63 +173,6 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	return s, nil
 }
-
-// createFile creates path with mode 0600 unless it exists, so that SQLite
-// never creates it with the process umask.
-func createFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("create database %s: %w", path, err)
-	}
-	if err := f.Chmod(0o600); err != nil { // umask-independent
-		f.Close()
-		return fmt.Errorf("create database %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("create database %s: %w", path, err)
-	}
-	return nil
-}
-
-// dsn is the go-sqlite3 connection string. auto_vacuum comes before
-// journal_mode in the driver's order, which is what lets it apply to a new
-// file; _txlock=immediate makes every write transaction take the write lock
-// up front, so two processes never deadlock upgrading a read lock.
-//
-// The writer's page cache is SQLite's default 2 MB. Results and rollups are
-// keyed by check, so each check appends to a leaf page of its own: with
-// thousands of checks the pages written are spread over more of the file
-// than any cache of a few MB holds, and a miss is a read from the OS page
-// cache. A larger cache costs its full size in RSS and saves little CPU
-// once the database outgrows it (measured in docs/BENCHMARKS.md, goal 3).
-func dsn(path string, readOnly bool) string {
-	p := "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	bt := fmt.Sprintf("_busy_timeout=%d", busyTimeout.Milliseconds())
-	if readOnly {
-		return p + "?mode=ro&" + bt + "&_foreign_keys=1"
-	}
-	return p + "?_auto_vacuum=incremental&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=1&_txlock=immediate&_cache_size=-2000&" + bt
-}
-
-// connector opens connections with pulse's SQL functions registered, without
-// the package-level state of sql.Register.
-type connector struct {
-	drv *sqlite3.SQLiteDriver
-	dsn string
-}
-
-func newConnector(dsn string) connector {
-	return connector{dsn: dsn, drv: &sqlite3.SQLiteDriver{ConnectHook: func(conn *sqlite3.SQLiteConn) error {
-		return conn.RegisterFunc("pulse_hist_merge", histMergeSQL, true)
-	}}}
-}
-
-func (c connector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
-
-func (c connector) Driver() driver.Driver { return c.drv }
 
 // SetOnCommit replaces the hook called after each committed batch.
 func (s *Store) SetOnCommit(f func(n int)) {
@@ -313,7 +229,8 @@ func (s *Store) Refusing() error {
 // them past the stop bound, or while the store closed.
 func (s *Store) Lost() int64 { return s.lost.Load() }
 
-// Path is the database file's path.
+// Path names the database: the SQLite file's path, or the PostgreSQL URL
+// with its password hidden.
 func (s *Store) Path() string { return s.path }
 
 // Close flushes every submitted record to disk and closes the database. A
@@ -385,32 +302,21 @@ func (s *Store) closeDBs() error {
 	return nil
 }
 
-// Checkpoint copies the WAL into the database file and truncates it.
+// Checkpoint copies SQLite's WAL into the database file and truncates it;
+// on PostgreSQL it does nothing.
 func (s *Store) Checkpoint(ctx context.Context) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	var busy, logPages, done int
-	if err := s.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", s.path, err)
-	}
-	return nil
+	return s.eng.checkpoint(ctx, s)
 }
 
-// Size is the bytes the database takes on disk: the file plus its WAL.
+// Size is the bytes the database takes on disk: SQLite's file plus its WAL,
+// or PostgreSQL's tables with their indexes.
 func (s *Store) Size() (int64, error) {
-	var total int64
-	for _, p := range []string{s.path, s.path + "-wal"} {
-		fi, err := os.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("size of database %s: %w", s.path, err)
-		}
-		total += fi.Size()
-	}
-	return total, nil
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s.eng.size(ctx, s)
 }
 
 func msOf(t time.Time) int64 { return t.UnixMilli() }

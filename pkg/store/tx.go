@@ -17,10 +17,14 @@ import (
 type Tx struct {
 	tx  *sql.Tx
 	now func() time.Time
+	// lock is appended to reads of rows the transaction may then change
+	// (FOR UPDATE on PostgreSQL, where writers do not take the whole
+	// database's write lock at BEGIN as on SQLite).
+	lock string
 }
 
 // wrap is tx as a Tx, on the store's clock.
-func (s *Store) wrap(tx *sql.Tx) Tx { return Tx{tx: tx, now: s.now} }
+func (s *Store) wrap(tx *sql.Tx) Tx { return Tx{tx: tx, now: s.now, lock: s.eng.forUpdate()} }
 
 // Enqueue queues a notification in the writer's transaction: it is sent
 // only if that transaction commits, and then at least once.
@@ -111,7 +115,7 @@ func (t Tx) SetEscalation(id int64, blob []byte) error {
 
 // Incident reads incident id in tx (ErrNotFound when there is none).
 func (t Tx) Incident(id int64) (Incident, error) {
-	inc, err := scanIncident(t.tx.QueryRow(`SELECT `+incidentCols+` FROM incidents WHERE id = ?`, id))
+	inc, err := scanIncident(t.tx.QueryRow(`SELECT `+incidentCols+` FROM incidents WHERE id = ?`+t.lock, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return inc, fmt.Errorf("incident #%d: %w", id, ErrNotFound)
 	}
@@ -125,7 +129,7 @@ func (t Tx) Incident(id int64) (Incident, error) {
 // false when it has none.
 func (t Tx) CurrentIncident(check string) (Incident, bool, error) {
 	inc, err := scanIncident(t.tx.QueryRow(`SELECT `+incidentCols+` FROM incidents
-		WHERE check_name = ? AND status != 'resolved' ORDER BY id DESC LIMIT 1`, check))
+		WHERE check_name = ? AND status != 'resolved' ORDER BY id DESC LIMIT 1`+t.lock, check))
 	if errors.Is(err, sql.ErrNoRows) {
 		return inc, false, nil
 	}
@@ -137,13 +141,13 @@ func (t Tx) CurrentIncident(check string) (Incident, bool, error) {
 
 // OpenIncidents returns the unresolved incidents, oldest first, in tx.
 func (t Tx) OpenIncidents() ([]Incident, error) {
-	return collectIncidents(t.tx.Query(`SELECT ` + incidentCols + ` FROM incidents WHERE status != 'resolved' ORDER BY id`))
+	return collectIncidents(t.tx.Query(`SELECT ` + incidentCols + ` FROM incidents WHERE status != 'resolved' ORDER BY id` + t.lock))
 }
 
 // PendingSync returns the incidents acknowledged or resolved from another
 // process whose consequences the agent has not handled yet.
 func (t Tx) PendingSync() ([]Incident, error) {
-	return collectIncidents(t.tx.Query(`SELECT ` + incidentCols + ` FROM incidents WHERE pending_sync = 1 ORDER BY id`))
+	return collectIncidents(t.tx.Query(`SELECT ` + incidentCols + ` FROM incidents WHERE pending_sync = 1 ORDER BY id` + t.lock))
 }
 
 // ClearSync marks the incident's ack or manual resolve as handled.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
 	"github.com/pulse-monitor/pulse/checks"
 )
 
@@ -122,6 +121,9 @@ type writer struct {
 	rollIdx   map[rollKey]int
 	rolls     []rollAcc
 	buf       []byte
+	// copied holds the batch's result rows on PostgreSQL, which takes
+	// them in one COPY instead of a statement each.
+	copied [][]any
 }
 
 type msgEntry struct{ id, lastTs int64 }
@@ -298,13 +300,25 @@ func (w *writer) write(ctx context.Context, batch []item, failed map[int]error) 
 	clear(w.latest)
 	clear(w.rollIdx)
 	w.rolls = w.rolls[:0]
+	clear(w.copied)
+	w.copied = w.copied[:0]
 
 	if f := w.s.writeFault; f != nil {
 		if err := f(); err != nil {
 			return 0, -1, err
 		}
 	}
-	tx, err := w.s.w.BeginTx(ctx, nil)
+	var tx *sql.Tx
+	var conn *sql.Conn // PostgreSQL: the transaction's connection, for COPY
+	if _, ok := w.s.eng.(*pgEngine); ok {
+		if conn, err = w.s.w.Conn(ctx); err != nil {
+			return 0, -1, fmt.Errorf("begin: %w", err)
+		}
+		defer conn.Close()
+		tx, err = conn.BeginTx(ctx, nil)
+	} else {
+		tx, err = w.s.w.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return 0, -1, fmt.Errorf("begin: %w", err)
 	}
@@ -316,12 +330,17 @@ func (w *writer) write(ctx context.Context, batch []item, failed map[int]error) 
 			continue
 		}
 		if err := w.record(ctx, tx, &st, &it.rec); err != nil {
-			if recordFault(err) {
+			if w.s.eng.recordFault(err) {
 				return 0, i, err
 			}
 			return 0, -1, err
 		}
 		n++
+	}
+	if conn != nil {
+		if err := copyResults(ctx, conn, w.copied); err != nil {
+			return 0, -1, err
+		}
 	}
 	if err := w.aggregates(ctx, tx, &st); err != nil {
 		return 0, -1, err
@@ -339,21 +358,6 @@ func (w *writer) write(ctx context.Context, batch []item, failed map[int]error) 
 		w.msgs[k] = v
 	}
 	return n, -1, nil
-}
-
-// recordFault tells an error caused by one record's content (a constraint,
-// a bad statement in its Apply, a plain Go error) from one that would hit
-// any record (I/O, disk full, locked).
-func recordFault(err error) bool {
-	var se sqlite3.Error
-	if !errors.As(err, &se) {
-		return true
-	}
-	switch se.Code {
-	case sqlite3.ErrConstraint, sqlite3.ErrMismatch, sqlite3.ErrRange, sqlite3.ErrTooBig, sqlite3.ErrError:
-		return true
-	}
-	return false
 }
 
 func (w *writer) record(ctx context.Context, tx *sql.Tx, st *txStmts, r *Record) error {
@@ -407,7 +411,12 @@ func (w *writer) result(ctx context.Context, st *txStmts, cid int64, res *checks
 		w.buf = appendPerf(w.buf[:0], res.Perf)
 		perf = w.buf
 	}
-	if _, err := st.result.ExecContext(ctx, cid, ts, res.Duration.Microseconds(), int64(res.State), value, msg, perf); err != nil {
+	if st.result == nil { // PostgreSQL: COPY at the end of the batch
+		if perf != nil {
+			perf = append([]byte(nil), w.buf...)
+		}
+		w.copied = append(w.copied, []any{int64(len(w.copied)), cid, ts, res.Duration.Microseconds(), int64(res.State), value, msg, perf})
+	} else if _, err := st.result.ExecContext(ctx, cid, ts, res.Duration.Microseconds(), int64(res.State), value, msg, perf); err != nil {
 		return fmt.Errorf("insert result of %s: %w", res.Check, err)
 	}
 	if prev, ok := w.latest[cid]; !ok || !res.Start.Before(prev.Start) {
@@ -514,8 +523,7 @@ type txStmts struct {
 }
 
 func (st *stmts) inTx(ctx context.Context, tx *sql.Tx) txStmts {
-	return txStmts{
-		result:    tx.StmtContext(ctx, st.result),
+	t := txStmts{
 		check:     tx.StmtContext(ctx, st.check),
 		msg:       tx.StmtContext(ctx, st.msg),
 		latest:    tx.StmtContext(ctx, st.latest),
@@ -523,6 +531,10 @@ func (st *stmts) inTx(ctx context.Context, tx *sql.Tx) txStmts {
 		rollupDay: tx.StmtContext(ctx, st.rollupDay),
 		state:     tx.StmtContext(ctx, st.state),
 	}
+	if st.result != nil {
+		t.result = tx.StmtContext(ctx, st.result)
+	}
+	return t
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -537,9 +549,11 @@ func (s *Store) prepare(ctx context.Context) error {
 			ON CONFLICT(check_id, ts) DO UPDATE SET dur = excluded.dur, state = excluded.state,
 			value = excluded.value, msg = excluded.msg, perf = excluded.perf`},
 		{&s.stmts.check, `INSERT INTO checks(name, first_seen) VALUES(?1, ?2)
-			ON CONFLICT(name) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen) RETURNING id`},
+			ON CONFLICT(name) DO UPDATE SET first_seen = CASE WHEN excluded.first_seen < checks.first_seen
+			THEN excluded.first_seen ELSE checks.first_seen END RETURNING id`},
 		{&s.stmts.msg, `INSERT INTO messages(text, last_ts) VALUES(?1, ?2)
-			ON CONFLICT(text) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts) RETURNING id`},
+			ON CONFLICT(text) DO UPDATE SET last_ts = CASE WHEN excluded.last_ts > messages.last_ts
+			THEN excluded.last_ts ELSE messages.last_ts END RETURNING id`},
 		{&s.stmts.latest, `INSERT INTO latest(check_id, ts, dur, state, value, msg, perf) VALUES(?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(check_id) DO UPDATE SET ts = excluded.ts, dur = excluded.dur, state = excluded.state,
 			value = excluded.value, msg = excluded.msg, perf = excluded.perf WHERE excluded.ts >= latest.ts`},
@@ -548,6 +562,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.stmts.state, `INSERT INTO check_state(check_id, state, updated) VALUES(?, ?, ?)
 			ON CONFLICT(check_id) DO UPDATE SET state = excluded.state, updated = excluded.updated`},
 	} {
+		if _, pg := s.eng.(*pgEngine); pg && p.dst == &s.stmts.result {
+			continue // results go in by COPY
+		}
 		st, err := s.w.PrepareContext(ctx, p.sql)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", p.sql[:40], err)
@@ -562,8 +579,9 @@ func (s *Store) prepare(ctx context.Context) error {
 func rollupUpsertSQL(table, key string) string {
 	return fmt.Sprintf(`INSERT INTO %[1]s(check_id, %[2]s, runs, failures, warn, crit, lat_sum, lat_max, hist)
 		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(check_id, %[2]s) DO UPDATE SET runs = runs + excluded.runs,
-		failures = failures + excluded.failures, warn = warn + excluded.warn, crit = crit + excluded.crit,
-		lat_sum = lat_sum + excluded.lat_sum, lat_max = max(lat_max, excluded.lat_max),
-		hist = pulse_hist_merge(hist, excluded.hist)`, table, key)
+		ON CONFLICT(check_id, %[2]s) DO UPDATE SET runs = %[1]s.runs + excluded.runs,
+		failures = %[1]s.failures + excluded.failures, warn = %[1]s.warn + excluded.warn,
+		crit = %[1]s.crit + excluded.crit, lat_sum = %[1]s.lat_sum + excluded.lat_sum,
+		lat_max = CASE WHEN excluded.lat_max > %[1]s.lat_max THEN excluded.lat_max ELSE %[1]s.lat_max END,
+		hist = pulse_hist_merge(%[1]s.hist, excluded.hist)`, table, key)
 }

@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pulse-monitor/pulse/checks"
+)
+
+func TestRebind(t *testing.T) {
+	for in, want := range map[string]string{
+		`SELECT a FROM t WHERE x = ? AND y = ?`:                     `SELECT a FROM t WHERE x = $1 AND y = $2`,
+		`INSERT INTO c(n, t) VALUES(?1, ?2) ON CONFLICT SET t = ?2`: `INSERT INTO c(n, t) VALUES($1, $2) ON CONFLICT SET t = $2`,
+		`SELECT ?2, ?`:                          `SELECT $2, $3`,
+		`SELECT '?', "a?b", ? -- what?` + "\n?": `SELECT '?', "a?b", $1 -- what?` + "\n$2",
+		`SELECT 'it''s', ?`:                     `SELECT 'it''s', $1`,
+		`no placeholders`:                       `no placeholders`,
+	} {
+		if got := rebind(in); got != want {
+			t.Errorf("rebind(%q)\n = %q\nwant %q", in, got, want)
+		}
+	}
+}
+
+func pgSchemaVersion(t *testing.T, target string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestPostgresMigrations(t *testing.T) {
+	target := pgTarget(t)
+	ms, err := migrations(postgresMigrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, target, Options{})
+	db := pgSchemaVersion(t, target)
+	var v int
+	if err := db.QueryRow(`SELECT version FROM pulse_schema`).Scan(&v); err != nil || v != len(ms) {
+		t.Fatalf("pulse_schema = %d, %v; want %d", v, err, len(ms))
+	}
+	submit(t, s, Record{Result: result("api", t0, checks.OK, time.Millisecond), State: []byte(`{"n":1}`)})
+	s.Close()
+	// Opening again migrates nothing and loses nothing; several at once
+	// wait for each other.
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			s, err := Open(target, Options{})
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Open: %v", err)
+		}
+	}
+	s2 := openTest(t, target, Options{ReadOnly: true})
+	if n := count(t, s2, "SELECT count(*) FROM results"); n != 1 {
+		t.Errorf("results after reopen = %d, want 1", n)
+	}
+
+	if _, err := db.Exec(`UPDATE pulse_schema SET version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{false, true} {
+		_, err := Open(target, Options{ReadOnly: ro})
+		var se *SchemaError
+		if !errors.As(err, &se) || se.Have != 99 || !strings.Contains(err.Error(), "written by a newer pulse") {
+			t.Errorf("Open(ReadOnly: %v) of schema 99 = %v", ro, err)
+		}
+	}
+}
+
+func TestPostgresReadOnlyEmpty(t *testing.T) {
+	target := pgTarget(t)
+	_, err := Open(target, Options{ReadOnly: true})
+	if err == nil || !strings.Contains(err.Error(), "has schema 0 but this pulse needs") {
+		t.Fatalf("read-only Open of an empty schema = %v", err)
+	}
+	db := pgSchemaVersion(t, target)
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("read-only Open created %d tables (%v)", n, err)
+	}
+}
+
+// The URL's password never reaches an error message or Path.
+func TestPostgresPasswordHidden(t *testing.T) {
+	pgTarget(t) // skips without a server
+	target := "postgres://pulse:s3cr3t-pw@127.0.0.1:1/pulse?sslmode=disable&connect_timeout=2"
+	_, err := Open(target, Options{})
+	if err == nil {
+		t.Fatal("Open of a closed port succeeded")
+	}
+	if strings.Contains(err.Error(), "s3cr3t-pw") {
+		t.Errorf("error shows the password: %v", err)
+	}
+	_, err = LockAgent(target)
+	if err == nil || strings.Contains(err.Error(), "s3cr3t-pw") {
+		t.Errorf("LockAgent = %v", err)
+	}
+}
+
+func TestPostgresAgentLock(t *testing.T) {
+	a, b := pgTarget(t), pgTarget(t)
+	l1, err := LockAgent(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LockAgent(a)
+	var le *LockedError
+	if !errors.As(err, &le) || le.PID == 0 {
+		t.Fatalf("second LockAgent = %v, want a LockedError naming the holder", err)
+	}
+	l3, err := LockAgent(b) // another schema: another installation
+	if err != nil {
+		t.Fatalf("LockAgent of another schema: %v", err)
+	}
+	l3.Unlock()
+	if err := l1.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	l4, err := LockAgent(a)
+	if err != nil {
+		t.Fatalf("LockAgent after Unlock: %v", err)
+	}
+	l4.Unlock()
+}
+
+func TestPostgresRecordFault(t *testing.T) {
+	var e pgEngine
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "23502"}, true},  // not null
+		{&pgconn.PgError{Code: "22003"}, true},  // out of range
+		{&pgconn.PgError{Code: "42P01"}, true},  // no such table
+		{&pgconn.PgError{Code: "53100"}, false}, // disk full
+		{&pgconn.PgError{Code: "57P01"}, false}, // admin shutdown
+		{&pgconn.PgError{Code: "08006"}, false}, // connection failure
+		{fmt.Errorf("wrapped: %w", sql.ErrConnDone), false},
+		{context.DeadlineExceeded, false},
+		{errors.New("alert: bad plan"), true},
+	} {
+		if got := e.recordFault(c.err); got != c.want {
+			t.Errorf("recordFault(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
