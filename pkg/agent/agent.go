@@ -96,7 +96,7 @@ func New(o Options) (*Agent, error) {
 	if o.Notify == nil {
 		o.Notify = func(string) {}
 	}
-	st, err := store.Open(o.Config.Agent.Database, store.Options{Logger: o.Logger, Now: o.Now})
+	st, err := store.Open(o.Config.Agent.StoreTarget(), store.Options{Logger: o.Logger, Now: o.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer close(digestsDone); a.runDigests(ctx) }()
 	a.notify("READY=1")
 	a.notify(fmt.Sprintf("STATUS=running %d checks", len(js)))
-	a.log.Info("pulse running", "checks", len(js), "database", a.cfg.Agent.Database, "pid", os.Getpid())
+	a.log.Info("pulse running", "checks", len(js), "database", a.store.Path(), "pid", os.Getpid())
 	schedDone := make(chan struct{})
 	go func() { defer close(schedDone); a.sched.Run(ctx) }()
 	<-ctx.Done()

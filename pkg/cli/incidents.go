@@ -66,7 +66,7 @@ func openIncidentStore(g *Global, write bool) (*store.Store, *config.Config, err
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(cfg.Agent.Database, store.Options{ReadOnly: !write})
+	st, err := store.Open(cfg.Agent.StoreTarget(), store.Options{ReadOnly: !write})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -77,7 +77,7 @@ func runReport(ctx context.Context, g *Global, o ReportOptions) error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	st, err := store.Open(cfg.Agent.Database, store.Options{ReadOnly: true})
+	st, err := store.Open(cfg.Agent.StoreTarget(), store.Options{ReadOnly: true})
 	if err != nil {
 		return exitCode(1, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/pkg/agent/proc"
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/store"
 )
 
 // Build information, set with -ldflags "-X github.com/pulse-monitor/pulse/pkg/cli.version=...".
@@ -127,7 +128,7 @@ func NewRoot(g *Global) *cobra.Command {
 	root.CompletionOptions.DisableDefaultCmd = true
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.Config, "config", "", "config file (default: $PULSE_CONFIG, else ./pulse.toml, else /etc/pulse/pulse.toml)")
-	pf.StringVar(&g.DB, "db", "", "SQLite database (overrides [agent].database)")
+	pf.StringVar(&g.DB, "db", "", "SQLite file or postgres:// URL (overrides [agent].database and store)")
 	pf.StringVar(&g.LogFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&g.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.BoolVar(&g.NoColor, "no-color", false, "no ANSI colours (NO_COLOR is honoured too)")
@@ -193,7 +194,11 @@ func (g *Global) LoadConfig() (*config.Config, error) {
 		return nil, err
 	}
 	if g.DB != "" {
-		cfg.Agent.Database = g.DB
+		if store.IsPostgres(g.DB) {
+			cfg.Agent.Store = config.Secret(g.DB)
+		} else {
+			cfg.Agent.Database, cfg.Agent.Store = g.DB, ""
+		}
 	}
 	return cfg, nil
 }

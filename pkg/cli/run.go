@@ -47,7 +47,7 @@ func runRun(ctx context.Context, g *Global, o RunOptions) error {
 	}
 	// One agent per database: a second would open a second incident for
 	// every failure and send every notification twice.
-	lock, err := store.LockAgent(cfg.Agent.Database)
+	lock, err := store.LockAgent(cfg.Agent.StoreTarget())
 	if err != nil {
 		return exitCode(1, err)
 	}

@@ -61,7 +61,7 @@ func runStatus(ctx context.Context, g *Global, o StatusOptions) error {
 	if err != nil {
 		return exitCode(1, err)
 	}
-	st, err := store.Open(cfg.Agent.Database, store.Options{ReadOnly: true})
+	st, err := store.Open(cfg.Agent.StoreTarget(), store.Options{ReadOnly: true})
 	if err != nil {
 		return exitCode(1, err)
 	}

@@ -25,8 +25,11 @@ type Config struct {
 
 // Agent is the [agent] table.
 type Agent struct {
-	Name            string   `toml:"name"` // prefixes PagerDuty dedup keys; default: host name
-	Database        string   `toml:"database"`
+	Name     string `toml:"name"` // prefixes PagerDuty dedup keys; default: host name
+	Database string `toml:"database"`
+	// Store, when set, is a postgres:// URL: the agents that share it keep
+	// their history, incidents and outbox there instead of in Database.
+	Store           Secret   `toml:"store"`
 	Listen          string   `toml:"listen"`
 	Timezone        string   `toml:"timezone"`
 	Retention       Duration `toml:"retention"`
@@ -49,6 +52,15 @@ type Agent struct {
 	// AckKey is Secret decoded (from base64 when it is base64), the HMAC key
 	// of the ack links; set by Load, empty when Secret is.
 	AckKey Secret `toml:"-" json:"-"`
+}
+
+// StoreTarget is where the history is: the PostgreSQL URL of store when it
+// is set, else the SQLite file of database.
+func (a *Agent) StoreTarget() string {
+	if a.Store != "" {
+		return a.Store.Reveal()
+	}
+	return a.Database
 }
 
 // AckLinks reports whether alerts carry ack links: the listener serves them,

@@ -42,6 +42,13 @@ func (l *loader) validateAgent(cfg *Config) {
 	if a.Database == "" {
 		l.at(key("database"), "must not be empty")
 	}
+	if a.Store != "" {
+		if err := checkStoreURL(a.Store.Reveal()); err != nil {
+			l.at(key("store"), "%v", err)
+		} else if l.has([]string{"agent"}, "database") {
+			l.at(key("store"), "set store or database, not both: with store the history is in PostgreSQL")
+		}
+	}
 	if a.Listen != "" {
 		if err := checkHostPort(a.Listen, true); err != nil {
 			l.at(key("listen"), "%v", err)
@@ -436,6 +443,22 @@ func checkURL(raw string, secret bool) error {
 			return fmt.Errorf("not an http or https URL")
 		}
 		return fmt.Errorf("invalid URL %q: want an absolute http:// or https:// URL", redact.URL(raw))
+	}
+	return nil
+}
+
+// checkStoreURL accepts a PostgreSQL connection URL. Its text is never
+// repeated: it may hold a password.
+func checkStoreURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return fmt.Errorf("not a postgres:// URL (absent: the SQLite file of database)")
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		return fmt.Errorf("postgres:// URL without a host")
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		return fmt.Errorf("postgres:// URL without a database name (postgres://HOST/DATABASE)")
 	}
 	return nil
 }
