@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pulse-monitor/pulse/e2e/internal/pulsebin"
+	"github.com/pulse-monitor/pulse/pkg/store/storetest"
 )
 
 var pulseBin string
@@ -231,12 +232,30 @@ type setup struct {
 	sl          *slack
 }
 
+// newSetup is a setup on SQLite, the default store.
 func newSetup(t *testing.T, extra string) *setup {
+	return newSetupOn(t, `database = "pulse.db"`, extra)
+}
+
+// newSetupOnPostgres is a setup whose agent keeps its history in a
+// PostgreSQL schema of its own.
+func newSetupOnPostgres(t *testing.T, extra string) *setup {
+	s := newSetupOn(t, fmt.Sprintf("store = %q", storetest.PostgresURL(t)), extra)
+	t.Cleanup(func() {
+		if m, _ := filepath.Glob(filepath.Join(s.dir, "*.db*")); len(m) > 0 {
+			t.Errorf("an agent on PostgreSQL wrote SQLite files: %v", m)
+		}
+	})
+	return s
+}
+
+// newSetupOn writes the config of an agent on the store of storeLine.
+func newSetupOn(t *testing.T, storeLine, extra string) *setup {
 	s := &setup{dir: t.TempDir(), tg: newTarget(t), pd: newPagerDuty(t), sl: newSlack(t)}
 	s.config = filepath.Join(s.dir, "pulse.toml")
 	cfg := fmt.Sprintf(`[agent]
 name = "e2e"
-database = "pulse.db"
+%s
 
 [[check]]
 name = "api"
@@ -264,7 +283,7 @@ webhook_url = %q
 [escalation.P1]
 notify = ["oncall", "ops"]
 within = "0s"
-%s`, s.tg.URL, routingKey, s.pd.URL, s.sl.URL+"/services/T000/B000/XXXX", extra)
+%s`, storeLine, s.tg.URL, routingKey, s.pd.URL, s.sl.URL+"/services/T000/B000/XXXX", extra)
 	if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +389,22 @@ func (s *setup) pulse(t *testing.T, args ...string) (string, int) {
 	return string(out), code
 }
 
-func TestOutageTriggersAndResolves(t *testing.T) {
+// The flows below run on both stores: SQLite, and PostgreSQL when
+// PULSE_TEST_POSTGRES_DSN is set.
+func TestOutageTriggersAndResolves(t *testing.T) { outageTriggersAndResolves(t, newSetup) }
+func TestAckFromAnotherProcessReachesPagerDuty(t *testing.T) {
+	ackFromAnotherProcess(t, newSetup)
+}
+func TestCrashLosesNothingAndSendsOnce(t *testing.T) { crashLosesNothing(t, newSetup) }
+
+func TestOnPostgres(t *testing.T) {
+	storetest.PostgresURL(t) // skips without a server
+	t.Run("outage triggers and resolves", func(t *testing.T) { outageTriggersAndResolves(t, newSetupOnPostgres) })
+	t.Run("ack from another process", func(t *testing.T) { ackFromAnotherProcess(t, newSetupOnPostgres) })
+	t.Run("crash loses nothing, sends once", func(t *testing.T) { crashLosesNothing(t, newSetupOnPostgres) })
+}
+
+func outageTriggersAndResolves(t *testing.T, newSetup func(*testing.T, string) *setup) {
 	s := newSetup(t, "")
 	s.start(t)
 	s.waitHealthyRuns(t, 2)
@@ -412,7 +446,7 @@ func TestOutageTriggersAndResolves(t *testing.T) {
 	}
 }
 
-func TestAckFromAnotherProcessReachesPagerDuty(t *testing.T) {
+func ackFromAnotherProcess(t *testing.T, newSetup func(*testing.T, string) *setup) {
 	s := newSetup(t, `repeat = "30m"
 `)
 	s.start(t)
@@ -455,7 +489,7 @@ func TestAckFromAnotherProcessReachesPagerDuty(t *testing.T) {
 	}
 }
 
-func TestCrashLosesNothingAndSendsOnce(t *testing.T) {
+func crashLosesNothing(t *testing.T, newSetup func(*testing.T, string) *setup) {
 	s := newSetup(t, "")
 	s.pd.down.Store(true)
 	a := s.start(t)
