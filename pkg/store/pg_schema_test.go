@@ -524,8 +524,8 @@ func pgShape(t *testing.T, db *sql.DB, schema string) schemaShape {
 	}
 	// Indexes created as such, not the ones behind PRIMARY KEY and UNIQUE.
 	rows, err := db.Query(`SELECT ic.relname, tc.relname, i.indpred IS NOT NULL,
-			(SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
-			 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum)
+			coalesce((SELECT string_agg(a.attname, ',' ORDER BY k.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+			 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum), pg_get_indexdef(i.indexrelid))
 		FROM pg_index i
 		JOIN pg_class ic ON ic.oid = i.indexrelid
 		JOIN pg_class tc ON tc.oid = i.indrelid
@@ -602,8 +602,12 @@ func TestPGSchemaMatchesSQLite(t *testing.T) {
 			t.Errorf("index %s: PostgreSQL %s, SQLite %s", name, got, d)
 		}
 	}
+	// PostgreSQL's own ways of what SQLite does with a column constraint.
+	pgOnly := map[string]bool{
+		"messages_text_md5": true, // SQLite's UNIQUE(text): a btree entry holds at most ~2.7 kB
+	}
 	for name, d := range pg.indexes {
-		if _, ok := lite.indexes[name]; !ok {
+		if _, ok := lite.indexes[name]; !ok && !pgOnly[name] {
 			t.Errorf("index %s on %s: only in PostgreSQL", name, d)
 		}
 	}

@@ -198,6 +198,9 @@ func (pgEngine) recordFault(err error) bool {
 // the write lock is taken at BEGIN.
 func (pgEngine) forUpdate() string { return " FOR UPDATE" }
 
+// messageKey: the text's md5, see migrations_postgres/0001_init.sql.
+func (pgEngine) messageKey() string { return "(md5(text))" }
+
 // pgConnector opens pgx connections wrapped in pgConn.
 type pgConnector struct{ c driver.Connector }
 

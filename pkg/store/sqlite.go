@@ -31,6 +31,9 @@ type engine interface {
 	recordFault(err error) bool
 	// forUpdate is the clause that locks rows read before a write.
 	forUpdate() string
+	// messageKey is the conflict target of the messages dictionary's
+	// unique index.
+	messageKey() string
 }
 
 var (
@@ -46,6 +49,8 @@ func (sqliteEngine) name() string { return "SQLite" }
 
 // forUpdate: the write lock is taken at BEGIN (_txlock=immediate).
 func (sqliteEngine) forUpdate() string { return "" }
+
+func (sqliteEngine) messageKey() string { return "text" }
 
 func openSQLite(s *Store, path string) error {
 	s.eng = sqliteEngine{}

@@ -767,3 +767,26 @@ func TestStopBoundWithFullDisk(t *testing.T) {
 	}
 	t.Logf("submitters released %s after StopBy; %d records not written", took.Round(time.Millisecond), s.Lost())
 }
+
+// A plugin's long output is kept whole in the history, on both engines (a
+// btree entry of PostgreSQL holds about 2.7 kB).
+func TestLongMessage(t *testing.T) {
+	s, _ := newStore(t)
+	b := make([]byte, 6000)
+	for i := range b {
+		b[i] = byte(33 + (i*7919+i*i*31)%94) // printable, does not compress much
+	}
+	long := string(b)
+	r := result("plugin", t0, checks.Crit, time.Second)
+	r.Message = long
+	r2 := result("plugin", t0.Add(time.Minute), checks.Crit, time.Second)
+	r2.Message = long
+	submit(t, s, Record{Result: r}, Record{Result: r2})
+	got, err := s.Results(context.Background(), "plugin", t0, t0.Add(time.Hour), 0)
+	if err != nil || len(got) != 2 || got[0].Message != long || got[1].Message != long {
+		t.Fatalf("Results = %d results, %v; want 2 with the whole message", len(got), err)
+	}
+	if n := count(t, s, `SELECT count(*) FROM messages`); n != 1 {
+		t.Errorf("%d messages stored, want 1", n)
+	}
+}

@@ -552,7 +552,7 @@ func (s *Store) prepare(ctx context.Context) error {
 			ON CONFLICT(name) DO UPDATE SET first_seen = CASE WHEN excluded.first_seen < checks.first_seen
 			THEN excluded.first_seen ELSE checks.first_seen END RETURNING id`},
 		{&s.stmts.msg, `INSERT INTO messages(text, last_ts) VALUES(?1, ?2)
-			ON CONFLICT(text) DO UPDATE SET last_ts = CASE WHEN excluded.last_ts > messages.last_ts
+			ON CONFLICT(` + s.eng.messageKey() + `) DO UPDATE SET last_ts = CASE WHEN excluded.last_ts > messages.last_ts
 			THEN excluded.last_ts ELSE messages.last_ts END RETURNING id`},
 		{&s.stmts.latest, `INSERT INTO latest(check_id, ts, dur, state, value, msg, perf) VALUES(?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(check_id) DO UPDATE SET ts = excluded.ts, dur = excluded.dur, state = excluded.state,
