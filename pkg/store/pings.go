@@ -125,6 +125,11 @@ func (s *Store) writeTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
+	if fc, ok := fenceFrom(ctx); ok {
+		if err := s.wrap(tx).Holds(fc); err != nil {
+			return err
+		}
+	}
 	if err := f(tx); err != nil {
 		return err
 	}

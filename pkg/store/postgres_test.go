@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,5 +162,112 @@ func TestPostgresRecordFault(t *testing.T) {
 		if got := e.recordFault(c.err); got != c.want {
 			t.Errorf("recordFault(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+func TestPostgresFence(t *testing.T) {
+	target := pgTarget(t)
+	s := openTest(t, target, Options{})
+	db := pgSchemaVersion(t, target)
+	if _, err := db.Exec(`INSERT INTO leases(name, owner, epoch, expires_at) VALUES('shard/001', 'a', 3, now() + interval '1 minute')`); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	done := func(errc chan error) func(error) { return func(err error) { errc <- err } }
+	write := func(check string, f Fence) error {
+		errc := make(chan error, 1)
+		if err := s.Submit(Record{Result: result(check, t0, checks.OK, time.Millisecond), Fence: &f, Done: done(errc)}); err != nil {
+			t.Fatal(err)
+		}
+		return <-errc
+	}
+	if err := write("held", Fence{"shard/001", "a", 3}); err != nil {
+		t.Fatalf("write under the live lease: %v", err)
+	}
+	for _, f := range []Fence{{"shard/001", "a", 2}, {"shard/001", "b", 3}, {"shard/002", "a", 3}} {
+		if err := write("stale", f); !errors.Is(err, ErrFenced) {
+			t.Errorf("write under %+v = %v, want ErrFenced", f, err)
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM results r JOIN checks c ON c.id = r.check_id WHERE c.name = 'stale'`); n != 0 {
+		t.Errorf("%d fenced results written", n)
+	}
+
+	// The store's own writes under WithFence.
+	var id int64
+	submit(t, s, Record{Apply: func(tx Tx) (err error) {
+		id, err = tx.Enqueue(OutboxEntry{Notifier: "ops", DueAt: t0})
+		return err
+	}})
+	stale := WithFence(ctx, Fence{"shard/001", "a", 2})
+	if err := s.MarkSent(stale, []int64{id}, t0); !errors.Is(err, ErrFenced) {
+		t.Errorf("MarkSent under a stale fence = %v", err)
+	}
+	if n, _ := s.OutboxPending(ctx); n != 1 {
+		t.Errorf("%d rows pending after a fenced MarkSent, want 1", n)
+	}
+	if err := s.MarkSent(WithFence(ctx, Fence{"shard/001", "a", 3}), []int64{id}, t0); err != nil {
+		t.Errorf("MarkSent under the live fence: %v", err)
+	}
+
+	// An expired lease fences even its holder.
+	if _, err := db.Exec(`UPDATE leases SET expires_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("expired", Fence{"shard/001", "a", 3}); !errors.Is(err, ErrFenced) {
+		t.Errorf("write under an expired lease = %v", err)
+	}
+}
+
+// A takeover waits for the fenced transaction in flight: the write commits
+// under the lease it checked, or not at all.
+func TestPostgresFenceBlocksTakeover(t *testing.T) {
+	target := pgTarget(t)
+	s := openTest(t, target, Options{})
+	db := pgSchemaVersion(t, target)
+	if _, err := db.Exec(`INSERT INTO leases(name, owner, epoch, expires_at) VALUES('shard/001', 'a', 1, now() + interval '1 minute')`); err != nil {
+		t.Fatal(err)
+	}
+	inTx, release := make(chan struct{}), make(chan struct{})
+	var order []string
+	var mu sync.Mutex
+	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	written := make(chan error, 1)
+	if err := s.Submit(Record{
+		Result: result("api", t0, checks.Crit, time.Second),
+		Fence:  &Fence{"shard/001", "a", 1},
+		Apply: func(Tx) error {
+			close(inTx)
+			<-release
+			note("fenced write commits")
+			return nil
+		},
+		Done: func(err error) { written <- err },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-inTx
+	took := make(chan error, 1)
+	go func() {
+		_, err := db.Exec(`UPDATE leases SET owner = 'b', epoch = epoch + 1 WHERE name = 'shard/001'`)
+		note("takeover")
+		took <- err
+	}()
+	select {
+	case err := <-took:
+		t.Fatalf("the takeover did not wait for the fenced transaction (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-written; err != nil {
+		t.Fatalf("fenced write: %v", err)
+	}
+	if err := <-took; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 2 || order[0] != "fenced write commits" {
+		t.Errorf("order = %v", order)
 	}
 }

@@ -15,6 +15,7 @@ import (
 // rows, their timeline, outbox rows). Apply must not call the Store's own
 // methods (they would wait for the transaction it runs in).
 type Tx struct {
+	s   *Store
 	tx  *sql.Tx
 	now func() time.Time
 	// lock is appended to reads of rows the transaction may then change
@@ -24,7 +25,7 @@ type Tx struct {
 }
 
 // wrap is tx as a Tx, on the store's clock.
-func (s *Store) wrap(tx *sql.Tx) Tx { return Tx{tx: tx, now: s.now, lock: s.eng.forUpdate()} }
+func (s *Store) wrap(tx *sql.Tx) Tx { return Tx{s: s, tx: tx, now: s.now, lock: s.eng.forUpdate()} }
 
 // Enqueue queues a notification in the writer's transaction: it is sent
 // only if that transaction commits, and then at least once.

@@ -27,6 +27,10 @@ type Record struct {
 	// Done, when set, is called by the writer once the record is on disk
 	// (err nil) or has been given up (err set). It must not block.
 	Done func(err error)
+	// Fence, when set, is the lease the record is written under: it is
+	// written only while the lease holds, and given up with ErrFenced
+	// otherwise (several agents on PostgreSQL; see Fence).
+	Fence *Fence
 }
 
 type item struct {
@@ -219,6 +223,12 @@ func (it *item) urgent() bool {
 // their own, then runs the callbacks.
 func (w *writer) commit(ctx context.Context, batch []item) {
 	var failed map[int]error
+	for i := range batch {
+		if batch[i].rec.Fence != nil {
+			failed = map[int]error{} // write marks the records whose lease is gone
+			break
+		}
+	}
 	var batchErr error
 	committed := 0
 	for attempt := 0; ; {
@@ -323,6 +333,9 @@ func (w *writer) write(ctx context.Context, batch []item, failed map[int]error) 
 		return 0, -1, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	if err := w.fence(ctx, tx, batch, failed); err != nil {
+		return 0, -1, err
+	}
 	st := w.s.stmts.inTx(ctx, tx)
 	for i := range batch {
 		it := &batch[i]
@@ -358,6 +371,32 @@ func (w *writer) write(ctx context.Context, batch []item, failed map[int]error) 
 		w.msgs[k] = v
 	}
 	return n, -1, nil
+}
+
+// fence marks in failed the records whose lease no longer holds, locking
+// the others' lease rows until the transaction ends. failed is non-nil
+// whenever a record of the batch has a Fence.
+func (w *writer) fence(ctx context.Context, tx *sql.Tx, batch []item, failed map[int]error) error {
+	if failed == nil {
+		return nil
+	}
+	var fences []Fence
+	for i := range batch {
+		if f := batch[i].rec.Fence; f != nil && failed[i] == nil {
+			fences = append(fences, *f)
+		}
+	}
+	live, err := w.s.liveFences(ctx, tx, fences)
+	if err != nil {
+		return err
+	}
+	for i := range batch {
+		if f := batch[i].rec.Fence; f != nil && failed[i] == nil && !live[*f] {
+			failed[i] = fmt.Errorf("%s: %w", f.Lease, ErrFenced)
+			w.s.log.Debug("record not written: lease lost", "check", batch[i].rec.Result.Check, "lease", f.Lease)
+		}
+	}
+	return nil
 }
 
 func (w *writer) record(ctx context.Context, tx *sql.Tx, st *txStmts, r *Record) error {
