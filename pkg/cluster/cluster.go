@@ -12,11 +12,14 @@
 //     that does not come back is dropped at once.
 //  3. It claims free or expired leases with SELECT ... FOR UPDATE SKIP LOCKED,
 //     bumping the epoch, up to its fair share of the live agents that share
-//     the majority config hash, and expires its surplus so others can take it.
-//     An agent whose config hash is not the majority's holds nothing.
+//     the majority config hash (floor or ceil of leases/agents, the remainder
+//     by agent id), and expires its surplus so others can take it. Channels
+//     are spread the same way; the maintainer stays where it is. An agent
+//     whose config hash is not the majority's holds nothing.
 //  4. Every write made under a lease calls Fence inside its transaction: it
 //     commits only while the writer's owner and epoch are live, and its row
-//     lock keeps a takeover (which locks FOR UPDATE) out until it commits.
+//     lock (FOR KEY SHARE) keeps a takeover, which locks FOR UPDATE, out
+//     until it ends, while the owner's renewals go on.
 //  5. Locally a lease renewed by a statement sent at monotonic time t may be
 //     acted on until t + TTL - Margin (Snapshot.Until); the database cannot
 //     expire it before t + TTL, since its now() is read after t.
@@ -28,7 +31,9 @@
 // disagree: a step of the database host's clock, a paused process (GC, a
 // stopped VM) between reading Until and acting, the rate difference of the
 // two clocks (ppm). Work that is not fenced, such as a notifier's send, must
-// run under a context whose deadline is Snapshot.Until.
+// run under a context whose deadline is Snapshot.Until. The other side of the
+// trade: the 10 s left after a renewal outlast one failed renewal (retried
+// every Renew/4), so a single slow statement does not stop the agent's work.
 package cluster
 
 import (
