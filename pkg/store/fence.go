@@ -10,9 +10,10 @@ import (
 // Fence is the lease a write depends on when several agents share one
 // PostgreSQL database: the write commits only while the lease row named
 // Lease is held by Owner at Epoch and has not expired on the database's
-// clock. The check takes a FOR SHARE lock on the lease row, so an agent
-// taking the lease over waits until the fenced transaction has ended: a
-// write either commits under a live lease or not at all.
+// clock. The check takes a FOR KEY SHARE lock on the lease row: an agent
+// taking the lease over (which locks it FOR UPDATE, pkg/cluster) waits
+// until the fenced transaction has ended, so a write either commits under
+// a live lease or not at all, while the holder's renewals go on.
 //
 // On SQLite there is one agent per database (AgentLock) and fences are
 // not checked.
@@ -62,7 +63,7 @@ func (s *Store) liveFences(ctx context.Context, q querier, fences []Fence) (map[
 	}
 	rows, err := q.QueryContext(ctx, `SELECT name, owner, epoch FROM leases
 		WHERE name IN (?`+strings.Repeat(", ?", len(names)-1)+`) AND owner IS NOT NULL AND expires_at > now()
-		ORDER BY name FOR SHARE`, names...)
+		ORDER BY name FOR KEY SHARE`, names...)
 	if err != nil {
 		return nil, fmt.Errorf("check leases: %w", err)
 	}

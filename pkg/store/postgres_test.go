@@ -249,7 +249,17 @@ func TestPostgresFenceBlocksTakeover(t *testing.T) {
 	<-inTx
 	took := make(chan error, 1)
 	go func() {
-		_, err := db.Exec(`UPDATE leases SET owner = 'b', epoch = epoch + 1 WHERE name = 'shard/001'`)
+		// As pkg/cluster claims: lock the row, then take it.
+		tx, err := db.Begin()
+		if err == nil {
+			_, err = tx.Exec(`SELECT 1 FROM leases WHERE name = 'shard/001' FOR UPDATE`)
+		}
+		if err == nil {
+			_, err = tx.Exec(`UPDATE leases SET owner = 'b', epoch = epoch + 1 WHERE name = 'shard/001'`)
+		}
+		if err == nil {
+			err = tx.Commit()
+		}
 		note("takeover")
 		took <- err
 	}()
