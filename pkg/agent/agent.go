@@ -45,6 +45,7 @@ type Agent struct {
 	notify func(string)
 
 	store *store.Store
+	cl    *member // several agents on one PostgreSQL database; nil on SQLite
 	sched *schedule.Scheduler
 	inc   *incidents // incident records, escalation and notification delivery
 	env   *checks.Env
@@ -101,7 +102,16 @@ func New(o Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{log: o.Logger, now: o.Now, notify: o.Notify, store: st, metrics: server.NewMetrics(st, o.Logger)}
+	if store.IsPostgres(o.Config.Agent.StoreTarget()) && !o.SideRun {
+		if a.cl, err = newMember(o.Config, o.Logger); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	a.health = &health{now: time.Now, lastTick: a.lastTick, probe: a.probeWrite, refusing: st.Refusing} // the scheduler's clock is real
+	if a.cl != nil {
+		a.health.leases = a.cl.health
+	}
 	a.env = &checks.Env{
 		Now:        o.Now,
 		Logger:     o.Logger,
@@ -162,7 +172,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
 	}
 	a.metrics.Retain(cfg)
 	if a.sched != nil {
-		a.sched.Set(js)
+		a.setJobs(js)
 	}
 	kept := 0
 	for name, rt := range rts {
@@ -329,7 +339,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.sched.Set(js)
+	memberDone := make(chan struct{})
+	if a.cl != nil {
+		go func() { defer close(memberDone); a.runMember(ctx) }()
+	} else {
+		close(memberDone)
+	}
+	a.setJobs(js)
 	waitOps, err := a.startOps(ctx)
 	if err != nil {
 		return err
@@ -358,7 +374,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		what string
 		done <-chan struct{}
 	}{{"checks in flight", schedDone}, {"incident timer and notifications", incDone},
-		{"digests", digestsDone}, {"listener and maintenance", doneCh(waitOps)}} {
+		{"digests", digestsDone}, {"listener and maintenance", doneCh(waitOps)}, {"leases", memberDone}} {
 		select {
 		case <-w.done:
 		case <-bound.C:
@@ -405,6 +421,12 @@ const runOnceFlushLimit = 30 * time.Second
 // incident consequences, flushes them to disk, delivers the notifications
 // due now and closes the agent. Results come back in config order.
 func (a *Agent) RunChecks(ctx context.Context, names []string) ([]checks.Result, error) {
+	if a.cl != nil {
+		// A one-off run acts alone, like `pulse check --record`: it holds
+		// no lease, so nothing of it would be written under one.
+		a.cl.db.Close()
+		a.cl = nil
+	}
 	defer a.close()
 	a.store.Start(ctx)
 	a.mu.RLock()
@@ -450,6 +472,13 @@ func (a *Agent) execute(ctx context.Context, rt *runtime) checks.Result {
 // record evaluates res and submits it, with the state and incident events
 // it caused, to the writer: one transaction, nothing sent before it commits.
 func (a *Agent) record(rt *runtime, res checks.Result) {
+	fence, ok := a.fence(res.Check)
+	if !ok {
+		// Its shard moved to another agent while it ran: that agent runs
+		// it now, and counts it once.
+		a.log.Debug("result dropped: its shard is held by another agent now", "check", res.Check)
+		return
+	}
 	a.metrics.ObserveResult(res, rt.check().Type)
 	now := a.now()
 	rt.mu.Lock()
@@ -464,7 +493,7 @@ func (a *Agent) record(rt *runtime, res checks.Result) {
 		a.applying.Add(1)
 	}
 	rt.mu.Unlock()
-	rec := store.Record{Result: res}
+	rec := store.Record{Result: res, Fence: fence}
 	if len(events) > 0 {
 		// The incident layer writes the state itself, after the store has
 		// assigned the id of an incident just opened.
@@ -492,6 +521,17 @@ func (a *Agent) record(rt *runtime, res checks.Result) {
 func (a *Agent) close() {
 	if err := a.store.Close(); err != nil {
 		a.log.Error("close database", "err", err)
+	}
+	if a.cl != nil {
+		// Once what was accepted is written under them, a graceful stop
+		// gives the leases up at once: the others need not wait for them
+		// to expire (a killed agent's do).
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := a.cl.Close(ctx); err != nil {
+			a.log.Warn("cluster: leases not given up; they expire", "err", err)
+		}
+		cancel()
+		a.cl.db.Close()
 	}
 	a.env.SQL.Close()
 }

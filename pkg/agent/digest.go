@@ -30,6 +30,9 @@ func (a *Agent) runDigests(ctx context.Context) {
 }
 
 func (a *Agent) sendDueDigests(ctx context.Context) {
+	if !a.maintainer() {
+		return // another agent's job now
+	}
 	cfg := a.Config()
 	now := a.now()
 	var digest *report.Digest

@@ -77,6 +77,10 @@ type incidentDeps struct {
 	// applying those submitted and not yet committed (or given up).
 	writes   *atomic.Uint64
 	applying *atomic.Int64
+	// fence says whether this agent acts on check's incidents now and
+	// under which lease (several agents on PostgreSQL; always, alone).
+	fence  func(check string) (*store.Fence, bool)
+	outbox notify.Outbox // what the dispatcher sends from
 }
 
 // incidentDeps returns what the agent gives its incidents.
@@ -90,6 +94,8 @@ func (a *Agent) incidentDeps() incidentDeps {
 			return a.rts
 		},
 		writes: &a.incidentWrites, applying: &a.applying,
+		fence:  a.fence,
+		outbox: &leasedOutbox{a: a, chans: map[int64]string{}},
 	}
 }
 
@@ -106,7 +112,7 @@ func newIncidents(d incidentDeps, cfg *config.Config, owner bool) (*incidents, e
 		return nil, err
 	}
 	m.disp = notify.NewDispatcher(notify.DispatcherOptions{
-		Outbox: d.store, Notifiers: m.notifiers, Now: d.now, Logger: d.log,
+		Outbox: d.outbox, Notifiers: m.notifiers, Now: d.now, Logger: d.log,
 		Agent: m.name, Source: m.source, Observe: d.observe,
 	})
 	sls, err := d.store.Silences(context.Background(), d.now())
@@ -428,8 +434,14 @@ func (m *incidents) tick(ctx context.Context) (time.Time, error) {
 
 	need := false
 	if m.owner {
-		if need, err = st.HasPendingSync(ctx); err != nil {
+		names, err := st.PendingSyncChecks(ctx)
+		if err != nil {
 			return time.Time{}, err
+		}
+		for _, n := range names {
+			if _, ok := m.d.fence(n); ok {
+				need = true
+			}
 		}
 	}
 	writes, quiet := m.d.writes.Load(), m.d.applying.Load() == 0
@@ -440,6 +452,9 @@ func (m *incidents) tick(ctx context.Context) (time.Time, error) {
 	m.reconcileWith(open, writes, quiet, false)
 	var next time.Time
 	for i := range open {
+		if _, ok := m.d.fence(open[i].Check); !ok {
+			continue // another agent's
+		}
 		info := infoOf(&open[i])
 		muted, flapping := m.holds(info.Check, sup, now)
 		out := alert.Timer(info, muted, flapping, plan, now)
@@ -478,6 +493,12 @@ func (m *incidents) tickTx(tx store.Tx) error {
 			return err
 		}
 		for i := range syncs {
+			if ok, err := m.mine(tx, syncs[i].Check); !ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
 			if err := m.syncTx(tx, &syncs[i], plan, now); err != nil {
 				return err
 			}
@@ -495,11 +516,36 @@ func (m *incidents) tickTx(tx store.Tx) error {
 		if out.Write == alert.WriteNone {
 			continue
 		}
+		if ok, err := m.mine(tx, inc.Check); !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		if err := m.execute(tx, &out, inc, m.checkConfig(inc.Check)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// mine reports whether this agent acts on check's incidents in tx: it
+// holds the check's shard, and the lease is live (locked until tx ends).
+func (m *incidents) mine(tx store.Tx, check string) (bool, error) {
+	f, ok := m.d.fence(check)
+	if !ok {
+		return false, nil
+	}
+	if f == nil {
+		return true, nil
+	}
+	if err := tx.Holds(*f); err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // syncTx sends the consequences of an ack or a manual resolve made by the
@@ -584,6 +630,9 @@ func (m *incidents) reconcileWith(open []store.Incident, writes uint64, quiet, f
 	}
 	rts := m.d.runtimes()
 	for name, rt := range rts {
+		if _, ok := m.d.fence(name); !ok {
+			continue // another agent's: adopted from the database when taken over
+		}
 		inc := byCheck[name]
 		rt.mu.Lock()
 		if m.d.writes.Load() != writes {

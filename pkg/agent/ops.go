@@ -49,6 +49,8 @@ type health struct {
 	// refusing, when set, says at once that the database refuses the
 	// writer's batch: no need to wait for a probe stuck behind it.
 	refusing func() error
+	// leases, when set, says why an agent among several acts on nothing.
+	leases func() error
 
 	mu       sync.Mutex
 	probedAt time.Time
@@ -70,6 +72,11 @@ func (h *health) check(ctx context.Context) error {
 	if h.refusing != nil {
 		if err := h.refusing(); err != nil {
 			return fmt.Errorf("database does not accept writes: %w", err)
+		}
+	}
+	if h.leases != nil {
+		if err := h.leases(); err != nil {
+			return err
 		}
 	}
 	h.mu.Lock()
@@ -209,6 +216,9 @@ func (a *Agent) retentionLoop(ctx context.Context) {
 // prune sums the complete days of rollups not summed yet (status' 30-day
 // figures read them), then applies [agent].retention and max_db_size once.
 func (a *Agent) prune(ctx context.Context) (store.PruneStats, error) {
+	if !a.maintainer() {
+		return store.PruneStats{}, nil // another agent's job now
+	}
 	ag := a.Config().Agent
 	if n, err := a.store.CompactRollups(ctx, a.now()); err != nil && ctx.Err() == nil {
 		a.log.Error("sum daily rollups", "err", err)
@@ -322,6 +332,9 @@ func (a *Agent) heartbeatTick(ctx context.Context, client *http.Client) error {
 	u := a.Config().Agent.HeartbeatURL
 	if u == "" {
 		return errNoHeartbeatURL
+	}
+	if !a.maintainer() {
+		return nil // the maintainer pings for the agents sharing the database
 	}
 	if err := a.health.check(ctx); err != nil {
 		return err

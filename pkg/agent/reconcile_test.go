@@ -129,7 +129,7 @@ func TestSideRunLeavesTheAgentsCommands(t *testing.T) {
 	if _, err := side.RunChecks(context.Background(), []string{"other"}); err != nil {
 		t.Fatal(err)
 	}
-	if pending, err := cli.HasPendingSync(context.Background()); err != nil || !pending {
+	if pending, err := cli.PendingSyncChecks(context.Background()); err != nil || len(pending) == 0 {
 		t.Fatalf("after the side run: pending resolve = %v, %v; want it left for the agent", pending, err)
 	}
 }

@@ -29,7 +29,11 @@ type Agent struct {
 	Database string `toml:"database"`
 	// Store, when set, is a postgres:// URL: the agents that share it keep
 	// their history, incidents and outbox there instead of in Database.
-	Store           Secret   `toml:"store"`
+	Store Secret `toml:"store"`
+	// Site is where this agent runs ("fra"), the key location: checks
+	// with locations run from the agents of those (Location is the
+	// timezone).
+	Site            string   `toml:"location"`
 	Listen          string   `toml:"listen"`
 	Timezone        string   `toml:"timezone"`
 	Retention       Duration `toml:"retention"`

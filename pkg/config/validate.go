@@ -42,6 +42,9 @@ func (l *loader) validateAgent(cfg *Config) {
 	if a.Database == "" {
 		l.at(key("database"), "must not be empty")
 	}
+	if a.Site != "" && !validSite(a.Site) {
+		l.at(key("location"), "%q: want a short name of letters, digits, '-', '_' or '.' (at most 32)", a.Site)
+	}
 	if a.Store != "" {
 		if err := checkStoreURL(a.Store.Reveal()); err != nil {
 			l.at(key("store"), "%v", err)
@@ -445,6 +448,20 @@ func checkURL(raw string, secret bool) error {
 		return fmt.Errorf("invalid URL %q: want an absolute http:// or https:// URL", redact.URL(raw))
 	}
 	return nil
+}
+
+// validSite accepts a location name: what `pulse cluster` and the status
+// page show beside results.
+func validSite(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkStoreURL accepts a PostgreSQL connection URL. Its text is never

@@ -142,15 +142,26 @@ func (s *Store) OpenIncidents(ctx context.Context) ([]Incident, error) {
 	return collectIncidents(s.r.QueryContext(ctx, `SELECT `+incidentCols+` FROM incidents WHERE status != 'resolved' ORDER BY id`))
 }
 
-// HasPendingSync reports, cheaply (a partial index), whether Tx.PendingSync
-// would return anything: the agent polls it every second.
-func (s *Store) HasPendingSync(ctx context.Context) (bool, error) {
-	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM incidents WHERE pending_sync = 1`).Scan(&n)
+// PendingSyncChecks returns, cheaply (a partial index), the checks of the
+// incidents Tx.PendingSync would return: the agent polls it every second.
+func (s *Store) PendingSyncChecks(ctx context.Context) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT check_name FROM incidents WHERE pending_sync = 1`)
 	if err != nil {
-		return false, fmt.Errorf("poll acknowledgements: %w", err)
+		return nil, fmt.Errorf("poll acknowledgements: %w", err)
 	}
-	return n > 0, nil
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("poll acknowledgements: %w", err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("poll acknowledgements: %w", err)
+	}
+	return names, nil
 }
 
 func collectIncidents(rows *sql.Rows, err error) ([]Incident, error) {

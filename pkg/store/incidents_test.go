@@ -147,8 +147,8 @@ func TestAckAndResolveFromAnotherProcess(t *testing.T) {
 		inc.ResolvedBy != "ann" || !inc.ResolvedAt.Equal(t0.Add(3*time.Minute)) || !inc.PendingSync {
 		t.Fatalf("after ack and resolve: %+v", inc)
 	}
-	if ok, err := agent.HasPendingSync(ctx); err != nil || !ok {
-		t.Fatalf("HasPendingSync = %v, %v; want true", ok, err)
+	if names, err := agent.PendingSyncChecks(ctx); err != nil || len(names) != 1 {
+		t.Fatalf("PendingSyncChecks = %v, %v; want one check", names, err)
 	}
 	submit(t, agent, Record{Apply: func(tx Tx) error {
 		syncs, err := tx.PendingSync()
@@ -157,8 +157,8 @@ func TestAckAndResolveFromAnotherProcess(t *testing.T) {
 		}
 		return tx.ClearSync(id)
 	}})
-	if ok, _ := agent.HasPendingSync(ctx); ok {
-		t.Fatal("HasPendingSync still true after ClearSync")
+	if names, _ := agent.PendingSyncChecks(ctx); len(names) != 0 {
+		t.Fatal("PendingSyncChecks still has checks after ClearSync")
 	}
 	tl, _ := agent.Timeline(ctx, id)
 	var kinds []string

@@ -1,0 +1,317 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/alert"
+	"github.com/pulse-monitor/pulse/pkg/cluster"
+	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/notify"
+	"github.com/pulse-monitor/pulse/pkg/schedule"
+	"github.com/pulse-monitor/pulse/pkg/store"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of the lease connection
+)
+
+// An agent whose store is PostgreSQL is one of possibly several sharing it
+// (pkg/cluster): it runs the checks of the shards it holds, writes their
+// results and incidents fenced by the shard's lease, sends the outbox rows
+// of the notifier channels it holds, and runs the digest, rollups,
+// retention and the self-heartbeat only while it holds the maintainer
+// lease. A lone agent on PostgreSQL simply holds everything.
+
+// member is the agent's membership and what it currently acts on.
+type member struct {
+	*cluster.Member
+	db     *sql.DB // the lease protocol's own connections
+	shards int
+
+	mu    sync.Mutex
+	owned map[int]int64 // shard → epoch the agent has adopted the checks of
+	jobs  []schedule.Job
+}
+
+// AgentID is this process's id among the agents sharing a database: its
+// host and pid, unless PULSE_AGENT_ID names it.
+func AgentID() string {
+	if id := os.Getenv("PULSE_AGENT_ID"); id != "" {
+		return id
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+func newMember(cfg *config.Config, log *slog.Logger) (*member, error) {
+	db, err := sql.Open("pgx", cfg.Agent.StoreTarget())
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	db.SetMaxOpenConns(2)
+	var channels []string
+	for i := range cfg.Notifiers {
+		channels = append(channels, cfg.Notifiers[i].Name)
+	}
+	m, err := cluster.New(db, cluster.Options{
+		ID:         AgentID(),
+		Location:   cfg.Agent.Site,
+		ConfigHash: ConfigHash(cfg),
+		Channels:   channels,
+		Logger:     log,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &member{Member: m, db: db, shards: cluster.Shards, owned: map[int]int64{}}, nil
+}
+
+// ConfigHash is what agents sharing a database compare: the effective
+// definitions of the checks, notifiers, escalation, report, maintenance
+// and targets. [agent] is left out: each agent has its own location,
+// listener and name.
+func ConfigHash(cfg *config.Config) string {
+	h := sha256.New()
+	for i := range cfg.Checks {
+		fmt.Fprintf(h, "check %s\n", checkFingerprint(&cfg.Checks[i]))
+	}
+	for i := range cfg.Notifiers {
+		fmt.Fprintf(h, "notifier %s\n", notifierFingerprint(&cfg.Notifiers[i]))
+	}
+	// Maps marshal with sorted keys: stable.
+	rest, _ := json.Marshal([]any{cfg.Escalation, cfg.Report, cfg.Maintenance, cfg.Targets})
+	h.Write(rest)
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// fence returns the lease check's results are written under, and whether
+// this agent holds it now. A lone agent (SQLite) holds everything.
+func (a *Agent) fence(check string) (*store.Fence, bool) {
+	if a.cl == nil {
+		return nil, true
+	}
+	t, ok := a.cl.Owns(cluster.ShardOf(check, a.cl.shards))
+	if !ok {
+		return nil, false
+	}
+	return &store.Fence{Lease: t.Name, Owner: t.Owner, Epoch: t.Epoch}, true
+}
+
+// setJobs gives the scheduler the jobs of the checks this agent runs: all
+// of them, or those of the shards it holds.
+func (a *Agent) setJobs(js []schedule.Job) {
+	if a.cl == nil {
+		a.sched.Set(js)
+		return
+	}
+	a.cl.mu.Lock()
+	a.cl.jobs = js
+	a.cl.mu.Unlock()
+	a.follow(context.Background())
+}
+
+// follow adopts the checks of the shards gained since the last call (their
+// state as the previous holder saved it, their open incidents) and gives
+// the scheduler the jobs of the shards held now. Runs of checks whose shard
+// was lost are fenced out by the writer.
+func (a *Agent) follow(ctx context.Context) {
+	held := a.cl.Held()
+	a.cl.mu.Lock()
+	defer a.cl.mu.Unlock()
+	var gained []int
+	for s, t := range held.Shards {
+		if e, ok := a.cl.owned[s]; !ok || e != t.Epoch {
+			gained = append(gained, s)
+		}
+	}
+	lost := 0
+	for s := range a.cl.owned {
+		if _, ok := held.Shards[s]; !ok {
+			lost++
+		}
+	}
+	if len(gained) > 0 {
+		if err := a.adopt(ctx, gained); err != nil {
+			// Not adopted: their checks do not run until the next change
+			// or the next round (the lease stays held meanwhile).
+			a.log.Error("cluster: could not read the state of checks taken over", "shards", len(gained), "err", err)
+			for _, s := range gained {
+				delete(held.Shards, s)
+			}
+		}
+	}
+	clear(a.cl.owned)
+	for s, t := range held.Shards {
+		a.cl.owned[s] = t.Epoch
+	}
+	var js []schedule.Job
+	for _, j := range a.cl.jobs {
+		if _, ok := held.Shards[cluster.ShardOf(j.Name, a.cl.shards)]; ok {
+			js = append(js, j)
+		}
+	}
+	if a.sched != nil {
+		a.sched.Set(js)
+	}
+	if len(gained) > 0 || lost > 0 {
+		a.log.Info("cluster: shards changed", "held", len(held.Shards), "gained", len(gained), "lost", lost,
+			"checks", len(js), "channels", len(held.Channels), "maintainer", held.Maintainer != nil)
+	}
+}
+
+// adopt reads the saved state of the checks of shards from the database,
+// where the previous holder left it, then makes the incidents in memory
+// agree with the open incidents.
+func (a *Agent) adopt(ctx context.Context, shards []int) error {
+	saved, err := a.store.LoadStates(ctx)
+	if err != nil {
+		return err
+	}
+	for name, rt := range a.runtimes() {
+		if !slices.Contains(shards, cluster.ShardOf(name, a.cl.shards)) {
+			continue
+		}
+		rt.mu.Lock()
+		rt.state = alert.CheckState{}
+		if b, ok := saved[name]; ok {
+			if err := json.Unmarshal(b, &rt.state); err != nil {
+				a.log.Warn("discarding unreadable check state", "check", name, "err", err)
+			}
+		}
+		rt.mu.Unlock()
+	}
+	return a.inc.reconcile(ctx, true)
+}
+
+func (a *Agent) runtimes() map[string]*runtime {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.rts
+}
+
+// runMember runs the lease protocol and follows its changes until ctx ends;
+// then it gives every lease up at once (a graceful stop), so the others
+// take over without waiting for the leases to expire.
+func (a *Agent) runMember(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := a.cl.Run(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("cluster: lease protocol stopped", "err", err)
+		}
+	})
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-a.cl.Changes():
+			a.follow(ctx)
+		}
+	}
+}
+
+// health fails while the agent holds no lease though its config is the
+// majority's: it cannot renew (it lost its database), so it acts on
+// nothing, and /healthz says so.
+func (m *member) health() error {
+	if m.Held().Len() == 0 && !m.Drift() {
+		return errors.New("holds no lease: cannot reach the database to renew them (another agent acts in its place)")
+	}
+	return nil
+}
+
+// maintainer reports whether this agent runs the digest, rollups,
+// retention and self-heartbeat now.
+func (a *Agent) maintainer() bool {
+	if a.cl == nil {
+		return true
+	}
+	_, ok := a.cl.Maintainer()
+	return ok
+}
+
+// leasedOutbox is the outbox as the dispatcher of an agent among several
+// sees it: the rows of the notifier channels it holds, marked under the
+// channel's lease (a mark after the channel moved on is refused: the new
+// holder sends the row again, with the same dedup key).
+type leasedOutbox struct {
+	a *Agent // its store; its member, nil when alone
+
+	mu    sync.Mutex
+	chans map[int64]string // row id → notifier, of the rows last handed out
+}
+
+func (o *leasedOutbox) PendingOutbox(ctx context.Context) ([]notify.OutboxRow, error) {
+	rows, err := o.a.store.PendingOutbox(ctx)
+	if err != nil || o.a.cl == nil {
+		return rows, err
+	}
+	held := o.a.cl.Held().Channels
+	out := rows[:0]
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	clear(o.chans)
+	for _, r := range rows {
+		if _, ok := held[r.Notifier]; ok {
+			out = append(out, r)
+			o.chans[r.ID] = r.Notifier
+		}
+	}
+	return out, nil
+}
+
+// under returns ctx fenced by the lease of the channel of ids (one
+// notifier's rows: the dispatcher marks them per notifier).
+func (o *leasedOutbox) under(ctx context.Context, ids []int64) (context.Context, error) {
+	if o.a.cl == nil {
+		return ctx, nil
+	}
+	o.mu.Lock()
+	name := ""
+	if len(ids) > 0 {
+		name = o.chans[ids[0]]
+	}
+	o.mu.Unlock()
+	t, ok := o.a.cl.OwnsChannel(name)
+	if !ok {
+		return nil, fmt.Errorf("notifier %s: %w", name, store.ErrFenced)
+	}
+	return store.WithFence(ctx, store.Fence{Lease: t.Name, Owner: t.Owner, Epoch: t.Epoch}), nil
+}
+
+func (o *leasedOutbox) MarkSent(ctx context.Context, ids []int64, at time.Time) error {
+	ctx, err := o.under(ctx, ids)
+	if err != nil {
+		return err
+	}
+	return o.a.store.MarkSent(ctx, ids, at)
+}
+
+func (o *leasedOutbox) MarkRetry(ctx context.Context, ids []int64, next time.Time, reason string) error {
+	ctx, err := o.under(ctx, ids)
+	if err != nil {
+		return err
+	}
+	return o.a.store.MarkRetry(ctx, ids, next, reason)
+}
+
+func (o *leasedOutbox) MarkFailed(ctx context.Context, ids []int64, reason, answer string, at time.Time) error {
+	ctx, err := o.under(ctx, ids)
+	if err != nil {
+		return err
+	}
+	return o.a.store.MarkFailed(ctx, ids, reason, answer, at)
+}
