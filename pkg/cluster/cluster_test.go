@@ -311,30 +311,42 @@ func TestThreeAgentsShareFairly(t *testing.T) {
 	}
 	waitFor(t, "fair partition", func() error { return partition(t, admin, agents, channels) })
 
-	infos, err := Agents(t.Context(), admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(infos) != 3 {
-		t.Fatalf("Agents: %+v", infos)
-	}
-	shards, chans, maint := 0, 0, 0
-	for _, in := range infos {
-		if !in.Live || in.Drift || in.Left || in.Location != "test" || in.ConfigHash != "h1" || in.PID != os.Getpid() || in.LastSeen.IsZero() {
-			t.Errorf("Agents row %+v", in)
-		}
-		shards += len(in.Shards)
-		chans += len(in.Channels)
-		if in.Maintainer {
-			maint++
+	for _, a := range agents {
+		select {
+		case <-a.Changes():
+		default:
+			t.Errorf("%s announced no change after claiming", a.ID())
 		}
 	}
-	// Agents reads the table a moment after partition did; leases may move
-	// only if an agent failed a renewal, which would fail the check above
-	// on a quiet machine, so accept the table's view as long as it is whole.
-	if shards != 64 || chans != len(channels) || maint != 1 {
-		t.Errorf("Agents lists %d shards, %d channels, %d maintainers", shards, chans, maint)
-	}
+	// pulse cluster's view: the same, from the table.
+	waitFor(t, "Agents lists the partition", func() error {
+		infos, err := Agents(t.Context(), admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(infos) != 3 {
+			t.Fatalf("Agents: %+v", infos)
+		}
+		shards, chans, maint := 0, 0, 0
+		for _, in := range infos {
+			if !in.Live || in.Drift || in.Left || in.Location != "test" || in.ConfigHash != "h1" ||
+				in.PID != os.Getpid() || in.LastSeen.IsZero() || in.StartedAt.After(in.LastSeen) {
+				t.Fatalf("Agents row %+v", in)
+			}
+			if l := len(in.Shards); l < 21 || l > 22 {
+				return fmt.Errorf("%s: %d shards", in.ID, l)
+			}
+			shards += len(in.Shards)
+			chans += len(in.Channels)
+			if in.Maintainer {
+				maint++
+			}
+		}
+		if shards != 64 || chans != len(channels) || maint != 1 {
+			return fmt.Errorf("Agents lists %d shards, %d channels, %d maintainers", shards, chans, maint)
+		}
+		return nil
+	})
 }
 
 func TestKilledAgentsShardsAreTakenOver(t *testing.T) {

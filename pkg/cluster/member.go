@@ -318,17 +318,19 @@ func (m *Member) Close(ctx context.Context) error {
 	if done != nil {
 		<-done
 	}
-	_, err := m.db.ExecContext(ctx, `UPDATE leases SET expires_at = now() WHERE owner = $1 AND expires_at > now()`, m.o.ID)
-	if err != nil {
-		return fmt.Errorf("cluster: release: %w", err)
-	}
 	m.mu.Lock()
 	clear(m.held)
 	m.mu.Unlock()
+	// Leave first, so that the others count this agent out in the same
+	// round in which they find its leases free.
+	var errs []error
 	if _, err := m.db.ExecContext(ctx, `UPDATE agents SET left_at = now() WHERE id = $1`, m.o.ID); err != nil {
-		return fmt.Errorf("cluster: leave: %w", err)
+		errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
 	}
-	return nil
+	if _, err := m.db.ExecContext(ctx, releaseAllSQL, m.o.ID); err != nil {
+		errs = append(errs, fmt.Errorf("cluster: release: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // watch announces the local expiry of leases, which happens with no
@@ -523,7 +525,8 @@ func (m *Member) tick(ctx context.Context) error {
 	sort.Strings(peers)
 	n, rank := len(peers), slices.Index(peers, m.o.ID)
 	// The remainder of the shards goes to the first agents by id, that of
-	// the channels to the last, so that no agent gets both.
+	// the channels to the last, so that the extra ones fall on different
+	// agents where they can.
 	groups := []struct {
 		names  []string
 		target int
