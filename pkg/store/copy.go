@@ -168,16 +168,16 @@ func CopyToPostgres(ctx context.Context, sqlitePath, url string, opts CopyOption
 	for _, table := range copyTables {
 		n, err := copyTable(ctx, stx, ptx, table, opts.Progress)
 		if err != nil {
-			return stats, fmt.Errorf("copy: table %s: %s", table, redact.Text(err.Error()))
+			return stats, fmt.Errorf("copy: table %s: %s (rolled back: %s holds no rows)", table, redact.Text(err.Error()), where)
 		}
 		stats.Tables = append(stats.Tables, TableCount{Table: table, Rows: n})
 		stats.Rows += n
 	}
 	if err := restartIdentities(ctx, stx, ptx); err != nil {
-		return stats, fmt.Errorf("copy: %s", redact.Text(err.Error()))
+		return stats, fmt.Errorf("copy: %s (rolled back: %s holds no rows)", redact.Text(err.Error()), where)
 	}
 	if err := ptx.Commit(ctx); err != nil {
-		return stats, fmt.Errorf("copy: commit to %s: %s", where, redact.Text(err.Error()))
+		return stats, fmt.Errorf("copy: commit to %s: %s (if it was lost on the way, the next copy says whether the target holds rows)", where, redact.Text(err.Error()))
 	}
 	stats.Elapsed = time.Since(start)
 	return stats, nil
