@@ -407,3 +407,47 @@ func TestPostgresCopyHidesPassword(t *testing.T) {
 		t.Fatalf("copy to a closed port: %v", err)
 	}
 }
+
+// BenchmarkPostgresCopy copies a file of 1,000,000 results (100 checks,
+// 10,000 each at a minute's interval, one in 50 failing with a message)
+// into PostgreSQL.
+func BenchmarkPostgresCopy(b *testing.B) {
+	const nChecks, perCheck = 100, 10_000
+	path := filepath.Join(b.TempDir(), "pulse.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for c := range nChecks {
+		if _, err := s.WatchStart(context.Background(), fmt.Sprintf("check-%03d", c), "http"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := s.w.Exec(`INSERT INTO messages(id, text, last_ts) VALUES(1, 'status 503, expected 200', 0)`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.w.Exec(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO results(check_id, ts, dur, state, value, msg, perf)
+		SELECT c.id, ? + n.i * 60000, 1000 + (n.i * 37) % 90000, CASE WHEN n.i % 50 = 0 THEN 3 ELSE 0 END,
+			CASE WHEN c.id % 4 = 0 THEN n.i % 1000 * 1.5 END, CASE WHEN n.i % 50 = 0 THEN 1 END, NULL
+		FROM checks c CROSS JOIN n`, perCheck-1, msOf(t0)); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		url := pgTarget(b)
+		b.StartTimer()
+		st, err := CopyToPostgres(context.Background(), path, url, CopyOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Tables[2].Rows != nChecks*perCheck {
+			b.Fatalf("copied %d results", st.Tables[2].Rows)
+		}
+	}
+	b.ReportMetric(float64(nChecks*perCheck)*float64(b.N)/b.Elapsed().Seconds(), "results/s")
+}
