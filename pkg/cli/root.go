@@ -135,7 +135,7 @@ func NewRoot(g *Global) *cobra.Command {
 
 	for _, mk := range []func(*Global) *cobra.Command{
 		newRunCmd, newCheckCmd, newStatusCmd, newReportCmd, newValidateCmd, newInitCmd, newVersionCmd,
-		newIncidentsCmd, newAckCmd, newResolveCmd, newSilenceCmd, newNotifyCmd, newPingCmd,
+		newIncidentsCmd, newAckCmd, newResolveCmd, newSilenceCmd, newNotifyCmd, newPingCmd, newMigrateCmd,
 	} {
 		root.AddCommand(mk(g))
 	}

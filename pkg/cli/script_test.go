@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/pulse-monitor/pulse/pkg/store/storetest"
 )
 
 // TestMain lets testscript run `pulse` as a subprocess of the test binary.
@@ -36,6 +38,12 @@ func TestScripts(t *testing.T) {
 			e.Setenv("PULSE_CONFIG", "")
 			return nil
 		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "postgres" {
+				return os.Getenv(storetest.DSNEnv) != "", nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"httpserver": cmdHTTPServer,
 			"freeport":   cmdFreePort,
@@ -43,6 +51,7 @@ func TestScripts(t *testing.T) {
 			"eventually": cmdEventually,
 			"sighup":     cmdSighup,
 			"readenv":    cmdReadEnv,
+			"pgschema":   cmdPgSchema,
 			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
 				if neg || len(args) != 1 {
 					ts.Fatalf("usage: sleep DURATION")
@@ -201,4 +210,19 @@ func trimNL(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// cmdPgSchema creates an empty schema on the PostgreSQL server of
+// PULSE_TEST_POSTGRES_DSN for the rest of the script and sets VAR to its
+// URL (scripts check [postgres] first):
+//
+//	pgschema VAR
+func cmdPgSchema(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: pgschema VAR")
+	}
+	url, drop, err := storetest.NewSchema(os.Getenv(storetest.DSNEnv))
+	ts.Check(err)
+	ts.Defer(func() { ts.Check(drop()) })
+	ts.Setenv(args[0], url)
 }

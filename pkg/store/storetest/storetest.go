@@ -52,3 +52,30 @@ func PostgresURL(t testing.TB) string {
 	}
 	return dsn + sep + "search_path=" + schema
 }
+
+// NewSchema is PostgresURL for callers without a testing.TB (testscript
+// commands): it creates an empty schema on the server of dsn and returns
+// its URL and a function that drops it.
+func NewSchema(dsn string) (url string, drop func() error, err error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return "", nil, err
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "pulse_t_" + hex.EncodeToString(b)
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		db.Close()
+		return "", nil, err
+	}
+	drop = func() error {
+		defer db.Close()
+		_, err := db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		return err
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + schema, drop, nil
+}
