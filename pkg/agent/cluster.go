@@ -219,6 +219,7 @@ func (a *Agent) runMember(ctx context.Context) {
 			return
 		case <-a.cl.Changes():
 			a.follow(ctx)
+			a.inc.disp.Wake() // channels gained: their rows are due now
 		}
 	}
 }

@@ -112,7 +112,7 @@ func CopyToPostgres(ctx context.Context, sqlitePath, url string, opts CopyOption
 		return stats, fmt.Errorf("copy: %w", err)
 	}
 	defer lock.Unlock()
-	pgLock, err := LockAgent(url)
+	pgLock, err := LockCopy(url)
 	if err != nil {
 		return stats, fmt.Errorf("copy: %w", err)
 	}

@@ -62,7 +62,7 @@ func (s *Store) liveFences(ctx context.Context, q querier, fences []Fence) (map[
 		}
 	}
 	rows, err := q.QueryContext(ctx, `SELECT name, owner, epoch FROM leases
-		WHERE name IN (?`+strings.Repeat(", ?", len(names)-1)+`) AND owner IS NOT NULL AND expires_at > now()
+		WHERE name IN (?`+strings.Repeat(", ?", len(names)-1)+`) AND owner IS NOT NULL AND expires_at > clock_timestamp()
 		ORDER BY name FOR KEY SHARE`, names...)
 	if err != nil {
 		return nil, fmt.Errorf("check leases: %w", err)

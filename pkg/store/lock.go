@@ -22,9 +22,12 @@ import (
 // drops it when the process dies, even on kill -9, so it is never stale.
 // Commands other than run (status, ack, check --record...) do not take it.
 //
-// On PostgreSQL it is a session advisory lock held on a connection of its
-// own: the server drops it when that connection ends, which the process's
-// death does too.
+// On PostgreSQL, where several agents share the database (pkg/cluster
+// decides who does what), it is a shared session advisory lock held on a
+// connection of its own: it keeps LockCopy, which `pulse migrate` takes
+// exclusively, out while any agent runs, and agents out while a copy
+// runs. The server drops it when that connection ends, which the
+// process's death does too.
 type AgentLock struct {
 	f  *os.File
 	pg *pgx.Conn
@@ -49,7 +52,7 @@ func (e *LockedError) Error() string {
 // name. It returns a *LockedError when another process holds it.
 func LockAgent(path string) (*AgentLock, error) {
 	if IsPostgres(path) {
-		return lockPostgres(path)
+		return lockPostgres(path, true)
 	}
 	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -97,7 +100,11 @@ func (l *AgentLock) Unlock() error {
 	return l.f.Close()
 }
 
-func lockPostgres(url string) (*AgentLock, error) {
+// LockCopy takes the PostgreSQL database at url for `pulse migrate`: no
+// agent runs on it meanwhile, and none starts.
+func LockCopy(url string) (*AgentLock, error) { return lockPostgres(url, false) }
+
+func lockPostgres(url string, shared bool) (*AgentLock, error) {
 	where := redact.URL(url)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -108,7 +115,11 @@ func lockPostgres(url string) (*AgentLock, error) {
 	var key int64
 	var ok bool
 	if err := conn.QueryRow(ctx, rebind(advisoryKeySQL), "pulse agent").Scan(&key); err == nil {
-		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok)
+		q := `SELECT pg_try_advisory_lock($1)`
+		if shared {
+			q = `SELECT pg_try_advisory_lock_shared($1)`
+		}
+		err = conn.QueryRow(ctx, q, key).Scan(&ok)
 	}
 	if err != nil {
 		conn.Close(ctx)
@@ -122,6 +133,9 @@ func lockPostgres(url string) (*AgentLock, error) {
 			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 			AND (classid::bigint << 32 | objid::bigint) = $1 LIMIT 1`, key).Scan(&pid)
 		conn.Close(ctx)
+		if shared {
+			return nil, fmt.Errorf("lock database %s: `pulse migrate` is copying into it (server process %d); start the agent once it is done", where, pid)
+		}
 		return nil, &LockedError{Database: where, PID: pid}
 	}
 	return &AgentLock{pg: conn}, nil

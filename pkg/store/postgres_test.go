@@ -117,28 +117,35 @@ func TestPostgresPasswordHidden(t *testing.T) {
 	}
 }
 
+// Agents share a PostgreSQL database; a copy into it excludes them.
 func TestPostgresAgentLock(t *testing.T) {
 	a, b := pgTarget(t), pgTarget(t)
 	l1, err := LockAgent(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = LockAgent(a)
+	l2, err := LockAgent(a)
+	if err != nil {
+		t.Fatalf("a second agent on the same database: %v", err)
+	}
+	_, err = LockCopy(a)
 	var le *LockedError
 	if !errors.As(err, &le) || le.PID == 0 {
-		t.Fatalf("second LockAgent = %v, want a LockedError naming the holder", err)
+		t.Fatalf("LockCopy while agents run = %v, want a LockedError naming a holder", err)
 	}
-	l3, err := LockAgent(b) // another schema: another installation
+	l3, err := LockCopy(b) // another schema: another installation
 	if err != nil {
-		t.Fatalf("LockAgent of another schema: %v", err)
+		t.Fatalf("LockCopy of another schema: %v", err)
+	}
+	if _, err := LockAgent(b); err == nil || !strings.Contains(err.Error(), "pulse migrate") {
+		t.Errorf("LockAgent during a copy = %v", err)
 	}
 	l3.Unlock()
-	if err := l1.Unlock(); err != nil {
-		t.Fatal(err)
-	}
-	l4, err := LockAgent(a)
+	l1.Unlock()
+	l2.Unlock()
+	l4, err := LockCopy(a)
 	if err != nil {
-		t.Fatalf("LockAgent after Unlock: %v", err)
+		t.Fatalf("LockCopy once the agents stopped: %v", err)
 	}
 	l4.Unlock()
 }
