@@ -135,7 +135,7 @@ func NewRoot(g *Global) *cobra.Command {
 
 	for _, mk := range []func(*Global) *cobra.Command{
 		newRunCmd, newCheckCmd, newStatusCmd, newReportCmd, newValidateCmd, newInitCmd, newVersionCmd,
-		newIncidentsCmd, newAckCmd, newResolveCmd, newSilenceCmd, newNotifyCmd, newPingCmd, newMigrateCmd,
+		newIncidentsCmd, newAckCmd, newResolveCmd, newSilenceCmd, newNotifyCmd, newPingCmd, newMigrateCmd, newClusterCmd,
 	} {
 		root.AddCommand(mk(g))
 	}
