@@ -27,6 +27,9 @@ type Env struct {
 	History History
 	// Heartbeats reads the pings received for heartbeat checks.
 	Heartbeats Heartbeats
+	// Agents lists the agents sharing a PostgreSQL database, for cluster
+	// checks; nil outside `pulse run` on PostgreSQL.
+	Agents Agents
 }
 
 // History reads stored results.
@@ -69,6 +72,7 @@ var kinds = map[string]Constructor{
 	"system":    newSystem,
 	"heartbeat": newHeartbeat,
 	"metric":    newMetric,
+	"cluster":   newCluster,
 }
 
 // Kinds returns a copy of the registry.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/checks"
 	"github.com/pulse-monitor/pulse/pkg/alert"
+	"github.com/pulse-monitor/pulse/pkg/cluster"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/schedule"
 	"github.com/pulse-monitor/pulse/pkg/server"
@@ -120,6 +121,10 @@ func New(o Options) (*Agent, error) {
 		HTTP:       checks.NewHTTPClients(),
 		History:    st,
 		Heartbeats: st,
+	}
+	if a.cl != nil {
+		db := a.cl.db
+		a.env.Agents = func(ctx context.Context) ([]cluster.AgentInfo, error) { return cluster.Agents(ctx, db) }
 	}
 	rts, err := a.build(context.Background(), o.Config, nil)
 	if err != nil {

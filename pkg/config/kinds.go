@@ -26,6 +26,7 @@ var checkKinds = map[string]checkKind{
 	"system":    systemCheck,
 	"heartbeat": heartbeatCheck,
 	"metric":    metricCheck,
+	"cluster":   clusterCheck,
 }
 
 // notifierKinds is the registry of notifier types, one line each, with

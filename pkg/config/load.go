@@ -78,6 +78,9 @@ func Parse(path string, data []byte, getenv func(string) (string, bool)) (cfg *C
 	l.fixDefaultsTable(cfg)
 	l.applyDefaults(cfg)
 	l.validate(cfg)
+	if cfg.Agent.Store != "" && !slices.ContainsFunc(cfg.Checks, func(c Check) bool { return c.Type == "cluster" }) {
+		cfg.Checks = append(cfg.Checks, implicitClusterCheck(cfg))
+	}
 
 	if len(l.problems) > 0 {
 		sortProblems(l.problems)
