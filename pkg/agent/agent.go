@@ -176,6 +176,9 @@ func (a *Agent) Reload(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	a.metrics.Retain(cfg)
+	if a.cl != nil {
+		a.cl.Reconfigure(ConfigHash(cfg), notifierNames(cfg))
+	}
 	if a.sched != nil {
 		a.setJobs(js)
 	}

@@ -61,15 +61,11 @@ func newMember(cfg *config.Config, log *slog.Logger) (*member, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	db.SetMaxOpenConns(2)
-	var channels []string
-	for i := range cfg.Notifiers {
-		channels = append(channels, cfg.Notifiers[i].Name)
-	}
 	m, err := cluster.New(db, cluster.Options{
 		ID:         AgentID(),
 		Location:   cfg.Agent.Site,
 		ConfigHash: ConfigHash(cfg),
-		Channels:   channels,
+		Channels:   notifierNames(cfg),
 		Logger:     log,
 	})
 	if err != nil {
@@ -77,6 +73,15 @@ func newMember(cfg *config.Config, log *slog.Logger) (*member, error) {
 		return nil, err
 	}
 	return &member{Member: m, db: db, shards: cluster.Shards, owned: map[int]int64{}}, nil
+}
+
+// notifierNames are the notifier channels of cfg, each a lease.
+func notifierNames(cfg *config.Config) []string {
+	names := make([]string, len(cfg.Notifiers))
+	for i := range cfg.Notifiers {
+		names[i] = cfg.Notifiers[i].Name
+	}
+	return names
 }
 
 // ConfigHash is what agents sharing a database compare: the effective

@@ -929,3 +929,32 @@ func TestCloseReleasesAtOnce(t *testing.T) {
 		t.Error("Run after Close succeeded")
 	}
 }
+
+// A reload's notifiers: the channel added is claimed, the one removed is
+// given up at once, and the new config hash is what the agent reports.
+func TestReconfigure(t *testing.T) {
+	dsn, admin := testDB(t)
+	a := start(t, dsn, opts("a", "slack", "old"))
+	waitFor(t, "first partition", func() error { return partition(t, admin, []*agent{a}, []string{"slack", "old"}) })
+	a.Reconfigure("h2", []string{"slack", "new"})
+	waitFor(t, "channels after the reload", func() error {
+		h := a.Held()
+		if _, ok := h.Channels["new"]; !ok {
+			return fmt.Errorf("new not held: %v", h.Channels)
+		}
+		if _, ok := h.Channels["old"]; ok {
+			return fmt.Errorf("old still held")
+		}
+		if r := leaseTable(t, admin)[ChannelName("old")]; r.live {
+			return fmt.Errorf("old still live in the table: %+v", r)
+		}
+		return nil
+	})
+	infos, err := Agents(t.Context(), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 1 || infos[0].ConfigHash != "h2" {
+		t.Errorf("Agents after Reconfigure: %+v", infos)
+	}
+}

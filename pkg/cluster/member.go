@@ -80,6 +80,7 @@ type Member struct {
 	kick    chan struct{}
 
 	mu      sync.Mutex
+	pending *reconf // a reloaded config for the next round
 	held    map[string]*held
 	drift   bool
 	stopped bool   // Run returned: nothing is held locally any more
@@ -142,13 +143,71 @@ func New(db *sql.DB, o Options) (*Member, error) {
 	for i := range o.Shards {
 		m.shards = append(m.shards, ShardName(i))
 	}
-	for _, c := range o.Channels {
+	m.setChannels(o.Channels)
+	return m, nil
+}
+
+func (m *Member) setChannels(notifiers []string) {
+	m.channels = m.channels[:0]
+	for _, c := range notifiers {
 		m.channels = append(m.channels, ChannelName(c))
 	}
 	sort.Strings(m.channels)
 	m.channels = slices.Compact(m.channels)
 	m.all = append(append(append([]string{}, m.shards...), m.channels...), MaintainerName)
-	return m, nil
+}
+
+type reconf struct {
+	hash     string
+	channels []string
+}
+
+// Reconfigure takes a reloaded config: its hash and its notifier channels.
+// The next round reports the new hash, seeds and balances the channels
+// added, and gives up those no longer configured.
+func (m *Member) Reconfigure(configHash string, channels []string) {
+	m.mu.Lock()
+	m.pending = &reconf{hash: configHash, channels: slices.Clone(channels)}
+	m.mu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// reconfigure applies a pending Reconfigure, in the round's goroutine.
+func (m *Member) reconfigure(ctx context.Context) error {
+	m.mu.Lock()
+	p := m.pending
+	m.pending = nil
+	m.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	m.o.ConfigHash = p.hash
+	old := m.channels
+	m.channels = nil
+	m.setChannels(p.channels)
+	m.seeded = false
+	var names []string
+	var epochs []int64
+	m.mu.Lock()
+	for _, name := range old {
+		if h, ok := m.held[name]; ok && !slices.Contains(m.channels, name) {
+			names = append(names, name)
+			epochs = append(epochs, h.epoch)
+			delete(m.held, name)
+		}
+	}
+	m.mu.Unlock()
+	if len(names) == 0 {
+		return nil
+	}
+	m.announce()
+	if err := m.exec(ctx, releaseSQL, m.o.ID, names, epochs); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	return nil
 }
 
 // ID is the agent's id, the owner of its leases.
@@ -477,6 +536,9 @@ func (m *Member) exec(ctx context.Context, query string, args ...any) error {
 // tick is one round: renew, heartbeat, membership, release the surplus,
 // claim up to the fair share.
 func (m *Member) tick(ctx context.Context) error {
+	if err := m.reconfigure(ctx); err != nil {
+		return err
+	}
 	if err := m.renew(ctx); err != nil {
 		return err
 	}
