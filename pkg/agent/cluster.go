@@ -125,17 +125,19 @@ func (a *Agent) setJobs(js []schedule.Job) {
 	a.cl.mu.Lock()
 	a.cl.jobs = js
 	a.cl.mu.Unlock()
-	a.follow(context.Background())
+	a.follow(context.Background()) // runMember retries what it could not adopt
 }
 
 // follow adopts the checks of the shards gained since the last call (their
 // state as the previous holder saved it, their open incidents) and gives
 // the scheduler the jobs of the shards held now. Runs of checks whose shard
-// was lost are fenced out by the writer.
-func (a *Agent) follow(ctx context.Context) {
+// was lost are fenced out by the writer. It reports false when shards
+// could not be adopted (the database did not answer): call it again soon.
+func (a *Agent) follow(ctx context.Context) bool {
 	held := a.cl.Held()
 	a.cl.mu.Lock()
 	defer a.cl.mu.Unlock()
+	adopted := true
 	var gained []int
 	for s, t := range held.Shards {
 		if e, ok := a.cl.owned[s]; !ok || e != t.Epoch {
@@ -156,6 +158,7 @@ func (a *Agent) follow(ctx context.Context) {
 			for _, s := range gained {
 				delete(held.Shards, s)
 			}
+			adopted = false
 		}
 	}
 	clear(a.cl.owned)
@@ -175,6 +178,7 @@ func (a *Agent) follow(ctx context.Context) {
 		a.log.Info("cluster: shards changed", "held", len(held.Shards), "gained", len(gained), "lost", lost,
 			"checks", len(js), "channels", len(held.Channels), "maintainer", held.Maintainer != nil)
 	}
+	return adopted
 }
 
 // adopt reads the saved state of the checks of shards from the database,
@@ -201,6 +205,16 @@ func (a *Agent) adopt(ctx context.Context, shards []int) error {
 	return a.inc.reconcile(ctx, true)
 }
 
+// notifierSet is the notifiers of the config in force.
+func (a *Agent) notifierSet() map[string]bool {
+	cfg := a.Config()
+	set := make(map[string]bool, len(cfg.Notifiers))
+	for i := range cfg.Notifiers {
+		set[cfg.Notifiers[i].Name] = true
+	}
+	return set
+}
+
 func (a *Agent) runtimes() map[string]*runtime {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -217,15 +231,21 @@ func (a *Agent) runMember(ctx context.Context) {
 			a.log.Error("cluster: lease protocol stopped", "err", err)
 		}
 	})
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
 			return
 		case <-a.cl.Changes():
-			a.follow(ctx)
-			a.inc.disp.Wake() // channels gained: their rows are due now
+		case <-retry.C:
 		}
+		if !a.follow(ctx) {
+			retry.Reset(adoptRetry)
+		}
+		a.inc.disp.Wake() // channels gained: their rows are due now
 	}
 }
 
@@ -238,6 +258,9 @@ func (m *member) health() error {
 	}
 	return nil
 }
+
+// adoptRetry is how soon shards that could not be adopted are tried again.
+const adoptRetry = time.Second
 
 // maintainer reports whether this agent runs the digest, rollups,
 // retention and self-heartbeat now.
@@ -265,13 +288,17 @@ func (o *leasedOutbox) PendingOutbox(ctx context.Context) ([]notify.OutboxRow, e
 	if err != nil || o.a.cl == nil {
 		return rows, err
 	}
-	held := o.a.cl.Held().Channels
+	snap := o.a.cl.Held()
+	configured := o.a.notifierSet()
 	out := rows[:0]
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	clear(o.chans)
 	for _, r := range rows {
-		if _, ok := held[r.Notifier]; ok {
+		_, held := snap.Channels[r.Notifier]
+		// Rows of a notifier no longer configured have no channel: the
+		// maintainer gives them up (the dispatcher marks them failed).
+		if held || !configured[r.Notifier] && snap.Maintainer != nil {
 			out = append(out, r)
 			o.chans[r.ID] = r.Notifier
 		}
@@ -292,6 +319,9 @@ func (o *leasedOutbox) under(ctx context.Context, ids []int64) (context.Context,
 	}
 	o.mu.Unlock()
 	t, ok := o.a.cl.OwnsChannel(name)
+	if !o.a.notifierSet()[name] {
+		t, ok = o.a.cl.Maintainer()
+	}
 	if !ok {
 		return nil, fmt.Errorf("notifier %s: %w", name, store.ErrFenced)
 	}
