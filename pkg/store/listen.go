@@ -67,7 +67,7 @@ func (s *Store) ListenOutbox(ctx context.Context, wake func(notifier string)) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("outbox listener: connection lost; connecting again", "database", s.path,
+		s.log.Warn("outbox listener: not listening; connecting again", "database", s.path,
 			"in", retry, "err", redact.Text(err.Error()))
 		t := time.NewTimer(retry)
 		select {
