@@ -225,3 +225,29 @@ func BenchmarkOutboxWakeLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
+
+// A partition shows no error: the listener finds it by pinging a quiet
+// connection, then connects again once the way is back.
+func TestListenOutboxPartition(t *testing.T) {
+	target := pgTarget(t)
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle, ping, connect := listenIdle, listenPing, listenConnect
+	listenIdle, listenPing, listenConnect = 200*time.Millisecond, 300*time.Millisecond, 500*time.Millisecond
+	t.Cleanup(func() { listenIdle, listenPing, listenConnect = idle, ping, connect })
+	proxy := storetest.NewProxy(t, u.Host)
+	u.Host = proxy.Addr
+	writer := openTest(t, target, Options{})
+	holder := openTest(t, u.String(), Options{})
+	woken := listening(t, holder)
+
+	proxy.Partition()
+	enqueue(t, writer, "missed", false)
+	time.Sleep(time.Second) // idle, the ping fails, a connect attempt or two stall
+	proxy.Heal()
+	wokenWith(t, woken, "")
+	enqueue(t, writer, "ops", false)
+	wokenWith(t, woken, "ops")
+}
