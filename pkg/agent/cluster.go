@@ -223,7 +223,9 @@ func (a *Agent) runtimes() map[string]*runtime {
 
 // runMember runs the lease protocol and follows its changes until ctx ends;
 // then it gives every lease up at once (a graceful stop), so the others
-// take over without waiting for the leases to expire.
+// take over without waiting for the leases to expire. Beside it, the
+// outbox listener wakes the dispatcher when another agent commits a row to
+// a channel this one holds (see outboxWake).
 func (a *Agent) runMember(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -231,6 +233,7 @@ func (a *Agent) runMember(ctx context.Context) {
 			a.log.Error("cluster: lease protocol stopped", "err", err)
 		}
 	})
+	wg.Go(func() { a.store.ListenOutbox(ctx, a.outboxWake) })
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
@@ -247,6 +250,22 @@ func (a *Agent) runMember(ctx context.Context) {
 		}
 		a.inc.disp.Wake() // channels gained: their rows are due now
 	}
+}
+
+// outboxWake is the outbox listener's callback: a row committed to
+// notifier, by any agent. The dispatcher is woken when this agent holds
+// the notifier's channel, so a row written by another agent leaves as soon
+// as it commits, not at the next poll; "" (the listener (re)connected,
+// rows may have been missed) wakes it always. The agent's own rows also
+// wake it in-process after the commit (incidents' OnCommit hook), which
+// Wake coalesces with this.
+func (a *Agent) outboxWake(notifier string) {
+	if notifier != "" {
+		if _, ok := a.cl.OwnsChannel(notifier); !ok {
+			return
+		}
+	}
+	a.inc.disp.Wake()
 }
 
 // health fails while the agent holds no lease though its config is the

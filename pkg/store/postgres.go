@@ -33,6 +33,9 @@ func IsPostgres(target string) bool {
 // server, each in a schema of its own.
 type pgEngine struct {
 	url string // as given; never printed (it may hold a password)
+	// channel is the LISTEN/NOTIFY channel of the outbox of this schema
+	// (see outboxChannel).
+	channel string
 }
 
 func (pgEngine) name() string { return "PostgreSQL" }
@@ -54,6 +57,11 @@ func openPostgres(s *Store, url string) error {
 	s.r.SetMaxOpenConns(readConns)
 	s.r.SetMaxIdleConns(readConns)
 	ctx := context.Background()
+	var schema sql.NullString
+	if err := s.r.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return fmt.Errorf("open database %s: %w", s.path, err)
+	}
+	eng.channel = outboxChannel(schema.String)
 	if s.readOnly {
 		return eng.checkSchema(ctx, s.r, s.path)
 	}

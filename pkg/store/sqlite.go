@@ -34,6 +34,9 @@ type engine interface {
 	// messageKey is the conflict target of the messages dictionary's
 	// unique index.
 	messageKey() string
+	// enqueued is told of an outbox row to notifier written in tx: on
+	// PostgreSQL it wakes the other processes' listeners at commit.
+	enqueued(tx *sql.Tx, notifier string) error
 }
 
 var (
@@ -51,6 +54,9 @@ func (sqliteEngine) name() string { return "SQLite" }
 func (sqliteEngine) forUpdate() string { return "" }
 
 func (sqliteEngine) messageKey() string { return "text" }
+
+// enqueued: one process writes and sends, woken in-process (OnCommit).
+func (sqliteEngine) enqueued(*sql.Tx, string) error { return nil }
 
 func openSQLite(s *Store, path string) error {
 	s.eng = sqliteEngine{}

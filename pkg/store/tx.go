@@ -45,6 +45,9 @@ func (t Tx) Enqueue(e OutboxEntry) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("queue notification to %s: %w", e.Notifier, err)
 	}
+	if err := t.s.eng.enqueued(t.tx, e.Notifier); err != nil {
+		return 0, fmt.Errorf("queue notification to %s: %w", e.Notifier, err)
+	}
 	return id, nil
 }
 
