@@ -109,6 +109,9 @@ func PolicyFor(c *config.Check, a config.Agent) Policy {
 	if p.Severity == "" {
 		p.Severity = "P2"
 	}
+	if p.WarnSeverity == "" && c.HasLocations() {
+		p.WarnSeverity = locationsWarnSeverity(p.Severity)
+	}
 	if p.WarnSeverity == "" {
 		p.WarnSeverity = LowerSeverity(p.Severity)
 	}
