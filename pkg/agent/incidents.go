@@ -49,6 +49,9 @@ type incidents struct {
 	// the timer compare the state in memory with the database.
 	stale   atomic.Bool
 	openSum uint64
+	// reconcileMu serialises reconcileWith: the timer and a shard
+	// takeover (adopt, on the lease goroutine) both run it.
+	reconcileMu sync.Mutex
 	// ack is the base URL and key of ack links, nil when off; replaced on
 	// reload. Atomic because items are built inside write transactions,
 	// which must not wait for mu.
@@ -610,6 +613,8 @@ func (m *incidents) reconcile(ctx context.Context, force bool) error {
 // nor, unless forced, when neither the open incidents nor a failed write
 // say anything moved.
 func (m *incidents) reconcileWith(open []store.Incident, writes uint64, quiet, force bool) {
+	m.reconcileMu.Lock()
+	defer m.reconcileMu.Unlock()
 	sum := uint64(14695981039346656037)
 	for i := range open {
 		for _, v := range []uint64{uint64(open[i].ID), uint64(len(open[i].Status)), uint64(len(open[i].Severity))} {

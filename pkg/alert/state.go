@@ -109,8 +109,13 @@ func PolicyFor(c *config.Check, a config.Agent) Policy {
 	if p.Severity == "" {
 		p.Severity = "P2"
 	}
-	if p.WarnSeverity == "" && c.HasLocations() {
-		p.WarnSeverity = locationsWarnSeverity(p.Severity)
+	if c.HasLocations() {
+		// fail_after applies at each location (Locations): the verdict
+		// acts on the first one that reaches the quorum.
+		p.FailAfter = 1
+		if p.WarnSeverity == "" {
+			p.WarnSeverity = locationsWarnSeverity(p.Severity)
+		}
 	}
 	if p.WarnSeverity == "" {
 		p.WarnSeverity = LowerSeverity(p.Severity)
