@@ -146,7 +146,7 @@ func (m *member) runs(held cluster.Snapshot, name string) bool {
 func (a *Agent) judge(ctx context.Context, rt *runtime) (res checks.Result, ok bool) {
 	c := rt.check()
 	now := a.now()
-	period := checkPeriod(c, now)
+	period := alert.Period(c, now)
 	rt.mu.Lock()
 	if rt.judging.IsZero() {
 		rt.judging = now
@@ -189,20 +189,6 @@ func (a *Agent) locationResults(ctx context.Context, c *config.Check, now time.T
 		out = append(out, alert.LocationInput{Location: loc, Recent: rs})
 	}
 	return out, nil
-}
-
-// checkPeriod is how often c runs: its interval, or the gap between the
-// next two runs of its schedule.
-func checkPeriod(c *config.Check, now time.Time) time.Duration {
-	if d := c.Interval.D(); d > 0 && c.Schedule == "" {
-		return d
-	}
-	j, err := schedule.JobFor(c)
-	if err != nil || j.Cron == nil {
-		return time.Minute
-	}
-	next := j.Cron.Next(now)
-	return j.Cron.Next(next).Sub(next)
 }
 
 // testAgentIDs names the agents of tests that run several in one process

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pulse-monitor/pulse/checks"
+	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/cron"
 	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
@@ -181,4 +183,26 @@ func locationsWarnSeverity(severity string) string {
 		return severity
 	}
 	return "P3"
+}
+
+// Period is how often c runs, what freshness is measured in: its interval,
+// or the gap between the next two runs of its schedule after now (a minute
+// when neither says).
+func Period(c *config.Check, now time.Time) time.Duration {
+	if c.Schedule == "" {
+		if d := c.Interval.D(); d > 0 {
+			return d
+		}
+		return time.Minute
+	}
+	loc := c.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	s, err := cron.Parse(c.Schedule, loc, config.ParseEvery)
+	if err != nil {
+		return time.Minute
+	}
+	next := s.Next(now)
+	return s.Next(next).Sub(next)
 }
