@@ -55,13 +55,14 @@ func locationStatuses(c *config.Check, last map[string]*store.CheckRow, now time
 func LocationsSummary(ls []LocationStatus) string {
 	parts := make([]string, 0, len(ls))
 	for _, l := range ls {
-		parts = append(parts, ui.Safe(l.Location)+" "+locationWords(l))
+		parts = append(parts, ui.Safe(l.Location)+" "+LocationWords(l))
 	}
 	return strings.Join(parts, " · ")
 }
 
-// locationWords is a location's state and latency, or why it does not count.
-func locationWords(l LocationStatus) string {
+// LocationWords is a location's state and latency ("ok 120ms"), or why
+// the verdict does not count it ("stale 5m", "no result").
+func LocationWords(l LocationStatus) string {
 	switch {
 	case l.LastRun == nil:
 		return "no result"
@@ -71,8 +72,8 @@ func locationWords(l LocationStatus) string {
 	return l.State + " " + fmtMsP(l.LastLatencyMs)
 }
 
-// locationState is the state a location shows: its latest, or "stale".
-func locationState(l LocationStatus) string {
+// LocationState is the state a location shows: its latest, or "stale".
+func LocationState(l LocationStatus) string {
 	if l.LastRun != nil && !l.Fresh {
 		return "stale"
 	}
@@ -86,7 +87,7 @@ func locationRow(cols []statusCol, l LocationStatus) []cell {
 	for j, col := range cols {
 		switch col.head {
 		case "STATE":
-			if st := locationState(l); st == "stale" {
+			if st := LocationState(l); st == "stale" {
 				r[j] = cell{text: ui.Symbol("unknown") + " stale", tone: faint}
 			} else {
 				r[j] = stateCell(st)
