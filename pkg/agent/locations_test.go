@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/report"
 	"github.com/pulse-monitor/pulse/pkg/store"
 	"github.com/pulse-monitor/pulse/pkg/store/storetest"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // locAgent is an agent of one location running in the background.
@@ -121,6 +123,24 @@ func TestLocationsQuorum(t *testing.T) {
 	for _, i := range incs {
 		if i.Check != "home" {
 			t.Errorf("incident of %s: the copies open none", i.Check)
+		}
+	}
+
+	// pulse status shows a line per location under the check, no copy
+	// as a check of its own.
+	sts, err := report.BuildStatus(t.Context(), st, fra.Config(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := sts.Text(ui.NewStyles(false), report.StatusTextOptions{})
+	for _, want := range []string{"@fra", "@nyc", "✖ crit"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status has no %q:\n%s", want, text)
+		}
+	}
+	for _, r := range sts.Rows {
+		if strings.Contains(r.Name, "@") {
+			t.Errorf("status lists the copy %s as a check", r.Name)
 		}
 	}
 
