@@ -56,8 +56,12 @@ func (l *loader) validateLocations(cfg *Config, cp []string, c *Check) {
 		l.at(key(k), "needs [agent].store: the locations' agents share one PostgreSQL database")
 		return
 	}
+	if hasLoc && (c.Type == "heartbeat" || c.Type == "cluster") {
+		l.at(key("locations"), "a %s check cannot run from locations: it reads the shared database, the same from every location", c.Type)
+		return
+	}
 	if !hasLoc {
-		l.at(key("quorum"), "needs locations: the' [agent].location values the check runs from")
+		l.at(key("quorum"), "needs locations, the [agent].location values the check runs from")
 		return
 	}
 	if len(c.Locations) == 0 {
