@@ -79,6 +79,11 @@ type runtime struct {
 
 	mu    sync.Mutex // serialises evaluation of this check's results
 	state alert.CheckState
+
+	site string // a copy of a check with locations: the location it runs (locations.go)
+	// judging is when this runtime first took its verdict (a check with
+	// locations; guarded by mu): the locations' results may lag until then.
+	judging time.Time
 }
 
 // check is the runtime's definition in the config in force.
@@ -248,6 +253,7 @@ func (a *Agent) build(ctx context.Context, cfg *config.Config, old map[string]*r
 		}
 		rts[c.Name] = rt
 	}
+	errs = append(errs, a.buildCopies(cfg, old, rts)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -282,7 +288,8 @@ func jobs(cfg *config.Config, rts map[string]*runtime) ([]schedule.Job, error) {
 		j.Key = rt.key
 		out = append(out, j)
 	}
-	return out, nil
+	cs, err := copyJobs(cfg, rts)
+	return append(out, cs...), err
 }
 
 // heartbeatEvery is how often a heartbeat check is evaluated when its
@@ -472,7 +479,15 @@ func (a *Agent) runJob(ctx context.Context, job *schedule.Job, _ time.Time) {
 // execute runs rt's check and hands the result to the recorder.
 func (a *Agent) execute(ctx context.Context, rt *runtime) checks.Result {
 	c := rt.check()
-	res := checks.RunLogged(ctx, a.log, c.Name, rt.checker, c.Timeout.D(), a.now)
+	var res checks.Result
+	if c.HasLocations() {
+		var ok bool
+		if res, ok = a.judge(ctx, rt); !ok { // the verdict of its locations (locations.go)
+			return res
+		}
+	} else {
+		res = checks.RunLogged(ctx, a.log, c.Name, rt.checker, c.Timeout.D(), a.now)
+	}
 	a.record(rt, res)
 	return res
 }
@@ -485,6 +500,10 @@ func (a *Agent) record(rt *runtime, res checks.Result) {
 		// Its shard moved to another agent while it ran: that agent runs
 		// it now, and counts it once.
 		a.log.Debug("result dropped: its shard is held by another agent now", "check", res.Check)
+		return
+	}
+	if rt.site != "" {
+		a.recordCopy(res, fence)
 		return
 	}
 	a.metrics.ObserveResult(res, rt.check().Type)

@@ -62,7 +62,7 @@ func newMember(cfg *config.Config, log *slog.Logger) (*member, error) {
 	}
 	db.SetMaxOpenConns(2)
 	m, err := cluster.New(db, cluster.Options{
-		ID:         AgentID(),
+		ID:         agentIDOf(cfg),
 		Location:   cfg.Agent.Site,
 		ConfigHash: ConfigHash(cfg),
 		Channels:   notifierNames(cfg),
@@ -105,6 +105,9 @@ func ConfigHash(cfg *config.Config) string {
 // fence returns the lease check's results are written under, and whether
 // this agent holds it now. A lone agent (SQLite) holds everything.
 func (a *Agent) fence(check string) (*store.Fence, bool) {
+	if _, _, ok := config.SplitCopyName(check); ok {
+		return a.siteFence(check)
+	}
 	if a.cl == nil {
 		return nil, true
 	}
@@ -167,7 +170,7 @@ func (a *Agent) follow(ctx context.Context) bool {
 	}
 	var js []schedule.Job
 	for _, j := range a.cl.jobs {
-		if _, ok := held.Shards[cluster.ShardOf(j.Name, a.cl.shards)]; ok {
+		if a.cl.runs(held, j.Name) {
 			js = append(js, j)
 		}
 	}

@@ -109,6 +109,14 @@ func PolicyFor(c *config.Check, a config.Agent) Policy {
 	if p.Severity == "" {
 		p.Severity = "P2"
 	}
+	if c.HasLocations() {
+		// fail_after applies at each location (Locations): the verdict
+		// acts on the first one that reaches the quorum.
+		p.FailAfter = 1
+		if p.WarnSeverity == "" {
+			p.WarnSeverity = locationsWarnSeverity(p.Severity)
+		}
+	}
 	if p.WarnSeverity == "" {
 		p.WarnSeverity = LowerSeverity(p.Severity)
 	}

@@ -52,6 +52,7 @@ type clusterAgent struct {
 	StartedAt  time.Time `json:"started_at"`
 	LastSeen   time.Time `json:"last_seen"`
 	Shards     []int     `json:"shards"`
+	SiteShards []int     `json:"site_shards"` // of its location: the copies of checks with locations
 	Channels   []string  `json:"channels"`
 	Maintainer bool      `json:"maintainer"`
 }
@@ -85,7 +86,7 @@ func runCluster(ctx context.Context, g *Global, asJSON bool, now func() time.Tim
 	for _, a := range infos {
 		c := clusterAgent{ID: a.ID, Location: a.Location, Host: a.Host, PID: a.PID, ConfigHash: a.ConfigHash,
 			SameConfig: a.ConfigHash == mine, StartedAt: a.StartedAt, LastSeen: a.LastSeen,
-			Shards: a.Shards, Channels: a.Channels, Maintainer: a.Maintainer}
+			Shards: a.Shards, SiteShards: a.SiteShards, Channels: a.Channels, Maintainer: a.Maintainer}
 		switch {
 		case a.Drift:
 			c.State = "drift"
@@ -101,6 +102,9 @@ func runCluster(ctx context.Context, g *Global, asJSON bool, now func() time.Tim
 		}
 		if c.Channels == nil {
 			c.Channels = []string{}
+		}
+		if c.SiteShards == nil {
+			c.SiteShards = []int{}
 		}
 		out = append(out, c)
 	}
@@ -120,12 +124,16 @@ func runCluster(ctx context.Context, g *Global, asJSON bool, now func() time.Tim
 		if !a.SameConfig {
 			conf += " (differs from this config)"
 		}
+		shards := shardRanges(a.Shards)
+		if len(a.SiteShards) > 0 {
+			shards += " site " + shardRanges(a.SiteShards)
+		}
 		maint := ""
 		if a.Maintainer {
 			maint = "yes"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%s\n", ui.Safe(a.ID), ui.Safe(orDash(a.Location)), a.State,
-			ui.Approx(now().Sub(a.LastSeen)), conf, shardRanges(a.Shards), ui.Safe(orDash(strings.Join(a.Channels, ","))), maint)
+			ui.Approx(now().Sub(a.LastSeen)), conf, shards, ui.Safe(orDash(strings.Join(a.Channels, ","))), maint)
 	}
 	return tw.Flush()
 }

@@ -177,6 +177,7 @@ type AgentInfo struct {
 	Left       bool // stopped gracefully
 	Drift      bool // live, but its config hash is not the majority's: takes no work
 	Shards     []int
+	SiteShards []int // of its location
 	Channels   []string
 	Maintainer bool
 }
@@ -236,6 +237,8 @@ WHERE owner IS NOT NULL AND expires_at > now() ORDER BY name`)
 		switch kind, shard, channel := parseName(name); kind {
 		case kindShard:
 			a.Shards = append(a.Shards, shard)
+		case kindSite:
+			a.SiteShards = append(a.SiteShards, shard)
 		case kindChannel:
 			a.Channels = append(a.Channels, channel)
 		case kindMaintainer:
@@ -247,6 +250,7 @@ WHERE owner IS NOT NULL AND expires_at > now() ORDER BY name`)
 	}
 	for i := range out {
 		sort.Ints(out[i].Shards)
+		sort.Ints(out[i].SiteShards)
 	}
 	return out, nil
 }
@@ -256,6 +260,7 @@ type leaseKind int
 const (
 	kindOther leaseKind = iota
 	kindShard
+	kindSite
 	kindChannel
 	kindMaintainer
 )
@@ -264,6 +269,12 @@ func parseName(name string) (kind leaseKind, shard int, channel string) {
 	switch {
 	case name == MaintainerName:
 		return kindMaintainer, 0, ""
+	case strings.HasPrefix(name, sitePrefix):
+		_, n, ok := parseSiteName(name)
+		if !ok {
+			return kindOther, 0, ""
+		}
+		return kindSite, n, ""
 	case strings.HasPrefix(name, shardPrefix):
 		n, err := strconv.Atoi(strings.TrimPrefix(name, shardPrefix))
 		if err != nil {
@@ -281,6 +292,7 @@ type agentRow struct {
 	id      string
 	hash    string
 	started time.Time
+	loc     string // its location: whose site shards it shares
 }
 
 // majority is the config hash shared by most live agents. A tie goes to the

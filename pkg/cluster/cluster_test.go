@@ -65,10 +65,10 @@ func TestMajority(t *testing.T) {
 		want string
 	}{
 		{"none", nil, ""},
-		{"one", []agentRow{{"a", "x", t0}}, "x"},
-		{"most", []agentRow{{"a", "y", t0}, {"b", "x", t0.Add(time.Second)}, {"c", "x", t0.Add(2 * time.Second)}}, "x"},
-		{"tie to the incumbent", []agentRow{{"a", "new", t0.Add(time.Second)}, {"b", "old", t0}}, "old"},
-		{"tie at once to the smaller hash", []agentRow{{"a", "b", t0}, {"b", "a", t0}}, "a"},
+		{"one", []agentRow{{id: "a", hash: "x", started: t0}}, "x"},
+		{"most", []agentRow{{id: "a", hash: "y", started: t0}, {id: "b", hash: "x", started: t0.Add(time.Second)}, {id: "c", hash: "x", started: t0.Add(2 * time.Second)}}, "x"},
+		{"tie to the incumbent", []agentRow{{id: "a", hash: "new", started: t0.Add(time.Second)}, {id: "b", hash: "old", started: t0}}, "old"},
+		{"tie at once to the smaller hash", []agentRow{{id: "a", hash: "b", started: t0}, {id: "b", hash: "a", started: t0}}, "a"},
 	} {
 		if got := majority(tc.live); got != tc.want {
 			t.Errorf("%s: majority = %q, want %q", tc.name, got, tc.want)

@@ -42,6 +42,7 @@ type Options struct {
 // Snapshot is what a Member may act on at the moment it was taken.
 type Snapshot struct {
 	Shards     map[int]Token
+	Sites      map[int]Token // the site shards of the member's location
 	Channels   map[string]Token
 	Maintainer *Token // nil when not held
 	// Until is the earliest local deadline (monotonic clock) of the leases
@@ -53,7 +54,7 @@ type Snapshot struct {
 
 // Len is the number of leases in s.
 func (s Snapshot) Len() int {
-	n := len(s.Shards) + len(s.Channels)
+	n := len(s.Shards) + len(s.Sites) + len(s.Channels)
 	if s.Maintainer != nil {
 		n++
 	}
@@ -73,6 +74,7 @@ type Member struct {
 	o        Options
 	log      *slog.Logger
 	shards   []string // lease names of the shards, by index
+	sites    []string // lease names of the site shards of its location, by index
 	channels []string // lease names of the channels, sorted
 	all      []string // every lease name, for seeding the rows
 
@@ -143,6 +145,7 @@ func New(db *sql.DB, o Options) (*Member, error) {
 	for i := range o.Shards {
 		m.shards = append(m.shards, ShardName(i))
 	}
+	m.sites = siteNames(o.Location)
 	m.setChannels(o.Channels)
 	return m, nil
 }
@@ -154,7 +157,7 @@ func (m *Member) setChannels(notifiers []string) {
 	}
 	sort.Strings(m.channels)
 	m.channels = slices.Compact(m.channels)
-	m.all = append(append(append([]string{}, m.shards...), m.channels...), MaintainerName)
+	m.all = append(append(append(append([]string{}, m.shards...), m.sites...), m.channels...), MaintainerName)
 }
 
 type reconf struct {
@@ -235,7 +238,7 @@ func (m *Member) Held() Snapshot {
 }
 
 func (m *Member) snapshotLocked(now time.Time) Snapshot {
-	s := Snapshot{Shards: map[int]Token{}, Channels: map[string]Token{}}
+	s := Snapshot{Shards: map[int]Token{}, Sites: map[int]Token{}, Channels: map[string]Token{}}
 	if m.stopped {
 		return s
 	}
@@ -247,6 +250,8 @@ func (m *Member) snapshotLocked(now time.Time) Snapshot {
 		switch kind, shard, channel := parseName(name); kind {
 		case kindShard:
 			s.Shards[shard] = t
+		case kindSite:
+			s.Sites[shard] = t
 		case kindChannel:
 			s.Channels[channel] = t
 		case kindMaintainer:
@@ -457,6 +462,9 @@ func sortedNames(s Snapshot) []string {
 	for _, t := range s.Shards {
 		out = append(out, t.Name+"@"+strconv.FormatInt(t.Epoch, 10))
 	}
+	for _, t := range s.Sites {
+		out = append(out, t.Name+"@"+strconv.FormatInt(t.Epoch, 10))
+	}
 	for _, t := range s.Channels {
 		out = append(out, t.Name+"@"+strconv.FormatInt(t.Epoch, 10))
 	}
@@ -488,11 +496,11 @@ RETURNING l.name, l.epoch`
 		host = EXCLUDED.host, pid = EXCLUDED.pid, ttl = EXCLUDED.ttl,
 		started_at = CASE WHEN $7 THEN now() ELSE agents.started_at END,
 		last_seen = now(), left_at = NULL
-	RETURNING id, config_hash, started_at
+	RETURNING id, config_hash, started_at, location
 )
-SELECT id, config_hash, started_at FROM me
+SELECT id, config_hash, started_at, location FROM me
 UNION ALL
-SELECT id, config_hash, started_at FROM agents
+SELECT id, config_hash, started_at, location FROM agents
 WHERE id <> $1 AND left_at IS NULL AND last_seen > now() - ttl`
 
 	// claimSQL takes free, expired or forgotten (owned by us but not known
@@ -586,6 +594,8 @@ func (m *Member) tick(ctx context.Context) error {
 	}
 	sort.Strings(peers)
 	n, rank := len(peers), slices.Index(peers, m.o.ID)
+	site := m.sitePeers(live, major)
+	sort.Strings(site)
 	// The remainder of the shards goes to the first agents by id, that of
 	// the channels to the last, so that the extra ones fall on different
 	// agents where they can.
@@ -594,6 +604,7 @@ func (m *Member) tick(ctx context.Context) error {
 		target int
 	}{
 		{m.shards, share(len(m.shards), n, rank)},
+		{m.sites, share(len(m.sites), len(site), slices.Index(site, m.o.ID))},
 		{m.channels, share(len(m.channels), n, n-1-rank)},
 		{[]string{MaintainerName}, 1}, // sticky: whoever has it keeps it
 	}
@@ -684,7 +695,7 @@ func (m *Member) heartbeat(ctx context.Context) ([]agentRow, error) {
 	var out []agentRow
 	for rows.Next() {
 		var a agentRow
-		if err := rows.Scan(&a.id, &a.hash, &a.started); err != nil {
+		if err := rows.Scan(&a.id, &a.hash, &a.started, &a.loc); err != nil {
 			return nil, fmt.Errorf("heartbeat: %w", err)
 		}
 		out = append(out, a)

@@ -208,6 +208,7 @@ func (l *loader) applyDefaults(cfg *Config) {
 		if !has("recover_after") {
 			c.RecoverAfter = d.RecoverAfter
 		}
+		defaultLocations(c, has("quorum"))
 		if kind, ok := checkKinds[c.Type]; ok && kind.defaults != nil {
 			kind.defaults(scope{l: l, cfg: cfg, path: cp}, c)
 		}

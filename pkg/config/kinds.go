@@ -114,7 +114,7 @@ func (s scope) required(k string, set bool) {
 var commonCheckKeys = []string{
 	"name", "type", "interval", "schedule", "timezone", "timeout", "severity",
 	"warn_severity", "fail_after", "recover_after", "tags", "depends_on",
-	"description", "runbook", "enabled", "public",
+	"description", "runbook", "enabled", "public", "locations", "quorum",
 }
 
 // Kinds returns the check types pulse knows, sorted.

@@ -119,6 +119,10 @@ type Check struct {
 	Runbook      string   `toml:"runbook"`
 	Enabled      *bool    `toml:"enabled"`
 	Public       *bool    `toml:"public"`
+	// Locations, when set, runs the check from the agents of each of these
+	// [agent].location values; Quorum of them decide (check_locations.go).
+	Locations []string `toml:"locations"`
+	Quorum    int      `toml:"quorum"`
 
 	CAFile string `toml:"ca_file"` // http, tls, metric
 

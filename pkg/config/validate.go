@@ -213,6 +213,7 @@ func (l *loader) validateChecks(cfg *Config) {
 				l.at(append(key("tags"), strconv.Itoa(j)), "empty tag")
 			}
 		}
+		l.validateLocations(cfg, cp, c)
 		exp := c.Expected()
 		if exp.Latency < 0 || exp.CertExpiry < 0 {
 			l.at(key("expect"), "durations must not be negative")

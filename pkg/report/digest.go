@@ -84,6 +84,9 @@ type CheckPeriod struct {
 	LatencyMet      *bool    `json:"latency_met"`       // mean within the target
 	// Hourly has one bucket per hour of the period (23, 24, 25 or 168).
 	Hourly []Bucket `json:"hourly"`
+	// Locations are a check with locations' copies over the period, one
+	// per location (Name is the location, no Hourly); absent otherwise.
+	Locations []CheckPeriod `json:"locations,omitempty"`
 }
 
 // Bucket is one hour of one check.
@@ -259,6 +262,15 @@ func BuildDigest(ctx context.Context, src Source, cfg *config.Config, o DigestOp
 			for h := range cp.Hourly {
 				cp.Hourly[h].Start = from.Add(time.Duration(h) * time.Hour).UTC()
 			}
+		}
+		for _, loc := range c.Locations {
+			la := per[config.CopyName(c.Name, loc)]
+			if la == nil {
+				la = &acc{}
+			}
+			lp := checkPeriod(c, &la.cur, t)
+			lp.Name, lp.Hourly = loc, nil
+			cp.Locations = append(cp.Locations, lp)
 		}
 		d.Checks = append(d.Checks, cp)
 		if a.cur.Runs > 0 {

@@ -186,6 +186,13 @@ func (d *Digest) htmlCharts() string {
 		b.WriteString(td + htmlCell(failCell(cp.Failures)) + "</td>")
 		b.WriteString(td + availabilitySVG(cp.Hourly, d.Summary.AvailabilityTarget) + "</td>")
 		b.WriteString(td + latencySVG(cp.Hourly) + "</td></tr>\n")
+		for _, l := range cp.Locations {
+			b.WriteString("<tr>" + td + `<span style="color:` + colFaint + `;padding-left:12px;">@` + html.EscapeString(l.Name) + "</span></td>")
+			b.WriteString(td + htmlCell(metCell(l.AvailabilityMet, fmtPctP(l.Availability))) + "</td>")
+			b.WriteString(td + strconv.FormatInt(l.Runs, 10) + "</td>")
+			b.WriteString(td + htmlCell(failCell(l.Failures)) + "</td>")
+			b.WriteString(td + "</td>" + td + `<span style="color:` + colFaint + `;">mean ` + html.EscapeString(fmtMsP(l.MeanMs)) + "</span></td></tr>\n")
+		}
 	}
 	b.WriteString("</table>\n")
 	return b.String()

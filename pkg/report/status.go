@@ -73,6 +73,9 @@ type CheckStatus struct {
 	Uptime30d     *float64     `json:"uptime_30d"`
 	LatencyHourly []*float64   `json:"latency_hourly_ms"` // SparkHours means, oldest first; null: no run that hour
 	Incident      *IncidentRef `json:"incident"`          // the open incident, if any
+	// Locations are a check with locations' own: each location's latest
+	// result (locations.go); absent for other checks.
+	Locations []LocationStatus `json:"locations,omitempty"`
 }
 
 // IncidentRef is the open incident a status row shows.
@@ -214,6 +217,7 @@ func BuildStatus(ctx context.Context, src StatusSource, cfg *config.Config, now 
 				sqlMonth = append(sqlMonth, &m)
 			}
 		}
+		cs.Locations = locationStatuses(c, last, now)
 		if in := incByCheck[c.Name]; in != nil {
 			cs.Incident = &IncidentRef{ID: in.ID, Severity: in.Severity, Status: in.Status, OpenedAt: in.OpenedAt.UTC(),
 				AgeS: round(max(0, now.Sub(in.OpenedAt).Seconds()), 0)}

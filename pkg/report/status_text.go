@@ -257,6 +257,9 @@ func writeStatusTable(b *strings.Builder, st ui.Styles, cols []statusCol, rows [
 			r[j] = col.cell(&rows[i])
 		}
 		t.rows = append(t.rows, r)
+		for _, l := range rows[i].Locations {
+			t.rows = append(t.rows, locationRow(cols, l))
+		}
 	}
 	writeTextTable(b, st, t, "")
 }
@@ -280,6 +283,9 @@ func (d *CheckDetail) Text(st ui.Styles, loc *time.Location) string {
 	}
 	if r.Value != nil {
 		kv = append(kv, [2]string{"value", fmtNumP(r.Value)})
+	}
+	if len(r.Locations) > 0 {
+		kv = append(kv, [2]string{"locations", LocationsSummary(r.Locations)})
 	}
 	if len(r.Tags) > 0 {
 		kv = append(kv, [2]string{"tags", ui.Safe(strings.Join(r.Tags, ", "))})

@@ -118,6 +118,10 @@ func (d *Digest) sections() []section {
 		avail.rows = append(avail.rows, []cell{c(cp.Name), metCell(cp.AvailabilityMet, fmtPctP(cp.Availability)),
 			metCell(cp.AvailabilityMet, metWord(cp.AvailabilityMet)), c(strconv.FormatInt(cp.Runs, 10)),
 			failCell(cp.Failures), cell{text: Sparkline(bucketMeans(cp.Hourly, 24)), tone: faint}})
+		for _, l := range cp.Locations {
+			avail.rows = append(avail.rows, []cell{{text: "  @" + l.Name, tone: faint}, metCell(l.AvailabilityMet, fmtPctP(l.Availability)),
+				c(""), c(strconv.FormatInt(l.Runs, 10)), failCell(l.Failures), cell{text: "mean " + fmtMsP(l.MeanMs), tone: faint}})
+		}
 	}
 	exec.tables = append(exec.tables, avail)
 

@@ -60,6 +60,14 @@ type pageCheck struct {
 	Words       string
 	Uptime      string
 	Bars        []bar // nil when only groups have bars
+	Locations   []pageLocation
+}
+
+// pageLocation is one location of a check with locations.
+type pageLocation struct {
+	Name  string
+	Class string // a state; stale shows as pending
+	Words string // "ok 120ms", "stale 5m", "no result"
 }
 
 type pageIncident struct {
@@ -171,8 +179,10 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 			groupSums = append(groupSums, make([]store.Rollup, PageDays))
 		}
 		state := report.StatePending
+		var locs []pageLocation
 		if row := rows[c.Name]; row != nil {
 			state = row.State
+			locs = pageLocations(row.Locations)
 		}
 		states = append(states, state)
 		var sum store.Rollup
@@ -194,7 +204,7 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 		}
 		grp.Checks = append(grp.Checks, pageCheck{
 			Name: c.Name, Description: c.Description, Class: state, Words: stateWords(state),
-			Uptime: report.UptimeText(&sum), Bars: cbars,
+			Uptime: report.UptimeText(&sum), Bars: cbars, Locations: locs,
 		})
 	}
 	for gi := range d.Groups {
@@ -293,4 +303,16 @@ func dayBar(i int, label string, r *store.Rollup, target float64) bar {
 	}
 	b.Title += fmt.Sprintf(" · avg %s, max %s", ui.Latency(r.Mean()), ui.Latency(r.LatencyMax))
 	return b
+}
+
+func pageLocations(ls []report.LocationStatus) []pageLocation {
+	out := make([]pageLocation, 0, len(ls))
+	for _, l := range ls {
+		class := report.LocationState(l)
+		if class == "stale" {
+			class = report.StatePending
+		}
+		out = append(out, pageLocation{Name: l.Location, Class: class, Words: report.LocationWords(l)})
+	}
+	return out
 }
