@@ -958,3 +958,18 @@ func TestReconfigure(t *testing.T) {
 		t.Errorf("Agents after Reconfigure: %+v", infos)
 	}
 }
+
+// The local-expiry watcher sleeps between rounds: it woke itself forever
+// once (announce kicked it, and it announced on each kick), burning a core.
+func TestWatchDoesNotSpin(t *testing.T) {
+	dsn, admin := testDB(t)
+	a := start(t, dsn, opts("a", "slack"))
+	waitFor(t, "holding everything", func() error { return partition(t, admin, []*agent{a}, []string{"slack"}) })
+	before, rounds := a.wakes.Load(), a.ticks.Load()
+	time.Sleep(time.Second)
+	woke, ran := a.wakes.Load()-before, a.ticks.Load()-rounds
+	// About two wakes a round (its announce, and the next expiry).
+	if woke > 4*ran+20 {
+		t.Errorf("watch woke %d times in 1s over %d rounds: it spins", woke, ran)
+	}
+}

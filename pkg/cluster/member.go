@@ -92,6 +92,7 @@ type Member struct {
 	seeded  bool
 	started bool
 	ticks   atomic.Int64 // rounds completed without error (tests)
+	wakes   atomic.Int64 // times watch woke (tests: it must not spin)
 
 	runMu   sync.Mutex
 	running bool
@@ -403,6 +404,7 @@ func (m *Member) watch(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		m.wakes.Add(1)
 		var c <-chan time.Time
 		if next := m.nextExpiry(); !next.IsZero() {
 			timer.Reset(time.Until(next))
@@ -412,6 +414,9 @@ func (m *Member) watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-m.kick:
+			// The deadlines moved (a round, a reconfiguration): compute the
+			// next one. Not announce: it kicks, and this would spin.
+			continue
 		case <-c:
 		}
 		m.announce()
