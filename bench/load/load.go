@@ -60,7 +60,7 @@ type phase struct {
 	pgGone, pgBorn, pgOthers   int           // processes that ended / started in the window; other clients' backends
 	pgErr                      string        // why pgCPU is not measured
 	restarts                   int           // agents started again after exiting at start (-agents)
-	storedOf                   int           // a median row's runs+dup that stored goes with (0: runs+dup)
+	arrived                    int           // requests the target answered with arrival in the window (one per run, duplicates included)
 
 	// medianPct is, for a row of medians, the median of the runs' runs%:
 	// runs and expected are the median-CPU run's, so that cpu/run stays
@@ -300,7 +300,7 @@ func pulsePhase(o options, dir string, tg *target, r int) (p phase, err error) {
 				break
 			}
 			ag.stopSampling()
-			if attempt >= 4 || ag.cmd.ProcessState == nil {
+			if attempt >= 19 || ag.cmd.ProcessState == nil {
 				return p, err
 			}
 			p.restarts++
@@ -459,6 +459,13 @@ func pulsePhase(o options, dir string, tg *target, r int) (p phase, err error) {
 	p.cpu = cpu1 - cpu0
 	hits := rec.recorded()
 	analyse(&p, o, hits, a, b)
+	for _, h := range hits {
+		// Requests by arrival, not by slot: a result's ts is its run's
+		// start, and a run later than its interval counts for another slot.
+		if h.ns >= a.UnixNano() && h.ns < b.UnixNano() {
+			p.arrived++
+		}
+	}
 	logs := agents[0].logs
 	if t, ok := logs.at("pulse running"); ok {
 		p.ready = t.Sub(start)
@@ -644,11 +651,15 @@ func median(ps []phase) phase {
 	m.dbBytes, m.results = st.dbBytes, st.results
 	m.pgHeap, m.pgIndexes, m.pgTotal = st.pgHeap, st.pgIndexes, st.pgTotal
 	m.agentHWM = pick(func(p phase) float64 { return float64(p.hwmKB) }).agentHWM
-	sr := pick(func(p phase) float64 { return float64(p.stored) / float64(max(p.runs+p.dup, 1)) })
-	m.stored = sr.stored
+	sr := pick(func(p phase) float64 { return float64(p.stored) / float64(max(p.arrived, 1)) })
+	m.stored, m.arrived = sr.stored, sr.arrived
 	pc := pick(func(p phase) float64 { return float64(p.pgCPU) / float64(max(p.runs, 1)) })
 	m.pgCPU, m.pgCPUAll, m.pgGone, m.pgBorn, m.pgOthers, m.pgErr = pc.pgCPU, pc.pgCPUAll, pc.pgGone, pc.pgBorn, pc.pgOthers, pc.pgErr
-	m.storedOf = sr.runs + sr.dup
+	if pc.runs > 0 {
+		// Per run, over the runs of the median-CPU run the row keeps.
+		m.pgCPU = pc.pgCPU * time.Duration(m.runs) / time.Duration(pc.runs)
+		m.pgCPUAll = pc.pgCPUAll * time.Duration(m.runs) / time.Duration(pc.runs)
+	}
 	m.restarts = 0
 	for _, p := range ps {
 		m.restarts += p.restarts
@@ -705,12 +716,8 @@ func printTable(o options, pulses, floors []phase) {
 		fmt.Printf("pulse: %d agents, peak RSS each: %s (the table's peakRSS is the largest; cpu is their sum)\n", len(p.agentHWM), strings.Join(hs, ", "))
 	}
 	if o.store != "" {
-		of := p.storedOf
-		if of == 0 {
-			of = p.runs + p.dup
-		}
-		fmt.Printf("pulse: stored %d results of the load's checks with ts in the window, against %d requests the target saw for its slots (%d runs + %d duplicates): %.2f%%\n",
-			p.stored, of, p.runs, p.dup, 100*float64(p.stored)/float64(max(of, 1)))
+		fmt.Printf("pulse: stored %d results of the load's checks with ts in the window, against %d requests that arrived at the target in the window: %.2f%%\n",
+			p.stored, p.arrived, 100*float64(p.stored)/float64(max(p.arrived, 1)))
 		if p.pgErr != "" {
 			fmt.Printf("postgres: CPU not measured: %s\n", p.pgErr)
 		} else {
