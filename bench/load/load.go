@@ -48,8 +48,19 @@ type phase struct {
 	reloadMax          time.Duration
 	alerts, alertsSent int           // checks made to fail; of those, notified
 	alert50, alert99   time.Duration // first failing answer → webhook arrival
-	dbBytes            int64         // database + WAL after a checkpoint
+	dbBytes            int64         // database + WAL after a checkpoint; PostgreSQL: the schema's tables with indexes and TOAST
 	results            int64         // rows in results
+
+	// -store (PostgreSQL)
+	agentHWM                   []int64       // each agent's VmHWM, KiB
+	stored                     int64         // results of the load's checks with ts in the window
+	pgHeap, pgIndexes, pgTotal int64         // results: heap, its indexes, total (with TOAST), after VACUUM ANALYZE
+	pgCPU                      time.Duration // postgres processes over the window, other clients' backends left out
+	pgCPUAll                   time.Duration // every postgres process
+	pgGone, pgBorn, pgOthers   int           // processes that ended / started in the window; other clients' backends
+	pgErr                      string        // why pgCPU is not measured
+	restarts                   int           // agents started again after exiting at start (-agents)
+	arrived                    int           // requests the target answered with arrival in the window (one per run, duplicates included)
 
 	// medianPct is, for a row of medians, the median of the runs' runs%:
 	// runs and expected are the median-CPU run's, so that cpu/run stays
@@ -127,7 +138,12 @@ func nproc() int { return numCPU() }
 
 func writeConfig(o options, path, db, base string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[agent]\ndatabase = %q\nmax_concurrency = %d\n\n[defaults]\ntimeout = \"5s\"\n", db, o.concurrency)
+	key := "database"
+	if o.store != "" {
+		key = "store" // db is the run's postgres:// URL
+	}
+	// No listen: agents on one machine do not clash over a port.
+	fmt.Fprintf(&b, "[agent]\n%s = %q\nmax_concurrency = %d\n\n[defaults]\ntimeout = \"5s\"\n", key, db, o.concurrency)
 	if o.alerts > 0 {
 		// One failed run opens a P1 incident, sent at once to a webhook on
 		// the target (goal 6).
@@ -146,10 +162,61 @@ func capacity(o options) int {
 	return o.checks*slots*5/4 + 1024
 }
 
-func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
-	p := phase{name: "pulse"}
+// agentProc is one pulse child of a phase.
+type agentProc struct {
+	id             string // PULSE_AGENT_ID ("" for a lone SQLite agent)
+	started        time.Time
+	done           chan struct{} // closed when its stderr is read to the end
+	cmd            *exec.Cmd
+	exited         chan error
+	logs           *logWatch
+	stopSampling   func()
+	hwmKB          int64
+	anonKB, fileKB int64
+}
+
+// waitReady waits until the agent logs "pulse running".
+func (ag *agentProc) waitReady(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if _, ok := ag.logs.at("pulse running"); ok {
+			return nil
+		}
+		select {
+		case err := <-ag.exited:
+			ag.exited <- err
+			return fmt.Errorf("pulse %s exited early (%v):\n%s", ag.id, err, ag.logs.tail())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("pulse %s: not running after %s", ag.id, d)
+}
+
+func lastLine(s string) string {
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+func pulsePhase(o options, dir string, tg *target, r int) (p phase, err error) {
+	p = phase{name: "pulse"}
 	cfg := filepath.Join(dir, fmt.Sprintf("pulse-%d.toml", r))
 	db := filepath.Join(dir, fmt.Sprintf("pulse-%d.db", r))
+	var pg *pgSchema
+	if o.store != "" {
+		if pg, err = newPGSchema(o.store, r); err != nil {
+			return p, err
+		}
+		defer func() {
+			if e := pg.close(o.keep); e != nil && err == nil {
+				err = fmt.Errorf("drop schema %s: %w", pg.name, e)
+			}
+		}()
+		if db, err = pg.URL(); err != nil {
+			return p, err
+		}
+	}
 	if err := writeConfig(o, cfg, db, tg.URL()); err != nil {
 		return p, err
 	}
@@ -159,53 +226,134 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 	rec := newRecorder(capacity(o))
 	tg.phase.Store(rec)
 	tg.resetAlerts()
-	cmd := exec.Command(o.pulse, "--config", cfg, "--log-format", "json", "--log-level", o.logLevel, "run")
-	cmd.Env = os.Environ()
 	pprofAddr := ""
 	if o.profile != "" {
 		pprofAddr = "127.0.0.1:16060"
-		cmd.Env = append(cmd.Env, "PULSE_PPROF="+pprofAddr)
 	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return p, err
-	}
-	logs := newLogWatch()
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return p, fmt.Errorf("start pulse: %w", err)
-	}
-	var logTo io.Writer = io.Discard
-	if o.keep {
-		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("pulse-%d.log", r)))
-		if err != nil {
-			return p, err
+	agents := make([]*agentProc, o.agents)
+	defer func() {
+		// On an error, leave no agent behind.
+		for _, ag := range agents {
+			if ag != nil && ag.cmd.ProcessState == nil {
+				ag.cmd.Process.Kill()
+			}
 		}
-		defer f.Close()
-		logTo = f
+	}()
+	startAgent := func(k, attempt int) (*agentProc, error) {
+		ag := &agentProc{exited: make(chan error, 1), logs: newLogWatch(), started: time.Now()}
+		if o.store != "" {
+			ag.id = fmt.Sprintf("a%d", k+1)
+		}
+		ag.cmd = exec.Command(o.pulse, "--config", cfg, "--log-format", "json", "--log-level", o.logLevel, "run")
+		ag.cmd.Env = os.Environ()
+		if ag.id != "" {
+			ag.cmd.Env = append(ag.cmd.Env, "PULSE_AGENT_ID="+ag.id)
+		}
+		if pprofAddr != "" && k == 0 {
+			// The first agent's profile only.
+			ag.cmd.Env = append(ag.cmd.Env, "PULSE_PPROF="+pprofAddr)
+		}
+		stderr, err := ag.cmd.StderrPipe()
+		if err != nil {
+			return nil, err
+		}
+		if err := ag.cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start pulse: %w", err)
+		}
+		var logTo io.Writer = io.Discard
+		if o.keep {
+			name := fmt.Sprintf("pulse-%d.log", r)
+			if ag.id != "" {
+				name = fmt.Sprintf("pulse-%d-%s-%d.log", r, ag.id, attempt)
+			}
+			if f, err := os.Create(filepath.Join(dir, name)); err == nil {
+				logTo = f
+				defer func() {
+					go func() { <-ag.done; f.Close() }()
+				}()
+			}
+		}
+		ag.done = make(chan struct{})
+		go func() { ag.logs.read(io.TeeReader(stderr, logTo)); close(ag.done) }()
+		go func() { ag.exited <- ag.cmd.Wait() }()
+		ag.stopSampling = sampleRSS(ag.cmd.Process.Pid, &ag.anonKB, &ag.fileKB)
+		return ag, nil
 	}
-	go logs.read(io.TeeReader(stderr, logTo))
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	pid := cmd.Process.Pid
-	stopSampling := sampleRSS(pid, &p.anonKB, &p.fileKB)
+	for k := range agents {
+		for attempt := 0; ; attempt++ {
+			ag, err := startAgent(k, attempt)
+			if err != nil {
+				return p, err
+			}
+			agents[k] = ag
+			if o.agents == 1 {
+				break
+			}
+			// One after another, each once it runs. An agent that exits
+			// before it runs is started again, as a service manager
+			// would (Restart=on-failure): agents starting next to others
+			// have died of "register checks: deadlock detected"
+			// (store.WatchChecks upserts every check in map order, and
+			// locks each row, against the running agents' transactions).
+			err = ag.waitReady(60 * time.Second)
+			if err == nil {
+				break
+			}
+			ag.stopSampling()
+			if attempt >= 19 || ag.cmd.ProcessState == nil {
+				return p, err
+			}
+			p.restarts++
+			fmt.Printf("pulse %s exited at start, started again: %s\n", ag.id, lastLine(ag.logs.tail()))
+		}
+	}
+	start := agents[0].started
+	// The warm-up counts from the last agent's start.
+	lastStart := time.Now()
 
 	wait := func(until time.Time) error {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("pulse exited early (%v):\n%s", err, logs.tail())
-		case <-time.After(time.Until(until)):
-			return nil
+		for time.Now().Before(until) {
+			for _, ag := range agents {
+				select {
+				case err := <-ag.exited:
+					ag.exited <- err
+					return fmt.Errorf("pulse %s exited early (%v):\n%s", ag.id, err, ag.logs.tail())
+				default:
+				}
+			}
+			time.Sleep(min(100*time.Millisecond, max(time.Until(until), 0)))
 		}
+		return nil
 	}
-	a := start.Add(o.warmup)
+	cpuAll := func() (time.Duration, error) {
+		var sum time.Duration
+		for _, ag := range agents {
+			c, err := cpuTime(ag.cmd.Process.Pid)
+			if err != nil {
+				return 0, err
+			}
+			sum += c
+		}
+		return sum, nil
+	}
+	a := lastStart.Add(o.warmup)
 	b := a.Add(o.duration)
 	if err := wait(a); err != nil {
 		return p, err
 	}
-	cpu0, err := cpuTime(pid)
+	cpu0, err := cpuAll()
 	if err != nil {
 		return p, err
+	}
+	var pg0 map[int]time.Duration
+	others := map[int]bool{}
+	if pg != nil {
+		if err := pg.otherBackends(others); err != nil {
+			return p, err
+		}
+		if pg0, err = pgCPU(); err != nil {
+			p.pgErr = err.Error()
+		}
 	}
 	l0 := loadAvg()
 	var prof sync.WaitGroup
@@ -248,16 +396,31 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 			return p, err
 		}
 		hup = time.Now()
-		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			return p, err
+		for _, ag := range agents {
+			if err := ag.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+				return p, err
+			}
 		}
 	}
 	if err := wait(b); err != nil {
 		return p, err
 	}
-	cpu1, err := cpuTime(pid)
+	cpu1, err := cpuAll()
 	if err != nil {
 		return p, err
+	}
+	if pg != nil && pg0 != nil {
+		pg1, err := pgCPU()
+		if err == nil {
+			err = pg.otherBackends(others)
+		}
+		if err != nil {
+			p.pgErr = err.Error()
+		} else {
+			p.pgCPUAll, _, _ = pgCPUDelta(pg0, pg1)
+			p.pgCPU, p.pgGone, p.pgBorn = pgCPUDelta(without(pg0, others), without(pg1, others))
+			p.pgOthers = len(others)
+		}
 	}
 	p.load = l0 + "→" + loadAvg()
 	// Runs due just before b are still reaching the target.
@@ -268,25 +431,42 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 	if pprofAddr != "" {
 		fetch("http://"+pprofAddr+"/debug/pprof/heap", filepath.Join(o.profile, "heap.pprof"))
 	}
-	if p.hwmKB, err = memKB(pid, "VmHWM"); err != nil {
-		return p, err
-	}
-	stopSampling()
-	stopAt := time.Now()
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			return p, fmt.Errorf("pulse: %v\n%s", err, logs.tail())
+	for _, ag := range agents {
+		if ag.hwmKB, err = memKB(ag.cmd.Process.Pid, "VmHWM"); err != nil {
+			return p, err
 		}
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		return p, fmt.Errorf("pulse did not stop within 60s of SIGTERM")
+		ag.stopSampling()
+		// The phase's memory is the largest agent's; each one's is listed.
+		p.hwmKB, p.anonKB, p.fileKB = max(p.hwmKB, ag.hwmKB), max(p.anonKB, ag.anonKB), max(p.fileKB, ag.fileKB)
+		p.agentHWM = append(p.agentHWM, ag.hwmKB)
+	}
+	stopAt := time.Now()
+	for _, ag := range agents {
+		ag.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, ag := range agents {
+		select {
+		case err := <-ag.exited:
+			if err != nil {
+				return p, fmt.Errorf("pulse %s: %v\n%s", ag.id, err, ag.logs.tail())
+			}
+		case <-time.After(60 * time.Second):
+			ag.cmd.Process.Kill()
+			return p, fmt.Errorf("pulse %s did not stop within 60s of SIGTERM", ag.id)
+		}
 	}
 	p.stop = time.Since(stopAt)
 	p.cpu = cpu1 - cpu0
 	hits := rec.recorded()
 	analyse(&p, o, hits, a, b)
+	for _, h := range hits {
+		// Requests by arrival, not by slot: a result's ts is its run's
+		// start, and a run later than its interval counts for another slot.
+		if h.ns >= a.UnixNano() && h.ns < b.UnixNano() {
+			p.arrived++
+		}
+	}
+	logs := agents[0].logs
 	if t, ok := logs.at("pulse running"); ok {
 		p.ready = t.Sub(start)
 	}
@@ -309,6 +489,9 @@ func pulsePhase(o options, dir string, tg *target, r int) (phase, error) {
 			slices.Sort(lat)
 			p.alert50, p.alert99 = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
 		}
+	}
+	if pg != nil {
+		return p, pg.storage(&p, a, b)
 	}
 	if err := storage(&p, db); err != nil {
 		return p, err
@@ -466,6 +649,21 @@ func median(ps []phase) phase {
 	m.alert99 = pick(func(p phase) float64 { return float64(p.alert99) }).alert99
 	st := pick(func(p phase) float64 { return float64(p.dbBytes) / float64(max(p.results, 1)) })
 	m.dbBytes, m.results = st.dbBytes, st.results
+	m.pgHeap, m.pgIndexes, m.pgTotal = st.pgHeap, st.pgIndexes, st.pgTotal
+	m.agentHWM = pick(func(p phase) float64 { return float64(p.hwmKB) }).agentHWM
+	sr := pick(func(p phase) float64 { return float64(p.stored) / float64(max(p.arrived, 1)) })
+	m.stored, m.arrived = sr.stored, sr.arrived
+	pc := pick(func(p phase) float64 { return float64(p.pgCPU) / float64(max(p.runs, 1)) })
+	m.pgCPU, m.pgCPUAll, m.pgGone, m.pgBorn, m.pgOthers, m.pgErr = pc.pgCPU, pc.pgCPUAll, pc.pgGone, pc.pgBorn, pc.pgOthers, pc.pgErr
+	if pc.runs > 0 {
+		// Per run, over the runs of the median-CPU run the row keeps.
+		m.pgCPU = pc.pgCPU * time.Duration(m.runs) / time.Duration(pc.runs)
+		m.pgCPUAll = pc.pgCPUAll * time.Duration(m.runs) / time.Duration(pc.runs)
+	}
+	m.restarts = 0
+	for _, p := range ps {
+		m.restarts += p.restarts
+	}
 	m.load = ""
 	for i, p := range ps {
 		if i > 0 {
@@ -507,7 +705,35 @@ func printTable(o options, pulses, floors []phase) {
 		fmt.Printf("pulse: alert latency (first failing answer to webhook): %d of %d incidents notified, median %s, p99 %s\n",
 			p.alertsSent, p.alerts, ms(p.alert50), ms(p.alert99))
 	}
-	if p.results > 0 {
+	if p.restarts > 0 {
+		fmt.Printf("pulse: %d agents exited at start and were started again\n", p.restarts)
+	}
+	if len(p.agentHWM) > 1 {
+		var hs []string
+		for k, h := range p.agentHWM {
+			hs = append(hs, fmt.Sprintf("a%d %.1f MB", k+1, float64(h)/1024))
+		}
+		fmt.Printf("pulse: %d agents, peak RSS each: %s (the table's peakRSS is the largest; cpu is their sum)\n", len(p.agentHWM), strings.Join(hs, ", "))
+	}
+	if o.store != "" {
+		fmt.Printf("pulse: stored %d results of the load's checks with ts in the window, against %d requests that arrived at the target in the window: %.2f%%\n",
+			p.stored, p.arrived, 100*float64(p.stored)/float64(max(p.arrived, 1)))
+		if p.pgErr != "" {
+			fmt.Printf("postgres: CPU not measured: %s\n", p.pgErr)
+		} else {
+			fmt.Printf("postgres: CPU over the window %s = %s per run (every postgres process: %s, %s per run; %d other clients' backends left out; %d processes started in the window, %d ended and were lost)\n",
+				p.pgCPU.Round(time.Millisecond), (p.pgCPU / time.Duration(max(p.runs, 1))).Round(100*time.Nanosecond),
+				p.pgCPUAll.Round(time.Millisecond), (p.pgCPUAll / time.Duration(max(p.runs, 1))).Round(100*time.Nanosecond),
+				p.pgOthers, p.pgBorn, p.pgGone)
+			fmt.Printf("pulse+postgres: CPU per run %s\n", ((p.cpu + p.pgCPU) / time.Duration(max(p.runs, 1))).Round(100*time.Nanosecond))
+		}
+		if p.results > 0 {
+			n := float64(p.results)
+			fmt.Printf("postgres: %d rows in results after VACUUM ANALYZE: heap %.1f MB + indexes %.1f MB = total %.1f MB (with TOAST) = %.1f + %.1f = %.1f bytes per result; the whole schema %.1f MB = %.1f bytes per result\n",
+				p.results, float64(p.pgHeap)/1e6, float64(p.pgIndexes)/1e6, float64(p.pgTotal)/1e6,
+				float64(p.pgHeap)/n, float64(p.pgIndexes)/n, float64(p.pgTotal)/n, float64(p.dbBytes)/1e6, float64(p.dbBytes)/n)
+		}
+	} else if p.results > 0 {
 		fmt.Printf("pulse: %d results stored, database %.1f MB after checkpoint = %.1f bytes per result (rollups included)\n",
 			p.results, float64(p.dbBytes)/1e6, float64(p.dbBytes)/float64(p.results))
 	}

@@ -39,6 +39,8 @@ type options struct {
 	smoke       bool
 	logLevel    string
 	alerts      int
+	store       string // postgres:// base URL: a fresh schema per run
+	agents      int
 }
 
 func main() {
@@ -61,6 +63,8 @@ func main() {
 	flag.BoolVar(&o.smoke, "smoke", false, "CI smoke: 2,000 checks at 1s for 10s after 5s; exit 1 under 90% of runs or a CPU ratio over 3x")
 	flag.StringVar(&o.logLevel, "log-level", "info", "pulse's --log-level")
 	flag.IntVar(&o.alerts, "alerts", 0, "goal 6: make this many checks fail during the window (P1, fail_after 1, webhook within 0s) and time first failure -> webhook")
+	flag.StringVar(&o.store, "store", "", "keep pulse's history in PostgreSQL at this postgres:// base URL: each run creates a fresh schema (search_path) and drops it after unless -keep")
+	flag.IntVar(&o.agents, "agents", 1, "run this many pulse agents on the same config (PULSE_AGENT_ID a1, a2, ...); more than one needs -store")
 	flag.BoolVar(&floor, "floor", false, "internal: run the floor client")
 	flag.StringVar(&floorTarget, "target", "", "internal: the floor's target base URL")
 	flag.DurationVar(&floorFor, "for", 0, "internal: the floor's run time (0: until SIGTERM)")
@@ -80,6 +84,10 @@ func main() {
 	}
 	if o.smoke {
 		o.checks, o.interval, o.duration, o.warmup, o.noFloor = 2000, time.Second, 10*time.Second, 5*time.Second, false
+	}
+	if o.agents < 1 || (o.agents > 1 && o.store == "") {
+		fmt.Fprintln(os.Stderr, "load: -agents N > 1 needs -store (agents share the work only through PostgreSQL)")
+		os.Exit(2)
 	}
 	code, err := run(o, seed)
 	if err != nil {
