@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/pulse-monitor/pulse/checks"
@@ -155,8 +157,11 @@ func (s *Store) WatchChecks(ctx context.Context, types map[string]string) error 
 		}
 		defer st.Close()
 		var id int64
-		for name, typ := range types {
-			if err := st.QueryRowContext(ctx, name, typ, now).Scan(&id); err != nil {
+		// In name order: agents sharing a PostgreSQL database register the
+		// same checks at the same time, and rows locked in map order
+		// deadlock one against the other.
+		for _, name := range slices.Sorted(maps.Keys(types)) {
+			if err := st.QueryRowContext(ctx, name, types[name], now).Scan(&id); err != nil {
 				return err
 			}
 		}
