@@ -47,7 +47,11 @@ type incidents struct {
 	// stale is set when incident writes were not committed; openSum is
 	// the open incidents as reconcile last saw them. Either changing makes
 	// the timer compare the state in memory with the database.
-	stale   atomic.Bool
+	stale atomic.Bool
+	// recMu serializes reconcileWith, which the timer and, among several
+	// agents, the adoption of shards taken over (runMember) both call;
+	// it guards openSum.
+	recMu   sync.Mutex
 	openSum uint64
 	// ack is the base URL and key of ack links, nil when off; replaced on
 	// reload. Atomic because items are built inside write transactions,
@@ -610,6 +614,8 @@ func (m *incidents) reconcile(ctx context.Context, force bool) error {
 // nor, unless forced, when neither the open incidents nor a failed write
 // say anything moved.
 func (m *incidents) reconcileWith(open []store.Incident, writes uint64, quiet, force bool) {
+	m.recMu.Lock()
+	defer m.recMu.Unlock()
 	sum := uint64(14695981039346656037)
 	for i := range open {
 		for _, v := range []uint64{uint64(open[i].ID), uint64(len(open[i].Status)), uint64(len(open[i].Severity))} {
