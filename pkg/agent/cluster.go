@@ -40,7 +40,14 @@ type member struct {
 	mu    sync.Mutex
 	owned map[int]int64 // shard → epoch the agent has adopted the checks of
 	jobs  []schedule.Job
+	// unadopted is set while shards held could not be adopted (their
+	// state unreadable): runMember retries every adoptRetry, since the
+	// lease set may not change again for a long time.
+	unadopted bool
 }
+
+// adoptRetry is how soon follow is retried after an adoption failed.
+const adoptRetry = time.Second
 
 // AgentID is this process's id among the agents sharing a database: its
 // host and pid, unless PULSE_AGENT_ID names it.
@@ -143,14 +150,16 @@ func (a *Agent) follow(ctx context.Context) {
 			lost++
 		}
 	}
+	a.cl.unadopted = false
 	if len(gained) > 0 {
 		if err := a.adopt(ctx, gained); err != nil {
-			// Not adopted: their checks do not run until the next change
-			// or the next round (the lease stays held meanwhile).
+			// Not adopted: their checks do not run until runMember
+			// retries (the lease stays held meanwhile).
 			a.log.Error("cluster: could not read the state of checks taken over", "shards", len(gained), "err", err)
 			for _, s := range gained {
 				delete(held.Shards, s)
 			}
+			a.cl.unadopted = true
 		}
 	}
 	clear(a.cl.owned)
@@ -212,6 +221,8 @@ func (a *Agent) runMember(ctx context.Context) {
 			a.log.Error("cluster: lease protocol stopped", "err", err)
 		}
 	})
+	retry := time.NewTicker(adoptRetry)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -220,6 +231,13 @@ func (a *Agent) runMember(ctx context.Context) {
 		case <-a.cl.Changes():
 			a.follow(ctx)
 			a.inc.disp.Wake() // channels gained: their rows are due now
+		case <-retry.C:
+			a.cl.mu.Lock()
+			again := a.cl.unadopted
+			a.cl.mu.Unlock()
+			if again {
+				a.follow(ctx)
+			}
 		}
 	}
 }
