@@ -269,9 +269,22 @@ func (a *Agent) maintainer() bool {
 type leasedOutbox struct {
 	a *Agent // its store; its member, nil when alone
 
-	mu    sync.Mutex
-	chans map[int64]string // row id → notifier, of the rows last handed out
+	mu sync.Mutex
+	// chans is the notifier of the rows handed out, kept until marked: a
+	// send in flight must still find its channel when a later read no
+	// longer returns its row (superseded meanwhile, or its channel
+	// released). Entries not handed out again are dropped after
+	// forgetHandout.
+	chans map[int64]handout
 }
+
+type handout struct {
+	notifier string
+	at       time.Time // last handed out
+}
+
+// forgetHandout outlasts any send (notify.SendTimeout) and its marks.
+const forgetHandout = notify.SendTimeout + time.Minute
 
 func (o *leasedOutbox) PendingOutbox(ctx context.Context) ([]notify.OutboxRow, error) {
 	rows, err := o.a.store.PendingOutbox(ctx)
@@ -280,13 +293,18 @@ func (o *leasedOutbox) PendingOutbox(ctx context.Context) ([]notify.OutboxRow, e
 	}
 	held := o.a.cl.Held().Channels
 	out := rows[:0]
+	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	clear(o.chans)
+	for id, h := range o.chans {
+		if now.Sub(h.at) > forgetHandout {
+			delete(o.chans, id)
+		}
+	}
 	for _, r := range rows {
 		if _, ok := held[r.Notifier]; ok {
 			out = append(out, r)
-			o.chans[r.ID] = r.Notifier
+			o.chans[r.ID] = handout{r.Notifier, now}
 		}
 	}
 	return out, nil
@@ -301,7 +319,7 @@ func (o *leasedOutbox) under(ctx context.Context, ids []int64) (context.Context,
 	o.mu.Lock()
 	name := ""
 	if len(ids) > 0 {
-		name = o.chans[ids[0]]
+		name = o.chans[ids[0]].notifier
 	}
 	o.mu.Unlock()
 	t, ok := o.a.cl.OwnsChannel(name)
@@ -311,12 +329,28 @@ func (o *leasedOutbox) under(ctx context.Context, ids []int64) (context.Context,
 	return store.WithFence(ctx, store.Fence{Lease: t.Name, Owner: t.Owner, Epoch: t.Epoch}), nil
 }
 
+// forget drops the rows marked for good.
+func (o *leasedOutbox) forget(ids []int64) {
+	if o.a.cl == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, id := range ids {
+		delete(o.chans, id)
+	}
+}
+
 func (o *leasedOutbox) MarkSent(ctx context.Context, ids []int64, at time.Time) error {
 	ctx, err := o.under(ctx, ids)
 	if err != nil {
 		return err
 	}
-	return o.a.store.MarkSent(ctx, ids, at)
+	if err := o.a.store.MarkSent(ctx, ids, at); err != nil {
+		return err
+	}
+	o.forget(ids)
+	return nil
 }
 
 func (o *leasedOutbox) MarkRetry(ctx context.Context, ids []int64, next time.Time, reason string) error {
@@ -332,5 +366,9 @@ func (o *leasedOutbox) MarkFailed(ctx context.Context, ids []int64, reason, answ
 	if err != nil {
 		return err
 	}
-	return o.a.store.MarkFailed(ctx, ids, reason, answer, at)
+	if err := o.a.store.MarkFailed(ctx, ids, reason, answer, at); err != nil {
+		return err
+	}
+	o.forget(ids)
+	return nil
 }
