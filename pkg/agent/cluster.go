@@ -46,8 +46,13 @@ type member struct {
 	unadopted bool
 }
 
-// adoptRetry is how soon follow is retried after an adoption failed.
-const adoptRetry = time.Second
+// adoptRetry is how soon follow is retried after an adoption failed, and
+// outboxPoll how often the dispatcher reads the outbox while the agent
+// holds channels (rows queued by the other agents).
+const (
+	adoptRetry = time.Second
+	outboxPoll = adoptRetry
+)
 
 // AgentID is this process's id among the agents sharing a database: its
 // host and pid, unless PULSE_AGENT_ID names it.
@@ -237,6 +242,12 @@ func (a *Agent) runMember(ctx context.Context) {
 			a.cl.mu.Unlock()
 			if again {
 				a.follow(ctx)
+			}
+			// Rows the other agents queue for the channels held here wake
+			// nobody here (the store's commit hook sees this agent's own
+			// writes only): look at the outbox every outboxPoll.
+			if len(a.cl.Held().Channels) > 0 {
+				a.inc.disp.Wake()
 			}
 		}
 	}
