@@ -607,9 +607,9 @@ func TestClusterFailover(t *testing.T) {
 	stop := sync.OnceFunc(func() { close(stopFlip); <-flipped })
 	t.Cleanup(stop)
 
+	handovers := c.watchHandovers() // from the start: the first balancing hands channels over too
 	c.startAll()
 	c.waitBalanced(90*time.Second, c.ids()...)
-	handovers := c.watchHandovers()
 	waitFor(t, 30*time.Second, "a P1 notification on every channel", func() bool {
 		for _, h := range clusterHooks {
 			if _, ok := c.hooks.firstOnAfter(h, time.Time{}); !ok {
