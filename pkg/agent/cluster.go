@@ -321,6 +321,18 @@ func (o *leasedOutbox) PendingOutbox(ctx context.Context) ([]notify.OutboxRow, e
 	return out, nil
 }
 
+// Holds reports whether the agent may still send on notifier's channel:
+// the dispatcher asks before each message of a round, so that an agent that
+// lost or released the channel meanwhile stops (one send in flight at
+// most goes on, and its mark is fenced).
+func (o *leasedOutbox) Holds(notifier string) bool {
+	if o.a.cl == nil {
+		return true
+	}
+	_, ok := o.a.cl.OwnsChannel(notifier)
+	return ok
+}
+
 // under returns ctx fenced by the lease of the channel of ids (one
 // notifier's rows: the dispatcher marks them per notifier).
 func (o *leasedOutbox) under(ctx context.Context, ids []int64) (context.Context, error) {
