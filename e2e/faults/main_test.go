@@ -149,9 +149,18 @@ type agent struct {
 
 func (e *env) start(t *testing.T, args ...string) *agent {
 	t.Helper()
+	return e.startEnv(t, nil, args...)
+}
+
+// startEnv is start with extra environment variables ("KEY=value").
+func (e *env) startEnv(t *testing.T, extraEnv []string, args ...string) *agent {
+	t.Helper()
 	a := &agent{stderr: &syncBuffer{}, done: make(chan struct{})}
 	a.cmd = exec.Command(pulseBin, append([]string{"--config", e.config, "--log-level", "debug", "run"}, args...)...)
 	a.cmd.Dir = e.dir
+	if len(extraEnv) > 0 {
+		a.cmd.Env = append(os.Environ(), extraEnv...)
+	}
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

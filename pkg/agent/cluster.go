@@ -40,7 +40,19 @@ type member struct {
 	mu    sync.Mutex
 	owned map[int]int64 // shard → epoch the agent has adopted the checks of
 	jobs  []schedule.Job
+	// unadopted is set while shards held could not be adopted (their
+	// state unreadable): runMember retries every adoptRetry, since the
+	// lease set may not change again for a long time.
+	unadopted bool
 }
+
+// adoptRetry is how soon follow is retried after an adoption failed, and
+// outboxPoll how often the dispatcher reads the outbox while the agent
+// holds channels (rows queued by the other agents).
+const (
+	adoptRetry = time.Second
+	outboxPoll = adoptRetry
+)
 
 // AgentID is this process's id among the agents sharing a database: its
 // host and pid, unless PULSE_AGENT_ID names it.
@@ -134,13 +146,13 @@ func (a *Agent) setJobs(js []schedule.Job) {
 // follow adopts the checks of the shards gained since the last call (their
 // state as the previous holder saved it, their open incidents) and gives
 // the scheduler the jobs of the shards held now. Runs of checks whose shard
-// was lost are fenced out by the writer. It reports false when shards
-// could not be adopted (the database did not answer): call it again soon.
-func (a *Agent) follow(ctx context.Context) bool {
+// was lost are fenced out by the writer. Shards that could not be adopted
+// (the database did not answer) are left out and marked for runMember to
+// try again.
+func (a *Agent) follow(ctx context.Context) {
 	held := a.cl.Held()
 	a.cl.mu.Lock()
 	defer a.cl.mu.Unlock()
-	adopted := true
 	var gained []int
 	for s, t := range held.Shards {
 		if e, ok := a.cl.owned[s]; !ok || e != t.Epoch {
@@ -153,15 +165,16 @@ func (a *Agent) follow(ctx context.Context) bool {
 			lost++
 		}
 	}
+	a.cl.unadopted = false
 	if len(gained) > 0 {
 		if err := a.adopt(ctx, gained); err != nil {
-			// Not adopted: their checks do not run until the next change
-			// or the next round (the lease stays held meanwhile).
+			// Not adopted: their checks do not run until runMember
+			// retries (the lease stays held meanwhile).
 			a.log.Error("cluster: could not read the state of checks taken over", "shards", len(gained), "err", err)
 			for _, s := range gained {
 				delete(held.Shards, s)
 			}
-			adopted = false
+			a.cl.unadopted = true
 		}
 	}
 	clear(a.cl.owned)
@@ -181,7 +194,6 @@ func (a *Agent) follow(ctx context.Context) bool {
 		a.log.Info("cluster: shards changed", "held", len(held.Shards), "gained", len(gained), "lost", lost,
 			"checks", len(js), "channels", len(held.Channels), "maintainer", held.Maintainer != nil)
 	}
-	return adopted
 }
 
 // adopt reads the saved state of the checks of shards from the database,
@@ -237,8 +249,11 @@ func (a *Agent) runMember(ctx context.Context) {
 		}
 	})
 	wg.Go(func() { a.store.ListenOutbox(ctx, a.outboxWake) })
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
+	// Every adoptRetry: shards not adopted yet are tried again, and the
+	// dispatcher reads the outbox while channels are held (outboxPoll): a
+	// safety net under the outbox listener, which may miss a notification
+	// while it reconnects.
+	retry := time.NewTicker(adoptRetry)
 	defer retry.Stop()
 	for {
 		select {
@@ -246,12 +261,19 @@ func (a *Agent) runMember(ctx context.Context) {
 			wg.Wait()
 			return
 		case <-a.cl.Changes():
+			a.follow(ctx)
+			a.inc.disp.Wake() // channels gained: their rows are due now
 		case <-retry.C:
+			a.cl.mu.Lock()
+			again := a.cl.unadopted
+			a.cl.mu.Unlock()
+			if again {
+				a.follow(ctx)
+			}
+			if len(a.cl.Held().Channels) > 0 {
+				a.inc.disp.Wake()
+			}
 		}
-		if !a.follow(ctx) {
-			retry.Reset(adoptRetry)
-		}
-		a.inc.disp.Wake() // channels gained: their rows are due now
 	}
 }
 
@@ -281,9 +303,6 @@ func (m *member) health() error {
 	return nil
 }
 
-// adoptRetry is how soon shards that could not be adopted are tried again.
-const adoptRetry = time.Second
-
 // maintainer reports whether this agent runs the digest, rollups,
 // retention and self-heartbeat now.
 func (a *Agent) maintainer() bool {
@@ -301,9 +320,22 @@ func (a *Agent) maintainer() bool {
 type leasedOutbox struct {
 	a *Agent // its store; its member, nil when alone
 
-	mu    sync.Mutex
-	chans map[int64]string // row id → notifier, of the rows last handed out
+	mu sync.Mutex
+	// chans is the notifier of the rows handed out, kept until marked: a
+	// send in flight must still find its channel when a later read no
+	// longer returns its row (superseded meanwhile, or its channel
+	// released). Entries not handed out again are dropped after
+	// forgetHandout.
+	chans map[int64]handout
 }
+
+type handout struct {
+	notifier string
+	at       time.Time // last handed out
+}
+
+// forgetHandout outlasts any send (notify.SendTimeout) and its marks.
+const forgetHandout = notify.SendTimeout + time.Minute
 
 func (o *leasedOutbox) PendingOutbox(ctx context.Context) ([]notify.OutboxRow, error) {
 	rows, err := o.a.store.PendingOutbox(ctx)
@@ -313,19 +345,36 @@ func (o *leasedOutbox) PendingOutbox(ctx context.Context) ([]notify.OutboxRow, e
 	snap := o.a.cl.Held()
 	configured := o.a.notifierSet()
 	out := rows[:0]
+	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	clear(o.chans)
+	for id, h := range o.chans {
+		if now.Sub(h.at) > forgetHandout {
+			delete(o.chans, id)
+		}
+	}
 	for _, r := range rows {
 		_, held := snap.Channels[r.Notifier]
 		// Rows of a notifier no longer configured have no channel: the
 		// maintainer gives them up (the dispatcher marks them failed).
 		if held || !configured[r.Notifier] && snap.Maintainer != nil {
 			out = append(out, r)
-			o.chans[r.ID] = r.Notifier
+			o.chans[r.ID] = handout{r.Notifier, now}
 		}
 	}
 	return out, nil
+}
+
+// Holds reports whether the agent may still send on notifier's channel:
+// the dispatcher asks before each message of a round, so that an agent that
+// lost or released the channel meanwhile stops (one send in flight at
+// most goes on, and its mark is fenced).
+func (o *leasedOutbox) Holds(notifier string) bool {
+	if o.a.cl == nil {
+		return true
+	}
+	_, ok := o.a.cl.OwnsChannel(notifier)
+	return ok
 }
 
 // under returns ctx fenced by the lease of the channel of ids (one
@@ -337,7 +386,7 @@ func (o *leasedOutbox) under(ctx context.Context, ids []int64) (context.Context,
 	o.mu.Lock()
 	name := ""
 	if len(ids) > 0 {
-		name = o.chans[ids[0]]
+		name = o.chans[ids[0]].notifier
 	}
 	o.mu.Unlock()
 	t, ok := o.a.cl.OwnsChannel(name)
@@ -350,12 +399,28 @@ func (o *leasedOutbox) under(ctx context.Context, ids []int64) (context.Context,
 	return store.WithFence(ctx, store.Fence{Lease: t.Name, Owner: t.Owner, Epoch: t.Epoch}), nil
 }
 
+// forget drops the rows marked for good.
+func (o *leasedOutbox) forget(ids []int64) {
+	if o.a.cl == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, id := range ids {
+		delete(o.chans, id)
+	}
+}
+
 func (o *leasedOutbox) MarkSent(ctx context.Context, ids []int64, at time.Time) error {
 	ctx, err := o.under(ctx, ids)
 	if err != nil {
 		return err
 	}
-	return o.a.store.MarkSent(ctx, ids, at)
+	if err := o.a.store.MarkSent(ctx, ids, at); err != nil {
+		return err
+	}
+	o.forget(ids)
+	return nil
 }
 
 func (o *leasedOutbox) MarkRetry(ctx context.Context, ids []int64, next time.Time, reason string) error {
@@ -371,5 +436,9 @@ func (o *leasedOutbox) MarkFailed(ctx context.Context, ids []int64, reason, answ
 	if err != nil {
 		return err
 	}
-	return o.a.store.MarkFailed(ctx, ids, reason, answer, at)
+	if err := o.a.store.MarkFailed(ctx, ids, reason, answer, at); err != nil {
+		return err
+	}
+	o.forget(ids)
+	return nil
 }

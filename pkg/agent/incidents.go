@@ -98,7 +98,7 @@ func (a *Agent) incidentDeps() incidentDeps {
 		},
 		writes: &a.incidentWrites, applying: &a.applying,
 		fence:  a.fence,
-		outbox: &leasedOutbox{a: a, chans: map[int64]string{}},
+		outbox: &leasedOutbox{a: a, chans: map[int64]handout{}},
 	}
 }
 

@@ -323,6 +323,13 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 	return next, len(order) > 0, nil
 }
 
+// channelHolder is an outbox shared by several agents, each sending the
+// rows of the notifier channels it holds: Holds says whether this one may
+// still send on notifier's.
+type channelHolder interface {
+	Holds(notifier string) bool
+}
+
 // sendAll sends one notifier's messages in order. After a failure worth
 // retrying it stops: the receiver is likely down for the others too.
 func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow) {
@@ -334,9 +341,13 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 		d.Wake()
 	}()
 	log := d.log.With("notifier", n.Name())
+	held, _ := d.out.(channelHolder)
 	for _, rows := range msgs {
 		if ctx.Err() != nil {
 			return
+		}
+		if held != nil && !held.Holds(n.Name()) {
+			return // the channel moved on: its next holder sends the rest
 		}
 		ids := make([]int64, len(rows))
 		attempts := 0

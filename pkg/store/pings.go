@@ -3,8 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pulse-monitor/pulse/checks"
 )
@@ -147,7 +152,30 @@ func (s *Store) WatchChecks(ctx context.Context, types map[string]string) error 
 		return nil
 	}
 	now := msOf(s.now())
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	var err error
+	// Agents sharing a PostgreSQL database upsert these rows from their
+	// writers too, one batch's checks in its own order: a deadlock aborts
+	// one side, and registering again then goes through.
+	for attempt := 1; ; attempt++ {
+		err = s.watchChecks(ctx, types, now)
+		if err == nil || attempt == 3 || !isDeadlock(err) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("register checks: %w", err)
+	}
+	return nil
+}
+
+// isDeadlock reports whether err is PostgreSQL's deadlock_detected.
+func isDeadlock(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "40P01"
+}
+
+func (s *Store) watchChecks(ctx context.Context, types map[string]string, now int64) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		// Prepared once: preparing it per check was a fifth of a reload.
 		st, err := tx.PrepareContext(ctx, ensureCheckSQL)
 		if err != nil {
@@ -155,15 +183,14 @@ func (s *Store) WatchChecks(ctx context.Context, types map[string]string) error 
 		}
 		defer st.Close()
 		var id int64
-		for name, typ := range types {
-			if err := st.QueryRowContext(ctx, name, typ, now).Scan(&id); err != nil {
+		// In name order: agents sharing a PostgreSQL database register the
+		// same checks at the same time, and rows locked in map order
+		// deadlock one against the other.
+		for _, name := range slices.Sorted(maps.Keys(types)) {
+			if err := st.QueryRowContext(ctx, name, types[name], now).Scan(&id); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("register checks: %w", err)
-	}
-	return nil
 }

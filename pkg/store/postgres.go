@@ -40,6 +40,19 @@ type pgEngine struct {
 
 func (pgEngine) name() string { return "PostgreSQL" }
 
+// idleTxTimeout ends, on the server, a transaction of the store whose
+// client has gone silent in the middle of it. A fenced write holds its
+// lease row FOR KEY SHARE until its transaction ends, and a takeover claims
+// with SKIP LOCKED: an agent partitioned from the database (its packets
+// dropped, no reset) in the middle of a fenced write would otherwise keep
+// that shard or channel from every other agent until the server's TCP
+// keepalive gives up (hours). No transaction of the store waits on its
+// client that long; a URL that sets the parameter keeps its value.
+const (
+	idleTxParam   = "idle_in_transaction_session_timeout"
+	idleTxTimeout = "5s"
+)
+
 // openPostgres connects the store's two pools: w for the writer and the
 // other writes, r for reads. The writer keeps one connection, as on SQLite:
 // its batches are the agent's write order.
@@ -47,6 +60,9 @@ func openPostgres(s *Store, url string) error {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return fmt.Errorf("open database %s: %s", s.path, redact.Text(err.Error()))
+	}
+	if _, set := cfg.RuntimeParams[idleTxParam]; !set {
+		cfg.RuntimeParams[idleTxParam] = idleTxTimeout
 	}
 	eng := &pgEngine{url: url}
 	s.eng = eng
