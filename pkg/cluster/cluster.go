@@ -9,7 +9,9 @@
 //     epoch and an expiry on the database clock (now()).
 //  2. Every Renew (5 s) a Member upserts its row in agents (last_seen = now())
 //     and renews what it holds in one UPDATE matching owner and epoch; a lease
-//     that does not come back is dropped at once.
+//     that does not come back is dropped at once. While a peer has missed a
+//     renewal (dead, or cut off) it rounds every Renew/5, so that the peer's
+//     leases are claimed within a second of their expiry.
 //  3. It claims free or expired leases with SELECT ... FOR UPDATE SKIP LOCKED,
 //     bumping the epoch, up to its fair share of the live agents that share
 //     the majority config hash (floor or ceil of leases/agents, the remainder
@@ -293,6 +295,7 @@ type agentRow struct {
 	hash    string
 	started time.Time
 	loc     string // its location: whose site shards it shares
+	late    bool   // missed a renewal (dead, or cut off): its leases may expire soon
 }
 
 // majority is the config hash shared by most live agents. A tie goes to the

@@ -91,6 +91,7 @@ type Member struct {
 	// Touched only by the goroutine running tick (Run, then Close).
 	seeded  bool
 	started bool
+	fast    bool         // a peer is late: round every Renew/5
 	ticks   atomic.Int64 // rounds completed without error (tests)
 	wakes   atomic.Int64 // times watch woke (tests: it must not spin)
 
@@ -343,6 +344,9 @@ func (m *Member) Run(ctx context.Context) error {
 		}
 		m.announce()
 		next := m.o.Renew
+		if m.fast {
+			next = m.o.Renew / 5
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				continue
@@ -503,9 +507,9 @@ RETURNING l.name, l.epoch`
 		last_seen = now(), left_at = NULL
 	RETURNING id, config_hash, started_at, location
 )
-SELECT id, config_hash, started_at, location FROM me
+SELECT id, config_hash, started_at, location, false FROM me
 UNION ALL
-SELECT id, config_hash, started_at, location FROM agents
+SELECT id, config_hash, started_at, location, last_seen < now() - $8::bigint * interval '1 microsecond' FROM agents
 WHERE id <> $1 AND left_at IS NULL AND last_seen > now() - ttl`
 
 	// claimSQL takes free, expired or forgotten (owned by us but not known
@@ -565,6 +569,10 @@ func (m *Member) tick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A peer that missed its renewal may be dead: round faster until its
+	// leases expire, so they are taken within a fifth of Renew of their
+	// expiry rather than up to a whole Renew later.
+	m.fast = slices.ContainsFunc(live, func(a agentRow) bool { return a.late })
 	m.started = true
 	major := majority(live)
 	drift := major != m.o.ConfigHash
@@ -692,7 +700,8 @@ func (m *Member) renew(ctx context.Context) error {
 func (m *Member) heartbeat(ctx context.Context) ([]agentRow, error) {
 	ctx, cancel := m.stmt(ctx)
 	defer cancel()
-	rows, err := m.db.QueryContext(ctx, heartbeatSQL, m.o.ID, m.o.Location, m.o.ConfigHash, m.o.Host, m.o.PID, micros(m.o.TTL), !m.started)
+	rows, err := m.db.QueryContext(ctx, heartbeatSQL, m.o.ID, m.o.Location, m.o.ConfigHash, m.o.Host, m.o.PID, micros(m.o.TTL), !m.started,
+		micros(m.o.Renew+m.o.Renew/2))
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: %w", err)
 	}
@@ -700,7 +709,7 @@ func (m *Member) heartbeat(ctx context.Context) ([]agentRow, error) {
 	var out []agentRow
 	for rows.Next() {
 		var a agentRow
-		if err := rows.Scan(&a.id, &a.hash, &a.started, &a.loc); err != nil {
+		if err := rows.Scan(&a.id, &a.hash, &a.started, &a.loc, &a.late); err != nil {
 			return nil, fmt.Errorf("heartbeat: %w", err)
 		}
 		out = append(out, a)
