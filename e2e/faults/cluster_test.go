@@ -31,9 +31,8 @@ import (
 // to simulate. Agents never talk to each other, PostgreSQL is their only
 // arbiter, so a split of the network between agents changes nothing.
 //
-// Not covered: the P2 "agent lost its database" that the other agents
-// should raise once a cut-off agent's lease expired is not implemented yet,
-// so TestClusterCutOff does not assert it.
+// The P2 "agent lost its database" the others raise once a cut-off agent's
+// leases expired is the implicit cluster check's incident (TestClusterCutOff).
 
 var clusterHooks = []string{"hook-a", "hook-b", "hook-c"}
 
@@ -944,6 +943,13 @@ func TestClusterCutOff(t *testing.T) {
 				t.Errorf("%s: %s still holds %s on the database", iso.name, victim.id, name)
 			}
 		}
+		// The others raise a P2: the implicit cluster check's incident.
+		lostQ := `SELECT count(*) FROM incidents WHERE check_name = 'cluster' AND severity = 'P2'
+			AND status != 'resolved' AND message LIKE '%agent ` + victim.id + ` (%lost its database%'`
+		waitFor(t, 30*time.Second, iso.name+": a P2 says "+victim.id+" lost its database", func() bool {
+			return c.count(lostQ) == 1
+		})
+		lostAfter := time.Since(cutAt)
 
 		victim.proxy.Heal()
 		rejoin := c.waitBalanced(90*time.Second, c.ids()...)
@@ -953,8 +959,12 @@ func TestClusterCutOff(t *testing.T) {
 		if victim.a.exited() {
 			t.Fatalf("%s: %s exited (status %d)", iso.name, victim.id, victim.a.code)
 		}
-		t.Logf("FIGURE cluster-cutoff: mode=%s agent=%s healthz_503_after=%.1fs others_took_over_after=%.1fs sent_after_cut=%d sent_after_leases_ran_out=%d rebalanced_after_heal=%.1fs",
-			iso.name, victim.id, unhealthy.Seconds(), tookOver.Seconds(), sentAfterCut, len(late), rejoin.Seconds())
+		// Back: the cluster check recovers and resolves its incident.
+		waitFor(t, 30*time.Second, iso.name+": the P2 about "+victim.id+" resolves once it is back", func() bool {
+			return c.count(lostQ) == 0
+		})
+		t.Logf("FIGURE cluster-cutoff: mode=%s agent=%s healthz_503_after=%.1fs others_took_over_after=%.1fs p2_agent_lost_after=%.1fs sent_after_cut=%d sent_after_leases_ran_out=%d rebalanced_after_heal=%.1fs",
+			iso.name, victim.id, unhealthy.Seconds(), tookOver.Seconds(), lostAfter.Seconds(), sentAfterCut, len(late), rejoin.Seconds())
 		if unhealthy > cluster.DefaultTTL {
 			t.Errorf("%s: /healthz of %s turned 503 after %v, want within the TTL (%v)", iso.name, victim.id, unhealthy, cluster.DefaultTTL)
 		}
