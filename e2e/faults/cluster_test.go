@@ -265,10 +265,14 @@ notify = [%s]
 within = "0s"
 repeat = "3s"
 
+[escalation.P2]
+notify = [%s]
+within = "0s"
+
 [escalation.P3]
 notify = [%s]
 within = "0s"
-`, quoted, quoted)
+`, quoted, quoted, quoted)
 
 	for i := range 3 {
 		n := &clusterNode{id: fmt.Sprintf("a%d", i+1), proxy: storetest.NewProxy(t, u.Host), port: freePort(t)}
@@ -689,13 +693,12 @@ func TestClusterFailover(t *testing.T) {
 			chanResume = append(chanResume, worstChan)
 		}
 		// The bound by design: the lease expires TTL after its last renewal
-		// (at most TTL after the kill), the others see it free at their
-		// next round (Renew), then the check's interval; 2s for a -race
-		// binary on a busy machine. The issue's target is 20s.
-		if bound := cluster.DefaultTTL + cluster.DefaultRenew + time.Second + 2*time.Second; worstCheck > bound {
+		// (at most TTL after the kill); the others, rounding every Renew/5
+		// once the killed agent missed a renewal, claim it within a second;
+		// then the check's interval; 3s for a -race binary on a busy
+		// machine: the issue's target of 20s.
+		if bound := cluster.DefaultTTL + cluster.DefaultRenew/5 + time.Second + 3*time.Second; worstCheck > bound {
 			t.Errorf("kill %d: the checks of %s resumed after %v, want ≤ %v", i+1, victim.id, worstCheck, bound)
-		} else if worstCheck > 20*time.Second {
-			t.Logf("kill %d: the checks of %s resumed after %v, above the 20s target", i+1, victim.id, worstCheck)
 		}
 		if worstChan > 30*time.Second {
 			t.Errorf("kill %d: the channels of %s resumed after %v, want ≤ 30s", i+1, victim.id, worstChan)
