@@ -47,12 +47,9 @@ type member struct {
 }
 
 // adoptRetry is how soon follow is retried after an adoption failed, and
-// outboxPoll how often the dispatcher reads the outbox while the agent
-// holds channels (rows queued by the other agents).
-const (
-	adoptRetry = time.Second
-	outboxPoll = adoptRetry
-)
+// how often the dispatcher reads the outbox while the agent holds channels
+// (rows queued by the other agents, should the outbox listener miss one).
+const adoptRetry = time.Second
 
 // AgentID is this process's id among the agents sharing a database: its
 // host and pid, unless PULSE_AGENT_ID names it.
@@ -250,7 +247,7 @@ func (a *Agent) runMember(ctx context.Context) {
 	})
 	wg.Go(func() { a.store.ListenOutbox(ctx, a.outboxWake) })
 	// Every adoptRetry: shards not adopted yet are tried again, and the
-	// dispatcher reads the outbox while channels are held (outboxPoll): a
+	// dispatcher reads the outbox while channels are held: a
 	// safety net under the outbox listener, which may miss a notification
 	// while it reconnects.
 	retry := time.NewTicker(adoptRetry)
