@@ -21,6 +21,7 @@ import (
 var copyTables = []string{
 	"checks", "messages", "results", "latest", "rollups", "rollups_daily", "check_state", "pings",
 	"incidents", "incident_events", "outbox", "silences", "meta",
+	"incident_updates", "postmortems", "subscribers", "annotations",
 }
 
 // identityTables are the tables whose id PostgreSQL hands out (an
@@ -33,6 +34,7 @@ var identityTables = []struct {
 }{
 	{"checks", false}, {"messages", false}, {"incidents", true}, {"incident_events", false},
 	{"outbox", true}, {"silences", true},
+	{"incident_updates", true}, {"subscribers", true}, {"annotations", true},
 }
 
 // copyProgressEvery is how many rows of one table pass between two

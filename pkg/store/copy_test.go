@@ -104,6 +104,19 @@ func copyFixture(t *testing.T) string {
 		t.Fatal(err)
 	}
 
+	// What people wrote (issue 17): an update, a postmortem, a subscriber,
+	// an annotation.
+	for _, q := range []string{
+		`INSERT INTO incident_updates(incident_id, at, status, message, public, author) VALUES(1, 1, 'investigating', 'looking', 1, 'alice')`,
+		`INSERT INTO postmortems(incident_id, body, written_at, author) VALUES(2, '# what happened', 2, 'bob')`,
+		`INSERT INTO subscribers(kind, address, created_at, confirmed_at) VALUES('email', 'a@example.com', 3, 4)`,
+		`INSERT INTO annotations(at, tag, message, author) VALUES(5, 'deploy', 'v1.2.3', 'ci')`,
+	} {
+		if _, err := s.w.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// Silences: the newest removed, so SQLite's sequence is past the max id.
 	if _, err := s.AddSilence(ctx, Silence{Pattern: "api-*", Until: t0.Add(time.Hour), Reason: "deploy", CreatedBy: "ann", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
