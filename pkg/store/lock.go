@@ -95,7 +95,15 @@ func holderPID(f *os.File) int {
 // there while a third agent creates and locks a new one.
 func (l *AgentLock) Unlock() error {
 	if l.pg != nil {
-		return l.pg.Close(context.Background())
+		// Release before closing: the server drops a closed session's
+		// locks only once its backend has exited, after Close returns, so
+		// a `pulse migrate` started just after the last agent stopped
+		// would still find the database taken. If the release fails the
+		// close still ends the session, and with it the lock.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		l.pg.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+		return l.pg.Close(ctx)
 	}
 	return l.f.Close()
 }
