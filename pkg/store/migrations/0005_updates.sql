@@ -8,7 +8,8 @@ CREATE TABLE IF NOT EXISTS incident_updates (
     status      TEXT    NOT NULL,
     message     TEXT    NOT NULL DEFAULT '',
     public      INTEGER NOT NULL DEFAULT 0,
-    author      TEXT    NOT NULL DEFAULT ''
+    author      TEXT    NOT NULL DEFAULT '',
+    dedup_key   TEXT    UNIQUE                  -- set for a maintenance announcement: announced once
 );
 CREATE INDEX IF NOT EXISTS incident_updates_incident ON incident_updates(incident_id, at);
 CREATE INDEX IF NOT EXISTS incident_updates_public ON incident_updates(at) WHERE public = 1;

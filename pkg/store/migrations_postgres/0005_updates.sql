@@ -6,7 +6,8 @@ CREATE TABLE IF NOT EXISTS incident_updates (
     status      text   NOT NULL,
     message     text   NOT NULL DEFAULT '',
     public      bigint NOT NULL DEFAULT 0,
-    author      text   NOT NULL DEFAULT ''
+    author      text   NOT NULL DEFAULT '',
+    dedup_key   text   UNIQUE                  -- set for a maintenance announcement: announced once
 );
 CREATE INDEX IF NOT EXISTS incident_updates_incident ON incident_updates(incident_id, at);
 CREATE INDEX IF NOT EXISTS incident_updates_public ON incident_updates(at) WHERE public = 1;

@@ -7,3 +7,6 @@ CREATE TABLE IF NOT EXISTS subscribers (
     confirmed_at bigint,                       -- NULL until the opt-in link was used
     UNIQUE (kind, address)
 );
+-- Each subscriber is its own outbox channel (subscriber/ID): the rate limit
+-- counts its rows of the last hour.
+CREATE INDEX IF NOT EXISTS outbox_notifier ON outbox(notifier, created_at);
