@@ -136,6 +136,7 @@ func NewRoot(g *Global) *cobra.Command {
 	for _, mk := range []func(*Global) *cobra.Command{
 		newRunCmd, newCheckCmd, newStatusCmd, newReportCmd, newValidateCmd, newInitCmd, newVersionCmd,
 		newIncidentsCmd, newAckCmd, newResolveCmd, newSilenceCmd, newNotifyCmd, newPingCmd, newMigrateCmd, newClusterCmd,
+		newAnnotateCmd,
 	} {
 		root.AddCommand(mk(g))
 	}
