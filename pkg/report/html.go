@@ -202,16 +202,25 @@ func (d *Digest) htmlCharts() string {
 const chartWidth = 192
 
 func availabilitySVG(bs []Bucket, target float64) string {
+	return AvailabilityChart(bs, target, chartWidth, 18, "availability by hour", "15:04Z")
+}
+
+// AvailabilityChart draws one bar per bucket, as wide as width allows: full
+// height and green at 100 %, amber at or above target, red below it; a low
+// grey bar without runs. Each bar's tooltip is its start (in layout) and
+// availability. The digest draws hours with it, the dashboards days.
+func AvailabilityChart(bs []Bucket, target float64, width, height int, what, layout string) string {
 	n := max(len(bs), 1)
-	w := float64(chartWidth) / float64(n)
+	w := float64(width) / float64(n)
+	hh := float64(height)
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg width="%d" height="18" viewBox="0 0 %d 18" role="img" aria-label="availability by hour">`, chartWidth, chartWidth)
+	fmt.Fprintf(&b, `<svg width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`, width, height, width, height, html.EscapeString(what))
 	for i, bk := range bs {
-		col, h := colNoData, 6.0
+		col, h := colNoData, hh/3
 		title := "no runs"
 		if bk.Availability != nil {
 			a := *bk.Availability
-			h = 18
+			h = hh
 			switch {
 			case a >= 100:
 				col = colGood
@@ -223,7 +232,7 @@ func availabilitySVG(bs []Bucket, target float64) string {
 			title = fmtPct(a)
 		}
 		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s %s</title></rect>`,
-			num(float64(i)*w), num(18-h), num(max(w-1, w*0.7)), num(h), col, bk.Start.Format("15:04Z"), html.EscapeString(title))
+			num(float64(i)*w), num(hh-h), num(max(w-1, w*0.7)), num(h), col, html.EscapeString(bk.Start.Format(layout)), html.EscapeString(title))
 	}
 	b.WriteString("</svg>")
 	return b.String()
@@ -244,47 +253,97 @@ const sparkLabel = 40
 // sparkSVG draws values as a line scaled from 0 to the peak, the peak's
 // label beside it; gaps (nil) break the line.
 func sparkSVG(values []*float64, width int, what string, label func(float64) string) string {
-	const height = 24.0
+	return LineChart(width, 24, what, label, []Series{{Color: colLine, Values: values}}, nil)
+}
+
+// Series is one line of a LineChart: one value per slot, nil for a gap.
+type Series struct {
+	Name   string // for the legend and tooltips; may be empty
+	Color  string // CSS colour; default the digest's blue
+	Values []*float64
+}
+
+// Marker is a moment on a LineChart's time axis: a dashed vertical line at
+// Pos slots from the left (2.5 is the middle of the third slot), with Title
+// as its tooltip (escaped here).
+type Marker struct {
+	Pos   float64
+	Title string
+}
+
+// Colours of the dashboards' second series and markers.
+const (
+	ColP50    = colLine
+	ColP95    = "#8250df"
+	colMarker = "#bf8700"
+)
+
+// LineChart draws series as lines over the same slots, scaled from 0 to the
+// peak of all of them, the peak's label (label) right of the plot; gaps
+// (nil) break a line. Markers are drawn as dashed vertical lines with a
+// <title>. Everything written in is escaped.
+func LineChart(width, height int, what string, label func(float64) string, series []Series, markers []Marker) string {
+	fh := float64(height)
 	hi := 0.0
-	for _, v := range values {
-		if v != nil {
-			hi = max(hi, *v)
+	slots := 0
+	for _, s := range series {
+		slots = max(slots, len(s.Values))
+		for _, v := range s.Values {
+			if v != nil {
+				hi = max(hi, *v)
+			}
 		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s, peak %s">`,
-		width, int(height), width, int(height), html.EscapeString(what), html.EscapeString(label(hi)))
+		width, height, width, height, html.EscapeString(what), html.EscapeString(label(hi)))
+	plot := float64(width - sparkLabel)
+	step := plot / float64(max(slots, 1))
+	drawMarkers := func() {
+		for _, m := range markers {
+			x := num(m.Pos * step)
+			fmt.Fprintf(&b, `<line class="marker" x1="%s" y1="0" x2="%s" y2="%s" stroke="%s" stroke-width="1.5" stroke-dasharray="3,2"><title>%s</title></line>`,
+				x, x, num(fh), colMarker, html.EscapeString(m.Title))
+		}
+	}
 	if hi <= 0 {
+		drawMarkers()
 		b.WriteString("</svg>")
 		return b.String()
 	}
-	plot := float64(width - sparkLabel)
-	step := plot / float64(max(len(values), 1))
 	var pts []string
+	col := colLine
 	flush := func() {
 		switch len(pts) {
 		case 0:
 		case 1: // a lone point between gaps: a dot, a line needs two points
 			xy := strings.Split(pts[0], ",")
-			fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="1.5" fill="%s"/>`, xy[0], xy[1], colLine)
+			fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="1.5" fill="%s"/>`, xy[0], xy[1], col)
 		default:
-			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`, colLine, strings.Join(pts, " "))
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`, col, strings.Join(pts, " "))
 		}
 		pts = pts[:0]
 	}
 	// A faint baseline shows where zero is, so a flat line reads as steady
 	// rather than missing.
-	fmt.Fprintf(&b, `<line x1="0" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="1"/>`, num(height-1), num(plot), num(height-1), colNoData)
-	for i, v := range values {
-		if v == nil {
-			flush()
-			continue
+	fmt.Fprintf(&b, `<line x1="0" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="1"/>`, num(fh-1), num(plot), num(fh-1), colNoData)
+	drawMarkers()
+	for _, s := range series {
+		col = s.Color
+		if col == "" {
+			col = colLine
 		}
-		x := (float64(i) + 0.5) * step
-		y := height - 3 - (*v/hi)*(height-6)
-		pts = append(pts, num(x)+","+num(y))
+		for i, v := range s.Values {
+			if v == nil {
+				flush()
+				continue
+			}
+			x := (float64(i) + 0.5) * step
+			y := fh - 3 - (*v/hi)*(fh-6)
+			pts = append(pts, num(x)+","+num(y))
+		}
+		flush()
 	}
-	flush()
 	fmt.Fprintf(&b, `<text x="%s" y="10" font-size="10" fill="%s">%s</text>`, num(plot+4), colFaint, html.EscapeString(label(hi)))
 	b.WriteString("</svg>")
 	return b.String()

@@ -84,6 +84,7 @@ type Server struct {
 	mux *http.ServeMux
 
 	days dayCache
+	dash dashState // the dashboards' caches (dash.go)
 
 	pageMu   sync.Mutex
 	page     []byte
@@ -123,6 +124,10 @@ func (s *Server) routes() {
 		// No auth: the signed token in the path is the credential.
 		s.mux.HandleFunc(m+" /ack/{token}", s.handleAck)
 	}
+	// The dashboards and their annotations (dash.go); POST checks the token itself.
+	s.mux.Handle("GET /dash/executive", s.auth(s.handleDash("executive")))
+	s.mux.Handle("GET /dash/operations", s.auth(s.handleDash("operations")))
+	s.mux.HandleFunc("POST /api/v1/annotations", s.handleAddAnnotation)
 }
 
 // Handler is the listener's routes, for tests and for embedding.

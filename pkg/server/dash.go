@@ -1,0 +1,515 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/cron"
+	"github.com/pulse-monitor/pulse/pkg/report"
+	"github.com/pulse-monitor/pulse/pkg/store"
+	"github.com/pulse-monitor/pulse/pkg/ui"
+)
+
+// The dashboards: /dash/executive and /dash/operations, server-rendered
+// pages with inline SVG charts and no script, behind the same token as the
+// status page; and POST /api/v1/annotations, which puts deploy markers on
+// their time axes. Their days are UTC days, the days of the daily rollups.
+
+// DashStore is what the dashboards and annotations read and write besides
+// Store; *store.Store implements it.
+type DashStore interface {
+	report.DashSource
+	EachDailyRollup(ctx context.Context, from, to time.Time, fn func(r *store.Rollup) error) error
+	Annotations(ctx context.Context, from, to time.Time) ([]store.Annotation, error)
+	AddAnnotation(ctx context.Context, a store.Annotation) (int64, error)
+	Silences(ctx context.Context, now time.Time) ([]store.Silence, error)
+}
+
+var _ DashStore = (*store.Store)(nil)
+
+const (
+	// maxAnnotationBody caps POST /api/v1/annotations (a 1,000-character
+	// message is at most 4 kB of UTF-8, 6 kB escaped in JSON).
+	maxAnnotationBody = 8 << 10
+	// DeployTag is the annotation tag drawn on the operations dashboard's
+	// time axes.
+	DeployTag = "deploy"
+	// dayDone is when a UTC day's rollups are final: an hour after its end,
+	// as the status page's cache and CompactRollups count it.
+	dayDone = time.Hour
+)
+
+//go:embed dash.html.tmpl
+var dashSource string
+
+var dashTmpl = template.Must(template.New("dash").Funcs(report.DashFuncs).Parse(dashSource))
+
+// dashState caches the dashboards' finished days and rendered pages.
+type dashState struct {
+	mu    sync.Mutex
+	days  map[int64]map[string]report.DayStat // finished UTC days by start (unix s), then check
+	pages map[string]cachedPage
+}
+
+type cachedPage struct {
+	body []byte
+	at   time.Time
+	cfg  *config.Config
+}
+
+func (s *Server) dashStore(w http.ResponseWriter) (DashStore, bool) {
+	ds, ok := s.o.Store.(DashStore)
+	if !ok {
+		http.Error(w, "this store has no dashboards", http.StatusNotImplemented)
+	}
+	return ds, ok
+}
+
+// handleDash serves the dashboard name ("executive" or "operations"),
+// rendered at most every pageTTL like the status page.
+func (s *Server) handleDash(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ds, ok := s.dashStore(w)
+		if !ok {
+			return
+		}
+		cfg, now := s.o.Config(), s.o.Now()
+		s.dash.mu.Lock()
+		defer s.dash.mu.Unlock()
+		p := s.dash.pages[name]
+		if p.body == nil || p.cfg != cfg || now.Sub(p.at) >= pageTTL || now.Before(p.at) {
+			b, err := s.renderDash(r.Context(), ds, name, cfg, now)
+			if err != nil {
+				s.fail(w, "render "+name+" dashboard", err)
+				return
+			}
+			if s.dash.pages == nil {
+				s.dash.pages = map[string]cachedPage{}
+			}
+			p = cachedPage{body: b, at: now, cfg: cfg}
+			s.dash.pages[name] = p
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		w.Write(p.body)
+	}
+}
+
+// renderDash builds a dashboard; s.dash.mu is held.
+func (s *Server) renderDash(ctx context.Context, ds DashStore, name string, cfg *config.Config, now time.Time) ([]byte, error) {
+	st, err := report.BuildStatus(ctx, ds, cfg, now)
+	if err != nil {
+		return nil, err
+	}
+	stats, err := s.dailyStats(ctx, ds, now)
+	if err != nil {
+		return nil, err
+	}
+	var data any
+	switch name {
+	case "executive":
+		e, err := report.BuildExecDash(ctx, ds, cfg, st, stats, now)
+		if err != nil {
+			return nil, err
+		}
+		data = execView(cfg, e, now)
+	default:
+		o, err := report.BuildOpsDash(ctx, ds, cfg, st, stats)
+		if err != nil {
+			return nil, err
+		}
+		v, err := s.opsView(ctx, ds, cfg, o, now)
+		if err != nil {
+			return nil, err
+		}
+		data = v
+	}
+	var buf bytes.Buffer
+	if err := dashTmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		return nil, fmt.Errorf("%s dashboard template: %w", name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// dailyStats is every check's last report.DashDays UTC days. Finished days
+// are read once and kept (a few MB for 1,000 checks × 90 days); the days
+// from the first one not cached are read in one pass.
+func (s *Server) dailyStats(ctx context.Context, ds DashStore, now time.Time) (*report.DailyStats, error) {
+	n := report.DashDays
+	first := report.DashFirstDay(now, n)
+	out := &report.DailyStats{First: first, Days: n, ByCheck: map[string][]report.DayStat{}}
+	if s.dash.days == nil {
+		s.dash.days = map[int64]map[string]report.DayStat{}
+	}
+	for k := range s.dash.days {
+		if k < first.Unix() {
+			delete(s.dash.days, k)
+		}
+	}
+	days := make([]map[string]report.DayStat, n)
+	miss := n
+	for i := range n {
+		if m, ok := s.dash.days[out.DayStart(i).Unix()]; ok {
+			days[i] = m
+		} else if miss == n {
+			miss = i
+		}
+	}
+	if miss < n {
+		for i := miss; i < n; i++ {
+			days[i] = map[string]report.DayStat{}
+		}
+		err := ds.EachDailyRollup(ctx, out.DayStart(miss), out.DayStart(n), func(r *store.Rollup) error {
+			if i := int(r.Hour.Sub(first) / (24 * time.Hour)); i >= miss && i < n {
+				days[i][r.Check] = report.DayStatOf(r)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i := miss; i < n; i++ {
+			if !now.Before(out.DayStart(i + 1).Add(dayDone)) {
+				s.dash.days[out.DayStart(i).Unix()] = days[i]
+			}
+		}
+	}
+	for i, m := range days {
+		for name, st := range m {
+			v := out.ByCheck[name]
+			if v == nil {
+				v = make([]report.DayStat, n)
+				out.ByCheck[name] = v
+			}
+			v[i] = st
+		}
+	}
+	return out, nil
+}
+
+// Views: what the templates print. Charts are SVG built by pkg/report,
+// which escapes every text it draws.
+
+type kpiView struct {
+	Name, Target, Day, Month string
+	DayClass, MonthClass     string
+}
+
+type groupView struct {
+	report.GroupAvailability
+	Chart template.HTML
+}
+
+type metricView struct {
+	report.MetricTrend
+	Chart template.HTML
+}
+
+type execPage struct {
+	Title, Updated, FirstDay, LastDay string
+	Target                            float64
+	KPIs                              []kpiView
+	Budget                            report.Budget
+	Groups                            []groupView
+	Untagged                          int
+	Metrics                           []metricView
+	Weeks                             []weekView
+	Opened                            report.SeverityCounts
+	MTTA, MTTR                        *float64
+	TimeChart                         template.HTML
+	Checks                            report.StateCounts
+}
+
+type weekView struct {
+	report.WeekIncidents
+	Label string
+	Total int
+}
+
+func execView(cfg *config.Config, e *report.ExecDash, now time.Time) *execPage {
+	st := e.Status
+	v := &execPage{Title: dashTitle(cfg, "Executive dashboard"), Updated: now.UTC().Format("2006-01-02 15:04 UTC"),
+		Target: cfg.Targets.Availability, Budget: st.ErrorBudget, Untagged: e.Untagged,
+		Opened: e.Opened90d, MTTA: e.MTTA90d, MTTR: e.MTTR90d, Checks: st.Checks}
+	for _, k := range st.KPIs {
+		v.KPIs = append(v.KPIs, kpiOf(k))
+	}
+	for _, g := range e.Groups {
+		if len(g.Daily) > 0 {
+			v.FirstDay, v.LastDay = g.Daily[0].Start.Format("2 Jan"), g.Daily[len(g.Daily)-1].Start.Format("2 Jan")
+		}
+		v.Groups = append(v.Groups, groupView{GroupAvailability: g,
+			Chart: template.HTML(report.AvailabilityChart(g.Daily, cfg.Targets.Availability, 450, 28, "availability of "+g.Name+" by day", "Mon 2 Jan 2006"))})
+	}
+	for _, m := range e.Metrics {
+		v.Metrics = append(v.Metrics, metricView{MetricTrend: m,
+			Chart: template.HTML(report.LineChart(240, 28, "daily mean of "+m.Name, ui.Number, []report.Series{{Name: m.Name, Values: m.Daily}}, nil))})
+	}
+	mtta, mttr := make([]*float64, len(e.Weeks)), make([]*float64, len(e.Weeks))
+	for i, w := range e.Weeks {
+		v.Weeks = append(v.Weeks, weekView{WeekIncidents: w, Label: w.Start.Format("2 Jan"), Total: w.Opened.Total()})
+		mtta[i], mttr[i] = minutes(w.MTTASeconds), minutes(w.MTTRSeconds)
+	}
+	v.TimeChart = template.HTML(report.LineChart(420, 60, "MTTA and MTTR by week, minutes", func(f float64) string { return ui.Number(f) + " min" },
+		[]report.Series{{Name: "MTTA", Color: report.ColP50, Values: mtta}, {Name: "MTTR", Color: report.ColP95, Values: mttr}}, nil))
+	return v
+}
+
+func minutes(s *float64) *float64 {
+	if s == nil {
+		return nil
+	}
+	m := *s / 60
+	return &m
+}
+
+func kpiOf(k report.KPI) kpiView {
+	f := report.DashFuncs["pct"].(func(*float64) string)
+	switch {
+	case k.Name == "error_rate":
+		f = report.DashFuncs["rate"].(func(*float64) string)
+	case k.Unit == "ms":
+		f = report.DashFuncs["ms"].(func(*float64) string)
+	}
+	class := report.DashFuncs["metClass"].(func(*bool) string)
+	return kpiView{Name: strings.ReplaceAll(k.Name, "_", " "), Target: f(&k.Target), Day: f(k.Value24h), Month: f(k.Value30d),
+		DayClass: class(k.Met24h), MonthClass: class(k.Met30d)}
+}
+
+func dashTitle(cfg *config.Config, what string) string {
+	if t := cfg.Agent.StatusPageTitle; t != "" {
+		return t + " · " + what
+	}
+	return what
+}
+
+type opsCheckView struct {
+	report.OpsCheck
+	Age        string
+	Chart      template.HTML
+	Throughput template.HTML
+	Incident   string
+}
+
+type annotationView struct {
+	At, Tag, Message, Author string
+	Deploy                   bool
+}
+
+type windowView struct {
+	Schedule, Duration, Checks, When string
+	Active                           bool
+}
+
+type silenceView struct {
+	ID                         int64
+	Pattern, Until, By, Reason string
+}
+
+type incidentView struct {
+	ID                             int64
+	Severity, Check, Status, Since string
+	For, Message                   string
+}
+
+type opsPage struct {
+	Title, Updated, FirstDay, LastDay string
+	Checks                            []opsCheckView
+	Counts                            report.StateCounts
+	Incidents                         []incidentView
+	Silences                          []silenceView
+	Windows                           []windowView
+	Annotations                       []annotationView
+	Deploys                           int
+	Timeline                          template.HTML
+}
+
+func (s *Server) opsView(ctx context.Context, ds DashStore, cfg *config.Config, o *report.OpsDash, now time.Time) (*opsPage, error) {
+	loc := cfg.Agent.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	const stamp = "2006-01-02 15:04 MST"
+	v := &opsPage{Title: dashTitle(cfg, "Operations dashboard"), Updated: now.UTC().Format("2006-01-02 15:04 UTC"),
+		FirstDay: o.First.Format("2 Jan"), LastDay: o.First.Add(time.Duration(o.Days-1) * 24 * time.Hour).Format("2 Jan"),
+		Counts: o.Status.Checks}
+	anns, err := ds.Annotations(ctx, o.First, now.Add(time.Minute))
+	if err != nil {
+		return nil, err
+	}
+	var markers []report.Marker
+	for i := len(anns) - 1; i >= 0; i-- { // newest first
+		a := &anns[i]
+		av := annotationView{At: a.At.In(loc).Format(stamp), Tag: a.Tag, Message: ui.Safe(a.Message), Author: ui.Safe(a.Author), Deploy: a.Tag == DeployTag}
+		v.Annotations = append(v.Annotations, av)
+		if av.Deploy {
+			v.Deploys++
+			title := "deploy " + av.At
+			if av.Message != "" {
+				title += ": " + av.Message
+			}
+			markers = append(markers, report.Marker{Pos: float64(a.At.Sub(o.First)) / float64(24*time.Hour), Title: title})
+		}
+	}
+	msLabel := report.DashFuncs["ms"].(func(*float64) string)
+	label := func(f float64) string { return msLabel(&f) }
+	for _, c := range o.Checks {
+		cv := opsCheckView{OpsCheck: c, Age: "never"}
+		cv.Message = ui.Safe(c.Message)
+		if c.LastRunAgeS != nil {
+			cv.Age = ui.Elapsed(time.Duration(*c.LastRunAgeS)*time.Second) + " ago"
+		}
+		if c.Incident != nil {
+			cv.Incident = fmt.Sprintf("#%d %s", c.Incident.ID, c.Incident.Severity)
+		}
+		cv.Chart = template.HTML(report.LineChart(260, 32, "p50 and p95 latency of "+c.Name+" by day", label,
+			[]report.Series{{Name: "p50", Color: report.ColP50, Values: c.P50Ms}, {Name: "p95", Color: report.ColP95, Values: c.P95Ms}}, markers))
+		if c.Throughput != nil {
+			cv.Throughput = template.HTML(report.LineChart(160, 32, "throughput of "+c.Name+" by day", ui.Number,
+				[]report.Series{{Name: "throughput", Values: c.Throughput}}, markers))
+		}
+		v.Checks = append(v.Checks, cv)
+	}
+	// A timeline of the 30 days with every deploy, above the table.
+	v.Timeline = template.HTML(report.LineChart(600, 24, "deploys over the last 30 days", func(float64) string { return "" }, nil, markers))
+
+	open, err := ds.OpenIncidents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range open {
+		in := &open[i]
+		v.Incidents = append(v.Incidents, incidentView{ID: in.ID, Severity: in.Severity, Check: in.Check, Status: in.Status,
+			Since: in.OpenedAt.In(loc).Format(stamp), For: ui.Elapsed(now.Sub(in.OpenedAt)), Message: ui.Safe(in.Message)})
+	}
+	sls, err := ds.Silences(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, sl := range sls {
+		v.Silences = append(v.Silences, silenceView{ID: sl.ID, Pattern: ui.Safe(sl.Pattern), Until: sl.Until.In(loc).Format(stamp), By: ui.Safe(sl.CreatedBy), Reason: ui.Safe(sl.Reason)})
+	}
+	for _, m := range cfg.Maintenance {
+		wv := windowView{Schedule: m.Schedule, Duration: m.Duration.String(), Checks: strings.Join(m.Checks, ", ")}
+		sched, err := cron.Parse(m.Schedule, loc, config.ParseEvery)
+		if err != nil || m.Duration <= 0 {
+			wv.When = "invalid schedule"
+		} else if start := sched.Next(now.Add(-m.Duration.D())); !start.IsZero() && !start.After(now) {
+			wv.Active, wv.When = true, "now, until "+start.Add(m.Duration.D()).In(loc).Format(stamp)
+		} else if next := sched.Next(now); !next.IsZero() {
+			wv.When = "next " + next.In(loc).Format(stamp)
+		}
+		v.Windows = append(v.Windows, wv)
+	}
+	return v, nil
+}
+
+// annotationRequest is the body of POST /api/v1/annotations.
+type annotationRequest struct {
+	Tag     string     `json:"tag"`
+	Message string     `json:"message"`
+	Author  string     `json:"author"`
+	At      *time.Time `json:"at"` // RFC 3339; default now
+}
+
+type annotationResponse struct {
+	ID      int64     `json:"id"`
+	At      time.Time `json:"at"`
+	Tag     string    `json:"tag"`
+	Message string    `json:"message"`
+	Author  string    `json:"author"`
+}
+
+// handleAddAnnotation stores an annotation. It is a write, so unlike the
+// pages it needs [agent].listen_token to be set: 401 without a token, 403
+// with a wrong one (or when none is configured), 400 for a body that is not
+// the JSON above or fields the store refuses, 413 past maxAnnotationBody,
+// 201 with the annotation stored.
+func (s *Server) handleAddAnnotation(w http.ResponseWriter, r *http.Request) {
+	token := s.o.Config().Agent.ListenToken.Reveal()
+	if !hasCredentials(r) {
+		w.Header().Add("WWW-Authenticate", `Bearer realm="pulse"`)
+		http.Error(w, "unauthorized: send the listen_token as a bearer token", http.StatusUnauthorized)
+		return
+	}
+	if token == "" {
+		http.Error(w, "forbidden: set [agent].listen_token to accept annotations", http.StatusForbidden)
+		return
+	}
+	if !tokenOK(r, token) {
+		http.Error(w, "forbidden: wrong token", http.StatusForbidden)
+		return
+	}
+	ds, ok := s.dashStore(w)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxAnnotationBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	var req annotationRequest
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("body larger than %d bytes", maxAnnotationBody), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "bad JSON: want {\"tag\": \"deploy\", \"message\": \"...\", \"author\": \"...\", \"at\": \"RFC 3339\"}: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if dec.More() {
+		http.Error(w, "bad JSON: one object only", http.StatusBadRequest)
+		return
+	}
+	a := store.Annotation{At: s.o.Now(), Tag: req.Tag, Message: req.Message, Author: req.Author}
+	if req.At != nil {
+		a.At = *req.At
+	}
+	if a.Author == "" {
+		a.Author = "api"
+	}
+	id, err := ds.AddAnnotation(r.Context(), a)
+	if errors.Is(err, store.ErrInvalidAnnotation) {
+		http.Error(w, strings.TrimPrefix(err.Error(), store.ErrInvalidAnnotation.Error()+": "), http.StatusBadRequest)
+		return
+	}
+	if errors.Is(err, store.ErrReadOnly) {
+		http.Error(w, "annotation not stored: the database is read-only", http.StatusServiceUnavailable)
+		return
+	}
+	if err != nil {
+		s.fail(w, "add annotation", err)
+		return
+	}
+	// A new deploy marker shows at once, not after the page's TTL.
+	s.dash.mu.Lock()
+	clear(s.dash.pages)
+	s.dash.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(annotationResponse{ID: id, At: a.At.UTC(), Tag: a.Tag, Message: a.Message, Author: a.Author})
+}
+
+// hasCredentials reports whether r carries a bearer token or basic auth.
+func hasCredentials(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") && strings.TrimSpace(h[7:]) != "" {
+		return true
+	}
+	_, _, ok := r.BasicAuth()
+	return ok
+}
