@@ -30,12 +30,6 @@ func DayStatOf(r *store.Rollup) DayStat {
 		LatencySum: r.LatencySum, LatencyMax: r.LatencyMax, P50: r.P(0.5), P95: r.P(0.95)}
 }
 
-// Rollup is the stat as a rollup without histogram (for sums and
-// availability).
-func (d *DayStat) Rollup() store.Rollup {
-	return store.Rollup{Runs: d.Runs, Failures: d.Failures, Warn: d.Warn, Crit: d.Crit, LatencySum: d.LatencySum, LatencyMax: d.LatencyMax}
-}
-
 // DailyStats is every check's days [First, First+len(Days)), UTC.
 type DailyStats struct {
 	First time.Time
@@ -49,15 +43,42 @@ func (ds *DailyStats) DayStart(i int) time.Time {
 	return ds.First.Add(time.Duration(i) * 24 * time.Hour)
 }
 
-// sum merges days [from, to) of check into one rollup.
-func (ds *DailyStats) sum(check string, from, to int) store.Rollup {
-	var r store.Rollup
+// runsFails counts runs and failed runs, without the histogram a
+// store.Rollup carries (merging 90 days × 1,000 of those was most of a
+// render).
+type runsFails struct{ runs, fails int64 }
+
+func (c runsFails) availability() float64 {
+	if c.runs == 0 {
+		return 1
+	}
+	return float64(c.runs-c.fails) / float64(c.runs)
+}
+
+// meanAvailability is MeanAvailability over counts.
+func meanAvailability(cs []runsFails) (float64, bool) {
+	sum, n := 0.0, 0
+	for _, c := range cs {
+		if c.runs > 0 {
+			sum += c.availability()
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return sum / float64(n), true
+}
+
+// counts sums days [from, to) of check.
+func (ds *DailyStats) counts(check string, from, to int) runsFails {
+	var c runsFails
 	days := ds.ByCheck[check]
 	for i := max(from, 0); i < min(to, len(days)); i++ {
-		d := days[i].Rollup()
-		r.Merge(&d)
+		c.runs += days[i].Runs
+		c.fails += days[i].Failures
 	}
-	return r
+	return c
 }
 
 // DashFirstDay is the first UTC day of the n days that end with now's.
@@ -138,11 +159,13 @@ func BuildExecDash(ctx context.Context, src DashSource, cfg *config.Config, st *
 		firstSeen[r.Name] = r.FirstSeen
 	}
 	type acc struct {
-		g                       *GroupAvailability
-		m30, m90, last          []*store.Rollup
-		daily                   [][]*store.Rollup
-		oldest                  time.Time
-		haveOldest, haveMonthly bool
+		g              *GroupAvailability
+		m30, m90, last []runsFails
+		dailySum       []float64 // sum of the availabilities of the checks with runs that day
+		dailyN         []int
+		dailyRuns      []runsFails
+		oldest         time.Time
+		haveOldest     bool
 	}
 	var groups []*acc
 	byName := map[string]*acc{}
@@ -158,23 +181,25 @@ func BuildExecDash(ctx context.Context, src DashSource, cfg *config.Config, st *
 		}
 		a := byName[name]
 		if a == nil {
-			a = &acc{g: &GroupAvailability{Name: name}, daily: make([][]*store.Rollup, n)}
+			a = &acc{g: &GroupAvailability{Name: name}, dailySum: make([]float64, n), dailyN: make([]int, n), dailyRuns: make([]runsFails, n)}
 			byName[name] = a
 			groups = append(groups, a)
 		}
 		a.g.Checks++
-		m30, m90, last := ds.sum(c.Name, n-30, n), ds.sum(c.Name, 0, n), ds.sum(c.Name, n-1, n)
-		a.m30, a.m90, a.last = append(a.m30, &m30), append(a.m90, &m90), append(a.last, &last)
-		if m30.Runs > 0 {
-			a.haveMonthly = true
+		m30, m90, last := ds.counts(c.Name, n-30, n), ds.counts(c.Name, 0, n), ds.counts(c.Name, n-1, n)
+		a.m30, a.m90, a.last = append(a.m30, m30), append(a.m90, m90), append(a.last, last)
+		if m30.runs > 0 {
 			if fs, ok := firstSeen[c.Name]; ok && (!a.haveOldest || fs.Before(a.oldest)) {
 				a.oldest, a.haveOldest = fs, true
 			}
 		}
-		for d, stat := range ds.ByCheck[c.Name] {
-			if stat.Runs > 0 {
-				r := stat.Rollup()
-				a.daily[d] = append(a.daily[d], &r)
+		for d := range ds.ByCheck[c.Name] {
+			if stat := &ds.ByCheck[c.Name][d]; stat.Runs > 0 && d < n {
+				rf := runsFails{stat.Runs, stat.Failures}
+				a.dailySum[d] += rf.availability()
+				a.dailyN[d]++
+				a.dailyRuns[d].runs += rf.runs
+				a.dailyRuns[d].fails += rf.fails
 			}
 		}
 		if isBusinessMetric(c) {
@@ -187,14 +212,14 @@ func BuildExecDash(ctx context.Context, src DashSource, cfg *config.Config, st *
 	}
 	for _, a := range groups {
 		g := a.g
-		if av, ok := MeanAvailability(a.m30); ok {
+		if av, ok := meanAvailability(a.m30); ok {
 			g.Availability30d, g.Met30d = ptr(pct(av)), ptr(av*100 >= t.Availability)
 		}
-		if av, ok := MeanAvailability(a.m90); ok {
+		if av, ok := meanAvailability(a.m90); ok {
 			g.Availability90d, g.Met90d = ptr(pct(av)), ptr(av*100 >= t.Availability)
 		}
-		a30, ok30 := MeanAvailability(a.m30)
-		a24, ok24 := MeanAvailability(a.last)
+		a30, ok30 := meanAvailability(a.m30)
+		a24, ok24 := meanAvailability(a.last)
 		var covered time.Duration
 		if ok30 && a.haveOldest {
 			covered = now.Sub(a.oldest)
@@ -209,12 +234,9 @@ func BuildExecDash(ctx context.Context, src DashSource, cfg *config.Config, st *
 		for d := range g.Daily {
 			b := &g.Daily[d]
 			b.Start = ds.DayStart(d)
-			for _, r := range a.daily[d] {
-				b.Runs += r.Runs
-				b.Failures += r.Failures
-			}
-			if av, ok := MeanAvailability(a.daily[d]); ok {
-				b.Availability = ptr(pct(av))
+			b.Runs, b.Failures = a.dailyRuns[d].runs, a.dailyRuns[d].fails
+			if a.dailyN[d] > 0 {
+				b.Availability = ptr(pct(a.dailySum[d] / float64(a.dailyN[d])))
 			}
 		}
 		e.Groups = append(e.Groups, *g)
@@ -333,7 +355,7 @@ func BuildOpsDash(ctx context.Context, src DashSource, cfg *config.Config, st *S
 		}
 		oc := OpsCheck{CheckStatus: row, Group: GroupOf(c), P50Ms: make([]*float64, n), P95Ms: make([]*float64, n)}
 		days := ds.ByCheck[c.Name]
-		var sum store.Rollup
+		var sum runsFails
 		for i := range n {
 			if first+i >= len(days) {
 				break
@@ -342,12 +364,12 @@ func BuildOpsDash(ctx context.Context, src DashSource, cfg *config.Config, st *S
 			if d.Runs == 0 {
 				continue
 			}
-			r := d.Rollup()
-			sum.Merge(&r)
+			sum.runs += d.Runs
+			sum.fails += d.Failures
 			oc.P50Ms[i], oc.P95Ms[i] = ptr(ms(d.P50)), ptr(ms(d.P95))
 		}
-		if sum.Runs > 0 {
-			oc.ErrorRate = ptr(pct(ErrorRate(&sum)))
+		if sum.runs > 0 {
+			oc.ErrorRate = ptr(pct(float64(sum.fails) / float64(sum.runs)))
 		}
 		oc.P95Today = oc.P95Ms[n-1]
 		if c.Type == "metric" {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,9 +57,60 @@ var dashTmpl = template.Must(template.New("dash").Funcs(report.DashFuncs).Parse(
 
 // dashState caches the dashboards' finished days and rendered pages.
 type dashState struct {
-	mu    sync.Mutex
-	days  map[int64]map[string]report.DayStat // finished UTC days by start (unix s), then check
-	pages map[string]cachedPage
+	mu     sync.Mutex
+	days   map[int64]map[string]report.DayStat // finished UTC days by start (unix s), then check
+	pages  map[string]cachedPage
+	values map[valueKey]cachedValues // metric checks' finished days
+}
+
+type valueKey struct {
+	check string
+	from  int64
+}
+
+type cachedValues struct {
+	through time.Time // first day not in vals
+	vals    []store.DayValue
+}
+
+// valueSource is ds with DailyValues of finished days cached in s.dash
+// (whose lock the caller holds): 30 days of a metric check every minute
+// are 43,200 results to average, and only today's change.
+type valueSource struct {
+	DashStore
+	s   *Server
+	now time.Time
+}
+
+func (v valueSource) DailyValues(ctx context.Context, check string, from, to time.Time) ([]store.DayValue, error) {
+	done := report.DashFirstDay(v.now.Add(-dayDone), 1) // days before it are finished
+	if !from.Before(done) || to.Before(done) {
+		return v.DashStore.DailyValues(ctx, check, from, to)
+	}
+	st := &v.s.dash
+	if st.values == nil {
+		st.values = map[valueKey]cachedValues{}
+	}
+	k := valueKey{check, from.Unix()}
+	e, ok := st.values[k]
+	if !ok || e.through.Before(done) {
+		vals, err := v.DashStore.DailyValues(ctx, check, from, done)
+		if err != nil {
+			return nil, err
+		}
+		for old := range st.values {
+			if old.check == check {
+				delete(st.values, old)
+			}
+		}
+		e = cachedValues{through: done, vals: vals}
+		st.values[k] = e
+	}
+	rest, err := v.DashStore.DailyValues(ctx, check, e.through, to)
+	if err != nil {
+		return nil, err
+	}
+	return append(slices.Clip(e.vals), rest...), nil
 }
 
 type cachedPage struct {
@@ -110,6 +162,7 @@ func (s *Server) handleDash(name string) http.HandlerFunc {
 
 // renderDash builds a dashboard; s.dash.mu is held.
 func (s *Server) renderDash(ctx context.Context, ds DashStore, name string, cfg *config.Config, now time.Time) ([]byte, error) {
+	ds = valueSource{DashStore: ds, s: s, now: now}
 	st, err := report.BuildStatus(ctx, ds, cfg, now)
 	if err != nil {
 		return nil, err

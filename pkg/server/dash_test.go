@@ -73,9 +73,15 @@ duration = "1h"
 // window.
 func newDashFixture(t testing.TB, agentExtra string) *fixture {
 	t.Helper()
-	dir := t.TempDir()
+	return openDashFixture(t, t.TempDir(), fmt.Sprintf(dashConfig, agentExtra))
+}
+
+// openDashFixture writes toml as dir/pulse.toml and opens a listener on it
+// and its database.
+func openDashFixture(t testing.TB, dir, toml string) *fixture {
+	t.Helper()
 	path := filepath.Join(dir, "pulse.toml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(dashConfig, agentExtra)), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(path)
