@@ -437,7 +437,8 @@ func (s *Server) opsView(ctx context.Context, ds DashStore, cfg *config.Config, 
 		v.Checks = append(v.Checks, cv)
 	}
 	// A timeline of the 30 days with every deploy, above the table.
-	v.Timeline = template.HTML(report.LineChart(600, 24, "deploys over the last 30 days", func(float64) string { return "" }, nil, markers))
+	v.Timeline = template.HTML(report.LineChart(600, 24, "deploys over the last 30 days", func(float64) string { return "" },
+		[]report.Series{{Values: make([]*float64, o.Days)}}, markers)) // no line: the slots place the markers
 
 	open, err := ds.OpenIncidents(ctx)
 	if err != nil {
