@@ -48,6 +48,10 @@ const (
 	// dayDone is when a UTC day's rollups are final: an hour after its end,
 	// as the status page's cache and CompactRollups count it.
 	dayDone = time.Hour
+	// partialTTL is how long today's daily trend point is reused: the pages
+	// refresh every minute, and a day's p95 moves little within one. The
+	// checks' states and the KPIs are read at each render.
+	partialTTL = time.Minute
 )
 
 //go:embed dash.html.tmpl
@@ -57,10 +61,14 @@ var dashTmpl = template.Must(template.New("dash").Funcs(report.DashFuncs).Parse(
 
 // dashState caches the dashboards' finished days and rendered pages.
 type dashState struct {
-	mu     sync.Mutex
-	days   map[int64]map[string]report.DayStat // finished UTC days by start (unix s), then check
-	pages  map[string]cachedPage
-	values map[valueKey]cachedValues // metric checks' finished days
+	mu   sync.Mutex
+	days map[int64]map[string]report.DayStat // finished UTC days by start (unix s), then check
+	// partial are the days not finished yet (today; yesterday in its grace
+	// hour) as read at partialAt, reused for partialTTL.
+	partial   map[int64]map[string]report.DayStat
+	partialAt time.Time
+	pages     map[string]cachedPage
+	values    map[valueKey]cachedValues // metric checks' finished days
 }
 
 type valueKey struct {
@@ -214,8 +222,11 @@ func (s *Server) dailyStats(ctx context.Context, ds DashStore, now time.Time) (*
 	}
 	days := make([]map[string]report.DayStat, n)
 	miss := n
+	partialOK := !now.Before(s.dash.partialAt) && now.Sub(s.dash.partialAt) < partialTTL
 	for i := range n {
 		if m, ok := s.dash.days[out.DayStart(i).Unix()]; ok {
+			days[i] = m
+		} else if m, ok := s.dash.partial[out.DayStart(i).Unix()]; ok && partialOK {
 			days[i] = m
 		} else if miss == n {
 			miss = i
@@ -234,9 +245,12 @@ func (s *Server) dailyStats(ctx context.Context, ds DashStore, now time.Time) (*
 		if err != nil {
 			return nil, err
 		}
+		s.dash.partial, s.dash.partialAt = map[int64]map[string]report.DayStat{}, now
 		for i := miss; i < n; i++ {
 			if !now.Before(out.DayStart(i + 1).Add(dayDone)) {
 				s.dash.days[out.DayStart(i).Unix()] = days[i]
+			} else {
+				s.dash.partial[out.DayStart(i).Unix()] = days[i]
 			}
 		}
 	}
