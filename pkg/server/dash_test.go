@@ -14,6 +14,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/checks"
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/report"
 	"github.com/pulse-monitor/pulse/pkg/store"
 )
 
@@ -344,5 +345,48 @@ func TestAnnotationsAPI(t *testing.T) {
 	open := newDashFixture(t, "")
 	if rec := open.get(t, "POST", "/api/v1/annotations", good, strings.NewReader(`{"tag":"deploy"}`)); rec.Code != 403 || !strings.Contains(rec.Body.String(), "set [agent].listen_token") {
 		t.Errorf("POST without a configured token = %d %q, want 403", rec.Code, rec.Body)
+	}
+}
+
+// TestDashTodayRefresh: finished days are read once, today's point again
+// after partialTTL; a render within it shows the day as it was read.
+func TestDashTodayRefresh(t *testing.T) {
+	f := newDashFixture(t, "")
+	seedDash(t, f)
+	clock := now
+	f.srv.o.Now = func() time.Time { return clock }
+	p95 := regexp.MustCompile(`<span class="name">api</span>.*?<td class="num">([^<]*)</td><td class="num">[^<]*</td><td><svg`)
+	today := func() string {
+		t.Helper()
+		rec := f.get(t, "GET", "/dash/operations", nil, nil)
+		m := p95.FindStringSubmatch(rec.Body.String())
+		if rec.Code != 200 || m == nil {
+			t.Fatalf("GET /dash/operations = %d, no p95 of api", rec.Code)
+		}
+		return m[1]
+	}
+	before := today()
+	if !regexp.MustCompile(`^1\dms$`).MatchString(before) {
+		t.Fatalf("api's p95 today is %q before the slow runs", before)
+	}
+	for i := range 40 {
+		r := checks.Result{Check: "api", Start: now.Add(time.Duration(i) * time.Second), Duration: 900 * time.Millisecond, State: checks.OK}
+		if err := f.st.Submit(store.Record{Result: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.st.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clock = now.Add(30 * time.Second) // past the page's 10 s, within today's minute
+	if got := today(); got != before {
+		t.Errorf("30 s later api's p95 today is %q, want %q still", got, before)
+	}
+	clock = now.Add(2 * time.Minute)
+	if got := today(); !regexp.MustCompile(`^[5-9]\d\dms$`).MatchString(got) {
+		t.Errorf("2 min later api's p95 today is %q, want about 900ms (a histogram bucket)", got)
+	}
+	if n := len(f.srv.dash.days); n != report.DashDays-1 {
+		t.Errorf("%d finished days cached, want %d", n, report.DashDays-1)
 	}
 }
