@@ -350,3 +350,30 @@ func LineChart(width, height int, what string, label func(float64) string, serie
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+
+// CountChart draws counts as bars from 0 to the largest count, one per
+// slot, titles[i] (escaped) as bar i's tooltip; a zero count is a faint
+// stub so the slot still shows.
+func CountChart(counts []int, titles []string, width, height int, what string) string {
+	hi := 0
+	for _, c := range counts {
+		hi = max(hi, c)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s, most %d">`, width, height, width, height, html.EscapeString(what), hi)
+	w := float64(width) / float64(max(len(counts), 1))
+	for i, c := range counts {
+		h, col := 2.0, colNoData
+		if c > 0 {
+			h, col = max(2, float64(c)/float64(hi)*float64(height)), colBad
+		}
+		title := ""
+		if i < len(titles) {
+			title = titles[i]
+		}
+		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"><title>%s</title></rect>`,
+			num(float64(i)*w), num(float64(height)-h), num(max(w-2, w*0.7)), num(h), col, html.EscapeString(title))
+	}
+	b.WriteString("</svg>")
+	return b.String()
+}

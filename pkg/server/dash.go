@@ -296,7 +296,7 @@ type execPage struct {
 	Weeks                             []weekView
 	Opened                            report.SeverityCounts
 	MTTA, MTTR                        *float64
-	TimeChart                         template.HTML
+	TimeChart, CountChart             template.HTML
 	Checks                            report.StateCounts
 }
 
@@ -326,10 +326,14 @@ func execView(cfg *config.Config, e *report.ExecDash, now time.Time) *execPage {
 			Chart: template.HTML(report.LineChart(240, 28, "daily mean of "+m.Name, ui.Number, []report.Series{{Name: m.Name, Values: m.Daily}}, nil))})
 	}
 	mtta, mttr := make([]*float64, len(e.Weeks)), make([]*float64, len(e.Weeks))
+	counts, titles := make([]int, len(e.Weeks)), make([]string, len(e.Weeks))
 	for i, w := range e.Weeks {
 		v.Weeks = append(v.Weeks, weekView{WeekIncidents: w, Label: w.Start.Format("2 Jan"), Total: w.Opened.Total()})
 		mtta[i], mttr[i] = minutes(w.MTTASeconds), minutes(w.MTTRSeconds)
+		counts[i] = w.Opened.Total()
+		titles[i] = fmt.Sprintf("week of %s: %d opened (P1 %d, P2 %d, P3 %d, P4 %d)", w.Start.Format("2 Jan"), counts[i], w.Opened.P1, w.Opened.P2, w.Opened.P3, w.Opened.P4)
 	}
+	v.CountChart = template.HTML(report.CountChart(counts, titles, 380, 60, "incidents opened per week"))
 	v.TimeChart = template.HTML(report.LineChart(420, 60, "MTTA and MTTR by week, minutes", func(f float64) string { return ui.Number(f) + " min" },
 		[]report.Series{{Name: "MTTA", Color: report.ColP50, Values: mtta}, {Name: "MTTR", Color: report.ColP95, Values: mttr}}, nil))
 	return v

@@ -98,8 +98,8 @@ func TestDashboardsInChromium(t *testing.T) {
 			if d.Groups != 4 {
 				t.Errorf("executive: %d group rows, want 4", d.Groups)
 			}
-			if d.Svgs != 4+2+1 { // a chart per group and per metric, MTTA/MTTR
-				t.Errorf("executive: %d svg charts, want 7", d.Svgs)
+			if d.Svgs != 4+2+2 { // a chart per group and per metric, incidents, MTTA/MTTR
+				t.Errorf("executive: %d svg charts, want 8", d.Svgs)
 			}
 		}},
 		{"/dash/operations", "#checks", "dash-operations.png", func(d dom) {

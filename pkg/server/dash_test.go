@@ -201,8 +201,11 @@ func TestDashExecutive(t *testing.T) {
 		t.Errorf("%d group rows, want 4 (web, infra, other, business)", n)
 	}
 	// 90 bars per group chart, and 13 weeks.
-	if n := strings.Count(page, "<rect "); n != 4*90 {
-		t.Errorf("%d bars, want 360", n)
+	if n := strings.Count(page, "<rect "); n != 4*90+13 {
+		t.Errorf("%d bars, want 373", n)
+	}
+	if !strings.Contains(page, "<title>week of 19 Nov: 1 opened (P1 1, P2 0, P3 0, P4 0)</title>") {
+		t.Error("no bar for the week of the open P1")
 	}
 	if n := regexp.MustCompile(`(?s)<table id="weeks">.*?</table>`).FindString(page); strings.Count(n, "<tr>") != 14 {
 		t.Errorf("weeks table has %d rows, want 13 and a header", strings.Count(n, "<tr>"))
