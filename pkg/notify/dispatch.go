@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,8 +160,12 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	return d
 }
 
-// SetNotifiers replaces the notifiers (after a reload). Rows queued for a
-// notifier that is no longer configured are marked failed with that reason.
+// SetNotifiers replaces the notifiers (after a reload). For a notifier
+// that is no longer configured: a send in flight finishes and is recorded
+// as its receiver answered, nothing more is sent to it, and its other rows
+// are marked failed, once, with a last_error naming it (they stay in the
+// outbox, visible in pulse incidents). A notifier whose definition changed
+// sends its next message with the new definition.
 func (d *Dispatcher) SetNotifiers(ns map[string]Notifier) {
 	cp := make(map[string]Notifier, len(ns))
 	for k, v := range ns {
@@ -250,7 +255,7 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 		next = d.markAt
 	}
 	notifiers := d.notifiers
-	var orphans []int64
+	orphans := map[string][]int64{} // notifier no longer configured → its rows
 	pending := make([]alert.Pending, 0, len(rows))
 	byID := make(map[int64]*OutboxRow, len(rows))
 	type pair struct {
@@ -268,8 +273,13 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 			// process knows, not by the stale attempt count.
 			r.Attempts, r.NextAttemptAt = max(r.Attempts, o.attempts), latest(r.NextAttemptAt, o.next)
 		}
+		if d.busy[r.Notifier] {
+			// Its sender wakes us when done; until then its rows are its
+			// own, even when a reload removed their notifier meanwhile.
+			continue
+		}
 		if _, ok := notifiers[r.Notifier]; !ok {
-			orphans = append(orphans, r.ID)
+			orphans[r.Notifier] = append(orphans[r.Notifier], r.ID)
 			continue
 		}
 		eff := latest(latest(r.DueAt, r.NextAttemptAt), d.holdUntil[r.Notifier])
@@ -279,9 +289,6 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 			k := pair{r.Notifier, r.IncidentID}
 			eff = latest(eff, chain[k])
 			chain[k] = eff
-		}
-		if d.busy[r.Notifier] {
-			continue // its sender wakes us when done
 		}
 		byID[r.ID] = r
 		pending = append(pending, alert.Pending{ID: r.ID, Notifier: r.Notifier, DueAt: eff, Batchable: r.Batchable})
@@ -308,12 +315,12 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 	}
 	d.mu.Unlock()
 
-	if len(orphans) > 0 {
-		reason := "notifier is no longer configured"
-		if err := d.out.MarkFailed(ctx, orphans, reason, "", now); err != nil {
-			d.log.Error("mark notifications failed", "rows", len(orphans), "err", err)
+	for name, ids := range orphans {
+		reason := fmt.Sprintf("notifier %q is no longer configured; not sent", name)
+		if err := d.out.MarkFailed(ctx, ids, reason, "", now); err != nil {
+			d.log.Error("mark notifications failed", "notifier", name, "rows", len(ids), "err", err)
 		} else {
-			d.log.Warn("notifications dropped: their notifier is no longer configured", "rows", len(orphans))
+			d.log.Warn("notifications given up: their notifier is no longer configured", "notifier", name, "rows", len(ids))
 		}
 	}
 	for _, n := range order {
@@ -321,6 +328,21 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 		go d.sendAll(ctx, notifiers[n], work[n])
 	}
 	return next, len(order) > 0, nil
+}
+
+// configured reports whether n is still the notifier configured under its
+// name: a reload may have removed it or replaced it with a new definition.
+func (d *Dispatcher) configured(n Notifier) bool {
+	d.mu.Lock()
+	cur, ok := d.notifiers[n.Name()]
+	d.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if t := reflect.TypeOf(n); t != reflect.TypeOf(cur) || !t.Comparable() {
+		return t == reflect.TypeOf(cur)
+	}
+	return cur == n
 }
 
 // channelHolder is an outbox shared by several agents, each sending the
@@ -348,6 +370,9 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 		}
 		if held != nil && !held.Holds(n.Name()) {
 			return // the channel moved on: its next holder sends the rest
+		}
+		if !d.configured(n) {
+			return // a reload removed or redefined it: the next round decides
 		}
 		ids := make([]int64, len(rows))
 		attempts := 0

@@ -372,7 +372,7 @@ func TestRowsOfRemovedNotifierFail(t *testing.T) {
 	f.enqueue(t, store.OutboxEntry{Notifier: "gone", IncidentID: id, Item: item(id, "api", "P1", "opened", t0, nil), DueAt: t0})
 	f.deliverAt(t, t0)
 	rows := f.rows(t, id)
-	if len(rows) != 1 || rows[0].Status != store.OutboxFailed || rows[0].LastError != "notifier is no longer configured" {
+	if len(rows) != 1 || rows[0].Status != store.OutboxFailed || rows[0].LastError != `notifier "gone" is no longer configured; not sent` {
 		t.Fatalf("row = %+v", rows)
 	}
 }
