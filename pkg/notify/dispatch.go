@@ -352,6 +352,15 @@ type channelHolder interface {
 	Holds(notifier string) bool
 }
 
+// sendBounder is an outbox shared by several agents whose channels are
+// leases: SendContext returns a context that ends when this agent may no
+// longer send on notifier's channel (its lease ran out locally), so that a
+// send cut off from the database does not go on after another agent may
+// have taken the channel over.
+type sendBounder interface {
+	SendContext(ctx context.Context, notifier string) (context.Context, context.CancelFunc)
+}
+
 // sendAll sends one notifier's messages in order. After a failure worth
 // retrying it stops: the receiver is likely down for the others too.
 func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow) {
@@ -364,6 +373,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 	}()
 	log := d.log.With("notifier", n.Name())
 	held, _ := d.out.(channelHolder)
+	bound, _ := d.out.(sendBounder)
 	for _, rows := range msgs {
 		if ctx.Err() != nil {
 			return
@@ -381,10 +391,16 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 			attempts = max(attempts, r.Attempts)
 		}
 		m := d.Message(rows, d.now())
-		sctx, cancel := context.WithTimeout(ctx, SendTimeout)
+		lctx, lcancel := ctx, context.CancelFunc(func() {})
+		if bound != nil {
+			lctx, lcancel = bound.SendContext(ctx, n.Name())
+		}
+		sctx, cancel := context.WithTimeout(lctx, SendTimeout)
 		start := d.now()
 		err := n.Send(sctx, m)
 		cancel()
+		leaseEnded := lctx.Err() != nil && ctx.Err() == nil
+		lcancel()
 		hideAckLinks(err, m)
 		now := d.now()
 		switch {
@@ -400,6 +416,14 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 			log.Info("notification sent", "items", len(m.Items), "summary", Tally(m.Items), "took", now.Sub(start))
 		case ctx.Err() != nil:
 			return // shutting down: the rows stay queued for the next start
+		case leaseEnded:
+			// Not a failure of the receiver: this agent may no longer send
+			// on the channel. The rows stay pending, unmarked, for the
+			// channel's next holder (the same dedup key, should the
+			// receiver have taken the message after all).
+			log.Warn("notification send cancelled: this agent's lease on the channel ran out; the channel's next holder sends it",
+				"items", len(m.Items), "after", now.Sub(start).Round(time.Millisecond), "cause", context.Cause(lctx))
+			return
 		case Retryable(err):
 			d.observe(n.Name(), "retry")
 			delay := d.Backoff(attempts)
