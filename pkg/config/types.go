@@ -323,8 +323,8 @@ type Notifier struct {
 
 	// telegram: the bot token is the credential and sits in the request
 	// path.
-	BotToken Secret `toml:"bot_token"`
-	ChatID   string `toml:"chat_id"`
+	BotToken Secret      `toml:"bot_token"`
+	ChatID   IntOrString `toml:"chat_id"`
 
 	// ntfy: anyone who knows a topic on a public server can read it, so the
 	// topic is a Secret like the token.
