@@ -513,7 +513,7 @@ func TestAPIIncidents(t *testing.T) {
 		want := map[string]any{
 			"id": 2.0, "check": "db", "severity": "P1", "status": "open", "message": "connection refused",
 			"opened_at": "2026-11-25T11:30:00Z", "type": "tcp", "state": "crit", "value": 42.0, "duration_s": 1800.0,
-			"notifications_sent": 0.0, "notifications_failed": 0.0,
+			"notifications_sent": 0.0, "notifications_failed": 0.0, "updates": []any{},
 		}
 		if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
 			t.Errorf("incident = %v\nwant %v", got, want)
