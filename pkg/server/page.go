@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/report"
 	"github.com/pulse-monitor/pulse/pkg/store"
@@ -47,6 +48,7 @@ type pageData struct {
 	Groups       []pageGroup
 	Flat         bool // no tags: checks without group headers
 	Incidents    []pageIncident
+	Maintenance  []pageMaintenance
 	Past         []pagePast // resolved in the last PageDays days, newest first
 	PastMore     int        // past incidents beyond pastIncidentsMax, not shown
 }
@@ -58,6 +60,15 @@ type pageUpdate struct {
 	Status string
 	At     string
 	HTML   template.HTML
+}
+
+// pageMaintenance is an announced run of a [[maintenance]] window, in
+// progress or ahead (alert.Announcements).
+type pageMaintenance struct {
+	Title      string
+	When       string
+	InProgress bool
+	HTML       template.HTML // the message, markdown rendered safely
 }
 
 // pagePast is a resolved incident of the history, with its public updates
@@ -279,6 +290,10 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 			For:     ui.Elapsed(now.Sub(in.OpenedAt)),
 			Updates: pageUpdates(openUps[in.ID], loc),
 		})
+	}
+	for _, an := range alert.Announcements(cfg, now) {
+		d.Maintenance = append(d.Maintenance, pageMaintenance{Title: an.Title, When: an.When(loc),
+			InProgress: !now.Before(an.Start), HTML: report.Markdown(an.Message)})
 	}
 	past, err := s.o.Store.PastIncidents(ctx, now.AddDate(0, 0, -PageDays), pastIncidentsQuery)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/store"
 )
 
@@ -236,3 +237,31 @@ func TestFeed(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestStatusPagePlannedMaintenance(t *testing.T) {
+	f := newFixture(t, "")
+	f.cfg.Maintenance = []config.Maintenance{
+		// Today 14:00 UTC for 2h: announced (24h ahead).
+		{Checks: []string{"db"}, Schedule: "0 14 * * *", Duration: config.Duration(2 * time.Hour), Announce: true,
+			Title: "DB <upgrade>", Message: "Writes **pause**. " + evil, AnnounceBefore: config.Duration(24 * time.Hour)},
+		// In progress since 11:30.
+		{Checks: []string{"api"}, Schedule: "30 11 * * *", Duration: config.Duration(time.Hour), Announce: true,
+			Title: "API patching", AnnounceBefore: config.Duration(time.Hour)},
+		// Not announced.
+		{Checks: []string{"api"}, Schedule: "0 13 * * *", Duration: config.Duration(time.Hour)},
+	}
+	page := f.get(t, "GET", "/", nil, nil).Body.String()
+	for _, want := range []string{
+		"Planned maintenance",
+		`<span class="name">DB &lt;upgrade&gt;</span> · Wed 25 Nov 2026 14:00 – 16:00 UTC`,
+		"Writes <strong>pause</strong>. &lt;script&gt;",
+		`<span class="name">API patching</span> · in progress, Wed 25 Nov 2026 11:30 – 12:30 UTC`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script") || strings.Count(page, `<div class="incident"><span class="name">`) != 2 {
+		t.Errorf("page:\n%s", page)
+	}
+}
