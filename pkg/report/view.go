@@ -196,9 +196,22 @@ func (d *Digest) sections() []section {
 		}
 		return t
 	}
+	pmT := tableData{title: "Postmortems written", head: []string{"incident", "sev", "check", "title", "author", "written", "link"},
+		empty: "no postmortems written"}
+	for _, p := range d.Postmortems {
+		link := "private"
+		if p.URL != "" {
+			link = p.URL
+		} else if p.Public {
+			link = "public"
+		}
+		pmT.rows = append(pmT.rows, []cell{c("#" + strconv.FormatInt(p.IncidentID, 10)), c(p.Severity), c(p.Check), c(p.Title),
+			c(p.Author), c(p.WrittenAt.In(loc).Format("Jan 02 15:04")), {text: link, tone: faint}})
+	}
 	incs := section{title: "Incidents", tables: []tableData{
 		incT("", d.Incidents, "no incidents"),
 		incT("P4 (digest only)", d.P4, "no P4 incidents"),
+		pmT,
 	}}
 
 	ch := section{title: "What changed since the " + d.periodWord() + " before"}
