@@ -126,6 +126,36 @@ type bar struct {
 	Title string
 }
 
+// mdCache keeps what report.Markdown made of the sources the last page
+// showed: updates and postmortems rarely change, and rendering hundreds of
+// them is most of a page's cost. A source not shown by a render is dropped
+// at its end (done), so the cache holds one page's worth.
+type mdCache struct {
+	mu        sync.Mutex
+	cur, next map[string]template.HTML
+}
+
+func (c *mdCache) render(src string) template.HTML {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next == nil {
+		c.next = map[string]template.HTML{}
+	}
+	h, ok := c.cur[src]
+	if !ok {
+		h = report.Markdown(src)
+	}
+	c.next[src] = h
+	return h
+}
+
+// done ends a render: what it did not use is forgotten.
+func (c *mdCache) done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cur, c.next = c.next, nil
+}
+
 // dayKey identifies one calendar day of one time zone.
 type dayKey struct {
 	loc   string
@@ -288,12 +318,12 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 			ID: in.ID, Severity: in.Severity, Check: in.Check, Status: in.Status,
 			Since:   in.OpenedAt.In(loc).Format("2006-01-02 15:04 MST"),
 			For:     ui.Elapsed(now.Sub(in.OpenedAt)),
-			Updates: pageUpdates(openUps[in.ID], loc),
+			Updates: s.pageUpdates(openUps[in.ID], loc),
 		})
 	}
 	for _, an := range alert.Announcements(cfg, now) {
 		d.Maintenance = append(d.Maintenance, pageMaintenance{Title: an.Title, When: an.When(loc),
-			InProgress: !now.Before(an.Start), HTML: report.Markdown(an.Message)})
+			InProgress: !now.Before(an.Start), HTML: s.md.render(an.Message)})
 	}
 	past, err := s.o.Store.PastIncidents(ctx, now.AddDate(0, 0, -PageDays), pastIncidentsQuery)
 	if err != nil {
@@ -311,13 +341,14 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 		pp := pagePast{ID: p.ID, Severity: p.Severity, Check: p.Check,
 			Opened:  p.OpenedAt.In(loc).Format("2006-01-02 15:04 MST"),
 			Lasted:  ui.Elapsed(p.ResolvedAt.Sub(p.OpenedAt)),
-			Updates: pageUpdates(p.Updates, loc)}
+			Updates: s.pageUpdates(p.Updates, loc)}
 		if p.Postmortem != nil {
-			pp.Postmortem = report.Markdown(p.Postmortem.Body)
+			pp.Postmortem = s.md.render(p.Postmortem.Body)
 			pp.PostmortemAt = p.Postmortem.WrittenAt.In(loc).Format("2006-01-02")
 		}
 		d.Past = append(d.Past, pp)
 	}
+	s.md.done()
 	var buf bytes.Buffer
 	if err := pageTmpl.Execute(&buf, d); err != nil {
 		return nil, fmt.Errorf("status page template: %w", err)
@@ -326,11 +357,11 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 }
 
 // pageUpdates are the page's view of ups (oldest first), newest first.
-func pageUpdates(ups []store.Update, loc *time.Location) []pageUpdate {
+func (s *Server) pageUpdates(ups []store.Update, loc *time.Location) []pageUpdate {
 	out := make([]pageUpdate, len(ups))
 	for i, u := range ups {
 		out[len(ups)-1-i] = pageUpdate{ID: u.ID, Status: statusWords(u.Status),
-			At: u.At.In(loc).Format("2006-01-02 15:04 MST"), HTML: report.Markdown(u.Message)}
+			At: u.At.In(loc).Format("2006-01-02 15:04 MST"), HTML: s.md.render(u.Message)}
 	}
 	return out
 }

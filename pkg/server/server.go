@@ -91,6 +91,7 @@ type Server struct {
 	mux *http.ServeMux
 
 	days dayCache
+	md   mdCache // the status page's rendered markdown
 
 	pageMu   sync.Mutex
 	page     []byte

@@ -265,3 +265,20 @@ func TestStatusPagePlannedMaintenance(t *testing.T) {
 		t.Errorf("page:\n%s", page)
 	}
 }
+
+func TestMarkdownCacheKeepsOnePage(t *testing.T) {
+	var c mdCache
+	a := c.render("**a**")
+	c.render("b")
+	c.done()
+	if len(c.cur) != 2 || a != "<p><strong>a</strong></p>\n" {
+		t.Fatalf("after the first page: %q, %v", a, c.cur)
+	}
+	if got := c.render("**a**"); got != a {
+		t.Fatalf("cached = %q", got)
+	}
+	c.done() // "b" was not shown: forgotten
+	if _, ok := c.cur["b"]; ok || len(c.cur) != 1 {
+		t.Fatalf("after the second page: %v", c.cur)
+	}
+}
