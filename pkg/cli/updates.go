@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pulse-monitor/pulse/pkg/alert"
+	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/store"
+	"github.com/pulse-monitor/pulse/pkg/ui"
 )
 
 // IncidentUpdateOptions are `pulse incidents update`'s inputs.
@@ -68,7 +70,7 @@ func runIncidentUpdate(ctx context.Context, g *Global, o IncidentUpdateOptions) 
 	if strings.TrimSpace(msg) == "" {
 		return exitCode(1, errors.New("--message is required: what people should know"))
 	}
-	st, _, err := openIncidentStore(g, true)
+	st, cfg, err := openIncidentStore(g, true)
 	if err != nil {
 		return exitCode(1, err)
 	}
@@ -96,7 +98,20 @@ func runIncidentUpdate(ctx context.Context, g *Global, o IncidentUpdateOptions) 
 	if alert.UpdateResolves(o.Status, before.Status == store.StatusResolved) {
 		fmt.Fprintf(g.IO.Out, "resolved incident #%d (%s %s)\n", before.ID, before.Severity, before.Check)
 	}
+	if o.Public && !shownOnPage(cfg, before.Check) {
+		fmt.Fprintf(g.IO.Err, "note: the status page and /feed.xml do not show check %q (public = false, disabled or no longer configured); the update is in /api/v1/incidents only\n", ui.Safe(before.Check))
+	}
 	return nil
+}
+
+// shownOnPage reports whether the status page shows check name's incidents.
+func shownOnPage(cfg *config.Config, name string) bool {
+	for i := range cfg.Checks {
+		if c := &cfg.Checks[i]; c.Name == name {
+			return c.IsEnabled() && c.IsPublic()
+		}
+	}
+	return false
 }
 
 // IncidentPostmortemOptions are `pulse incidents postmortem`'s inputs.

@@ -75,7 +75,16 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "read public updates", err)
 		return
 	}
-	b, err := buildFeed(cfg, ups, now)
+	// The status page's rule: incidents of checks it shows (enabled,
+	// public) only; announcements always.
+	shown := publicChecks(cfg)
+	kept := ups[:0]
+	for _, u := range ups {
+		if u.IncidentID == 0 || shown[u.Check] {
+			kept = append(kept, u)
+		}
+	}
+	b, err := buildFeed(cfg, kept, now)
 	if err != nil {
 		s.fail(w, "build feed", err)
 		return
@@ -143,4 +152,15 @@ func statusWords(s string) string {
 func announcementTitle(msg string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(msg), "\n")
 	return strings.Trim(strings.TrimSpace(line), "*#_ ")
+}
+
+// publicChecks are the names of the checks the status page shows.
+func publicChecks(cfg *config.Config) map[string]bool {
+	m := make(map[string]bool, len(cfg.Checks))
+	for i := range cfg.Checks {
+		if c := &cfg.Checks[i]; c.IsEnabled() && c.IsPublic() {
+			m[c.Name] = true
+		}
+	}
+	return m
 }
