@@ -267,11 +267,14 @@ func TestDigestPostmortems(t *testing.T) {
 		daily.Postmortems[1].IncidentID != 1 || daily.Postmortems[1].URL != "" || daily.Postmortems[1].Public {
 		t.Errorf("daily postmortems = %+v", daily.Postmortems)
 	}
+	if !strings.Contains(daily.SummaryLine(), "; 2 postmortems written.") {
+		t.Errorf("summary line: %s", daily.SummaryLine())
+	}
 	before, err := BuildDigest(ctx, f.st, f.cfg, DigestOptions{Kind: Daily, Date: "2026-03-28", Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(before.Postmortems) != 0 { // #1's draft was rewritten on the 29th
+	if len(before.Postmortems) != 0 || strings.Contains(before.SummaryLine(), "postmortem") { // #1's draft was rewritten on the 29th
 		t.Errorf("the day before: %+v", before.Postmortems)
 	}
 	weekly, err := BuildDigest(ctx, f.st, f.cfg, DigestOptions{Kind: Weekly, Date: "2026-03-29", Now: now})

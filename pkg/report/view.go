@@ -89,6 +89,11 @@ func (d *Digest) SummaryLine() string {
 	if len(d.Failed) > 0 {
 		fmt.Fprintf(&b, "; %d notifications failed", len(d.Failed))
 	}
+	if n := len(d.Postmortems); n == 1 {
+		b.WriteString("; 1 postmortem written")
+	} else if n > 1 {
+		fmt.Fprintf(&b, "; %d postmortems written", n)
+	}
 	return b.String() + "."
 }
 
