@@ -175,6 +175,13 @@ func (e *env) startEnv(t *testing.T, extraEnv []string, args ...string) *agent {
 		if strings.Contains(a.log(), pulsebin.RaceReport) {
 			t.Errorf("pulse run (pid %d) reported a data race", a.cmd.Process.Pid)
 		}
+		// PULSE_TEST_KEEP_LOGS=DIR keeps every agent's whole log as
+		// DIR/PID.log, to read the timing of a run that passed.
+		if d := os.Getenv("PULSE_TEST_KEEP_LOGS"); d != "" {
+			if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("%d.log", a.cmd.Process.Pid)), []byte(a.log()), 0o644); err != nil {
+				t.Logf("PULSE_TEST_KEEP_LOGS: %v", err)
+			}
+		}
 		if t.Failed() {
 			log := a.log()
 			if len(log) > 6000 {

@@ -81,7 +81,7 @@ within = "0s"
 		return len(incs) >= 3 && len(rec.accepted("opened", 0)) >= 3
 	})
 	api := fmt.Sprintf("http://127.0.0.1:%d", listen)
-	for _, p := range []string{"/", "/api/v1/status", "/api/v1/incidents", "/metrics"} {
+	for _, p := range []string{"/", "/api/v1/status", "/api/v1/incidents", "/feed.xml", "/metrics"} {
 		code, body := httpGet(api + p)
 		if code != 200 {
 			t.Errorf("GET %s: status %d", p, code)

@@ -75,6 +75,8 @@ func newMember(cfg *config.Config, log *slog.Logger) (*member, error) {
 		Location:   cfg.Agent.Site,
 		ConfigHash: ConfigHash(cfg),
 		Channels:   notifierNames(cfg),
+		Renew:      leaseTiming.renew,
+		TTL:        leaseTiming.ttl,
 		Logger:     log,
 	})
 	if err != nil {
@@ -83,6 +85,10 @@ func newMember(cfg *config.Config, log *slog.Logger) (*member, error) {
 	}
 	return &member{Member: m, db: db, shards: cluster.Shards, owned: map[int]int64{}}, nil
 }
+
+// leaseTiming overrides the lease protocol's Renew and TTL (tests; zero:
+// the cluster defaults). Every agent sharing a database must use the same.
+var leaseTiming struct{ renew, ttl time.Duration }
 
 // notifierNames are the notifier channels of cfg, each a lease.
 func notifierNames(cfg *config.Config) []string {
@@ -372,6 +378,17 @@ func (o *leasedOutbox) Holds(notifier string) bool {
 	}
 	_, ok := o.a.cl.OwnsChannel(notifier)
 	return ok
+}
+
+// SendContext bounds a send on notifier's channel by this agent's lease on
+// it (cluster.Member.ChannelContext): cut off from the database, the agent
+// stops sending when the lease runs out locally, before another agent may
+// take the channel over. Alone, it is ctx.
+func (o *leasedOutbox) SendContext(ctx context.Context, notifier string) (context.Context, context.CancelFunc) {
+	if o.a.cl == nil {
+		return ctx, func() {}
+	}
+	return o.a.cl.ChannelContext(ctx, notifier)
 }
 
 // under returns ctx fenced by the lease of the channel of ids (one

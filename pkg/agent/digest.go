@@ -15,12 +15,14 @@ const digestEvery = time.Minute
 // timezone, once per day and per notifier even across restarts (the last
 // day sent to each notifier is kept in the database), catching up on start
 // when the agent was down at that time. A notifier that fails is retried
-// on the next round; one that succeeded is not sent the digest again.
+// on the next round; one that succeeded is not sent the digest again. The
+// same loop announces planned maintenance (announceMaintenance).
 func (a *Agent) runDigests(ctx context.Context) {
 	t := time.NewTicker(digestEvery)
 	defer t.Stop()
 	for {
 		a.sendDueDigests(ctx)
+		a.announceMaintenance(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -55,7 +56,7 @@ func newIncidentsCmd(g *Global) *cobra.Command {
 	f.StringVar(&o.Severity, "severity", "", "only this severity (P1..P4)")
 	f.BoolVar(&o.JSON, "json", false, "print JSON")
 	f.IntVar(&o.Limit, "limit", 0, "at most this many (0: all)")
-	cmd.AddCommand(newIncidentShowCmd(g))
+	cmd.AddCommand(newIncidentShowCmd(g), newIncidentUpdateCmd(g), newIncidentPostmortemCmd(g))
 	return cmd
 }
 
@@ -96,8 +97,21 @@ func runIncidents(ctx context.Context, g *Global, o IncidentsOptions) error {
 	}
 	out := g.IO.Out
 	if o.JSON {
-		// The shape of /api/v1/incidents.
-		return writeJSON(out, report.IncidentRecords(list, now))
+		// The shape of /api/v1/incidents, with every update and postmortem
+		// (the listener's has the public ones only).
+		ids := make([]int64, len(list))
+		for i := range list {
+			ids[i] = list[i].ID
+		}
+		ups, err := st.UpdatesOf(ctx, ids, false)
+		if err != nil {
+			return exitCode(1, err)
+		}
+		pms, err := st.Postmortems(ctx, ids, false)
+		if err != nil {
+			return exitCode(1, err)
+		}
+		return writeJSON(out, report.IncidentRecordsWith(list, ups, pms, now))
 	}
 	if len(list) == 0 {
 		fmt.Fprintln(out, "no incidents")
@@ -219,10 +233,22 @@ func runIncidentShow(ctx context.Context, g *Global, o IncidentShowOptions) erro
 	if err != nil {
 		return exitCode(1, err)
 	}
+	ups, err := st.IncidentUpdates(ctx, o.ID)
+	if err != nil {
+		return exitCode(1, err)
+	}
+	var pm *store.Postmortem
+	if p, err := st.Postmortem(ctx, o.ID); err == nil {
+		pm = &p
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return exitCode(1, err)
+	}
 	now := o.Now()
 	out := g.IO.Out
 	if o.JSON {
-		return writeJSON(out, report.NewIncidentDetail(&inc, tl, notes, now))
+		d := report.NewIncidentDetail(&inc, tl, notes, now)
+		d.Updates, d.Postmortem = report.NewUpdateRecords(ups), report.NewPostmortemRecord(pm)
+		return writeJSON(out, d)
 	}
 	loc := cfg.Agent.Location
 	if loc == nil {
@@ -262,5 +288,35 @@ func runIncidentShow(ctx context.Context, g *Global, o IncidentShowOptions) erro
 	for _, n := range failed {
 		fmt.Fprintf(out, "  %s: %s → %s: %s\n", sty.State("crit", "failed"), n.Event, n.Notifier, ui.Safe(n.LastError))
 	}
+	printUpdates(out, ups, pm, loc)
 	return nil
+}
+
+// printUpdates prints what people wrote about an incident, each line of
+// each message made terminal-safe.
+func printUpdates(out io.Writer, ups []store.Update, pm *store.Postmortem, loc *time.Location) {
+	if len(ups) > 0 {
+		fmt.Fprintln(out)
+		fmt.Fprintln(out, "  updates:")
+	}
+	for _, u := range ups {
+		vis := "private"
+		if u.Public {
+			vis = "public"
+		}
+		fmt.Fprintf(out, "  %s  %s  %s  by %s\n", u.At.In(loc).Format("2006-01-02 15:04:05"), u.Status, vis, ui.Safe(u.Author))
+		for _, line := range strings.Split(strings.TrimRight(u.Message, "\n"), "\n") {
+			fmt.Fprintf(out, "      %s\n", ui.Safe(strings.TrimRight(line, "\r")))
+		}
+	}
+	fmt.Fprintln(out)
+	if pm == nil {
+		fmt.Fprintln(out, "  postmortem: none (pulse incidents postmortem ID --file F.md)")
+		return
+	}
+	vis := "private"
+	if pm.Public {
+		vis = "public"
+	}
+	fmt.Fprintf(out, "  postmortem: %d bytes, %s, written %s by %s\n", len(pm.Body), vis, pm.WrittenAt.In(loc).Format("2006-01-02 15:04:05"), ui.Safe(pm.Author))
 }

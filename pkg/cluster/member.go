@@ -80,6 +80,9 @@ type Member struct {
 
 	changes chan struct{}
 	kick    chan struct{}
+	// moved is closed, and replaced, whenever the leases held or their
+	// deadlines may have changed (announce): ChannelContext waits on it.
+	moved chan struct{}
 
 	mu      sync.Mutex
 	pending *reconf // a reloaded config for the next round
@@ -141,6 +144,7 @@ func New(db *sql.DB, o Options) (*Member, error) {
 		log:     o.Logger.With("agent", o.ID),
 		changes: make(chan struct{}, 1),
 		kick:    make(chan struct{}, 1),
+		moved:   make(chan struct{}),
 		held:    map[string]*held{},
 		stop:    make(chan struct{}),
 	}
@@ -287,6 +291,58 @@ func (m *Member) owns(name string) (Token, bool) {
 		return Token{}, false
 	}
 	return Token{Name: name, Owner: m.o.ID, Epoch: h.epoch}, true
+}
+
+// ErrLeaseExpired is the cause (context.Cause) of a ChannelContext that
+// ended because the member may no longer act on the channel: its lease's
+// local deadline passed without a renewal, or it was lost or released.
+var ErrLeaseExpired = errors.New("cluster: the lease on the channel expired locally")
+
+// ChannelContext returns a context for work on notifier's channel that is
+// not fenced by the database, such as a send: it ends, with the cause
+// ErrLeaseExpired, as soon as the member may no longer act on the channel
+// (the lease's local deadline passes, following renewals, or the lease is
+// lost, released or given up when the member stops), so that an agent cut
+// off from the database stops sending before another can take the channel
+// over (Margin earlier at least). It is ended at once when the channel is
+// not held now. Call cancel when the work is done.
+func (m *Member) ChannelContext(ctx context.Context, notifier string) (context.Context, context.CancelFunc) {
+	name := ChannelName(notifier)
+	cctx, cancel := context.WithCancelCause(ctx)
+	// live returns the lease's deadline when it is still the one held at
+	// the start (same epoch), and what signals the next change.
+	live := func(epoch int64, first bool) (time.Time, int64, <-chan struct{}, bool) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		h, ok := m.held[name]
+		if !ok || m.stopped || !first && h.epoch != epoch || !time.Now().Before(h.until) {
+			return time.Time{}, 0, nil, false
+		}
+		return h.until, h.epoch, m.moved, true
+	}
+	until, epoch, moved, ok := live(0, true)
+	if !ok {
+		cancel(ErrLeaseExpired)
+		return cctx, func() { cancel(context.Canceled) }
+	}
+	go func() {
+		for {
+			t := time.NewTimer(time.Until(until))
+			select {
+			case <-cctx.Done():
+				t.Stop()
+				return
+			case <-moved:
+			case <-t.C:
+			}
+			t.Stop()
+			if until, _, moved, ok = live(epoch, false); !ok {
+				cancel(ErrLeaseExpired)
+				return
+			}
+		}
+	}()
+	return cctx, func() { cancel(context.Canceled) }
 }
 
 // Run runs the protocol every Renew until ctx is done or Close is called.
@@ -453,6 +509,8 @@ func (m *Member) announce() {
 	key := b.String()
 	changed := key != m.lastKey
 	m.lastKey = key
+	close(m.moved)
+	m.moved = make(chan struct{})
 	m.mu.Unlock()
 	if changed {
 		select {

@@ -16,6 +16,7 @@ var (
 	thresholdType = reflect.TypeFor[Threshold]()
 	secretType    = reflect.TypeFor[Secret]()
 	statusType    = reflect.TypeFor[StatusMatcher]()
+	intOrStrType  = reflect.TypeFor[IntOrString]()
 )
 
 func reflectValue(cfg *Config) reflect.Value { return reflect.ValueOf(cfg).Elem() }
@@ -258,6 +259,14 @@ func (l *loader) decodeValue(path []string, v any, rv reflect.Value) bool {
 			return false
 		}
 		rv.Set(reflect.ValueOf(t))
+		return true
+	case intOrStrType:
+		var x IntOrString
+		if err := x.UnmarshalTOML(v); err != nil {
+			l.at(path, "%v", err)
+			return false
+		}
+		rv.Set(reflect.ValueOf(x))
 		return true
 	case statusType:
 		var m StatusMatcher

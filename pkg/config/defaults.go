@@ -274,6 +274,11 @@ func (l *loader) applyDefaults(cfg *Config) {
 		cfg.Report.Notify = digestable
 	}
 	for i := range cfg.Maintenance {
-		cfg.Maintenance[i].Line = l.line([]string{"maintenance", strconv.Itoa(i)})
+		m := &cfg.Maintenance[i]
+		mp := []string{"maintenance", strconv.Itoa(i)}
+		m.Line = l.line(mp)
+		if m.Announce && !l.has(mp, "announce_before") {
+			m.AnnounceBefore = Duration(DefaultAnnounceBefore)
+		}
 	}
 }

@@ -84,3 +84,45 @@ chat_id = "-100"
 		}
 	}
 }
+
+// TestIntegerChatID: Telegram shows a chat id as a number, so chat_id may be
+// written as a TOML integer as well as a string; other TOML types get the
+// key's line.
+func TestIntegerChatID(t *testing.T) {
+	cfg, err := parseString(t, t.TempDir(), `
+[[notifier]]
+name = "group"
+type = "telegram"
+bot_token = "1:tok"
+chat_id = -1001234567890
+[[notifier]]
+name = "user"
+type = "telegram"
+bot_token = "1:tok"
+chat_id = 42
+[[notifier]]
+name = "channel"
+type = "telegram"
+bot_token = "1:tok"
+chat_id = "@pulse_alerts"
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "negative integer", notifierByName(t, cfg, "group").ChatID.String(), "-1001234567890")
+	eq(t, "positive integer", notifierByName(t, cfg, "user").ChatID.String(), "42")
+	eq(t, "string", notifierByName(t, cfg, "channel").ChatID.String(), "@pulse_alerts")
+
+	for _, tc := range []struct{ value, got string }{
+		{"true", "a boolean"},
+		{"-100.5", "a float"},
+		{"{ id = 1 }", "a table"},
+		{"[-100]", "an array"},
+	} {
+		_, err := parseString(t, t.TempDir(), "[[notifier]]\nname = \"tg\"\ntype = \"telegram\"\nbot_token = \"1:tok\"\nchat_id = "+tc.value+"\n", nil)
+		want := `:5: notifier "tg": chat_id: expected an integer or a string, got ` + tc.got
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("chat_id = %s: error %v, want it to contain %q", tc.value, err, want)
+		}
+	}
+}

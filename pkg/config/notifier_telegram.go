@@ -36,7 +36,7 @@ func validateTelegram(s scope, n *Notifier) {
 	if n.BotToken != "" && strings.ContainsAny(n.BotToken.Reveal(), "/?#% \t\r\n") {
 		s.at("bot_token", "must not contain '/', '?', '#', '%%' or spaces")
 	}
-	if n.ChatID != "" && !telegramChatID.MatchString(n.ChatID) {
+	if n.ChatID != "" && !telegramChatID.MatchString(n.ChatID.String()) {
 		s.at("chat_id", "invalid chat id %q: want a number (\"-1001234567890\") or \"@channelusername\"", n.ChatID)
 	}
 	if err := checkURL(n.APIURL, false); err != nil {

@@ -323,8 +323,8 @@ type Notifier struct {
 
 	// telegram: the bot token is the credential and sits in the request
 	// path.
-	BotToken Secret `toml:"bot_token"`
-	ChatID   string `toml:"chat_id"`
+	BotToken Secret      `toml:"bot_token"`
+	ChatID   IntOrString `toml:"chat_id"`
 
 	// ntfy: anyone who knows a topic on a public server can read it, so the
 	// topic is a Secret like the token.
@@ -363,8 +363,30 @@ type Maintenance struct {
 	Checks   []string `toml:"checks"` // globs on names, or "tag:NAME"
 	Schedule string   `toml:"schedule"`
 	Duration Duration `toml:"duration"`
-	Line     int      `toml:"-"`
+	// Announce has the agent announce each run of the window AnnounceBefore
+	// ahead (DefaultAnnounceBefore when unset): on the status page, in
+	// /feed.xml and to subscribers, with Title (required) and Message
+	// (markdown, optional).
+	Announce       bool     `toml:"announce"`
+	Title          string   `toml:"title"`
+	Message        string   `toml:"message"`
+	AnnounceBefore Duration `toml:"announce_before"`
+	Line           int      `toml:"-"`
 }
+
+// DefaultAnnounceBefore is how long ahead a [[maintenance]] window with
+// announce = true is announced when announce_before is unset.
+const DefaultAnnounceBefore = 24 * time.Hour
+
+// MaxAnnounceBefore bounds announce_before: a window is announced at most
+// this long ahead.
+const MaxAnnounceBefore = 90 * 24 * time.Hour
+
+// Bounds of what an announcement says.
+const (
+	MaxAnnounceTitle   = 200
+	MaxAnnounceMessage = 4096
+)
 
 // Severities in order, most severe first.
 var Severities = []string{"P1", "P2", "P3", "P4"}

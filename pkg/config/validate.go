@@ -365,6 +365,47 @@ func (l *loader) validateMaintenance(cfg *Config) {
 				l.in(mp, "missing required key \"duration\"")
 			}
 		}
+		l.validateAnnounce(m, mp)
+	}
+}
+
+// validateAnnounce checks the announcement keys of a [[maintenance]]
+// window: with announce = true a title, a sane announce_before; without,
+// none of them (they would silently do nothing).
+func (l *loader) validateAnnounce(m *Maintenance, mp []string) {
+	key := func(k string) []string { return append(slices.Clip(mp), k) }
+	if !m.Announce {
+		if l.seen[pathKey(key("announce"))] {
+			return // not a boolean: said already
+		}
+		for _, k := range []string{"title", "message", "announce_before"} {
+			if l.has(mp, k) && !l.seen[pathKey(key(k))] {
+				l.at(key(k), "has no effect without announce = true")
+			}
+		}
+		return
+	}
+	switch t := strings.TrimSpace(m.Title); {
+	case t == "" && !l.has(mp, "title"):
+		l.in(mp, "missing required key \"title\" (announce = true: what the announcement is called)")
+	case t == "":
+		l.at(key("title"), "must not be empty")
+	case len(m.Title) > MaxAnnounceTitle:
+		l.at(key("title"), "%d bytes, at most %d", len(m.Title), MaxAnnounceTitle)
+	case strings.ContainsAny(m.Title, "\n\r"):
+		l.at(key("title"), "must be one line")
+	}
+	if len(m.Message) > MaxAnnounceMessage {
+		l.at(key("message"), "%d bytes, at most %d", len(m.Message), MaxAnnounceMessage)
+	}
+	if l.seen[pathKey(key("announce_before"))] {
+		return
+	}
+	switch d := m.AnnounceBefore.D(); {
+	case d <= 0:
+		l.at(key("announce_before"), "must be greater than 0")
+	case d > MaxAnnounceBefore:
+		l.at(key("announce_before"), "%s: at most %s", Duration(d), Duration(MaxAnnounceBefore))
 	}
 }
 

@@ -158,6 +158,31 @@ func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
 // Format makes every fmt verb print "<secret>".
 func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
 
+// IntOrString is a key written either as a TOML integer or as a string,
+// kept as the string: Telegram shows a chat id as a number
+// (chat_id = -1001234567890), a channel as "@name". Other TOML types are
+// refused with the key's FILE:LINE.
+type IntOrString string
+
+// UnmarshalTOML accepts an integer (formatted in decimal) or a string.
+func (s *IntOrString) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case int64:
+		*s = IntOrString(strconv.FormatInt(x, 10))
+		return nil
+	case string:
+		*s = IntOrString(x)
+		return nil
+	}
+	return fmt.Errorf("expected an integer or a string, got %s", tomlType(v))
+}
+
+// UnmarshalText stores text as written (for decoders that give text).
+func (s *IntOrString) UnmarshalText(b []byte) error { *s = IntOrString(b); return nil }
+
+// String returns the value as a string.
+func (s IntOrString) String() string { return string(s) }
+
 // StatusMatcher is one element of expect.status: a code (200) or a class ("2xx").
 type StatusMatcher struct {
 	Code  int // exact code, or 0

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,8 +160,12 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	return d
 }
 
-// SetNotifiers replaces the notifiers (after a reload). Rows queued for a
-// notifier that is no longer configured are marked failed with that reason.
+// SetNotifiers replaces the notifiers (after a reload). For a notifier
+// that is no longer configured: a send in flight finishes and is recorded
+// as its receiver answered, nothing more is sent to it, and its other rows
+// are marked failed, once, with a last_error naming it (they stay in the
+// outbox, visible in pulse incidents). A notifier whose definition changed
+// sends its next message with the new definition.
 func (d *Dispatcher) SetNotifiers(ns map[string]Notifier) {
 	cp := make(map[string]Notifier, len(ns))
 	for k, v := range ns {
@@ -250,7 +255,7 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 		next = d.markAt
 	}
 	notifiers := d.notifiers
-	var orphans []int64
+	orphans := map[string][]int64{} // notifier no longer configured → its rows
 	pending := make([]alert.Pending, 0, len(rows))
 	byID := make(map[int64]*OutboxRow, len(rows))
 	type pair struct {
@@ -268,8 +273,13 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 			// process knows, not by the stale attempt count.
 			r.Attempts, r.NextAttemptAt = max(r.Attempts, o.attempts), latest(r.NextAttemptAt, o.next)
 		}
+		if d.busy[r.Notifier] {
+			// Its sender wakes us when done; until then its rows are its
+			// own, even when a reload removed their notifier meanwhile.
+			continue
+		}
 		if _, ok := notifiers[r.Notifier]; !ok {
-			orphans = append(orphans, r.ID)
+			orphans[r.Notifier] = append(orphans[r.Notifier], r.ID)
 			continue
 		}
 		eff := latest(latest(r.DueAt, r.NextAttemptAt), d.holdUntil[r.Notifier])
@@ -279,9 +289,6 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 			k := pair{r.Notifier, r.IncidentID}
 			eff = latest(eff, chain[k])
 			chain[k] = eff
-		}
-		if d.busy[r.Notifier] {
-			continue // its sender wakes us when done
 		}
 		byID[r.ID] = r
 		pending = append(pending, alert.Pending{ID: r.ID, Notifier: r.Notifier, DueAt: eff, Batchable: r.Batchable})
@@ -308,12 +315,12 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 	}
 	d.mu.Unlock()
 
-	if len(orphans) > 0 {
-		reason := "notifier is no longer configured"
-		if err := d.out.MarkFailed(ctx, orphans, reason, "", now); err != nil {
-			d.log.Error("mark notifications failed", "rows", len(orphans), "err", err)
+	for name, ids := range orphans {
+		reason := fmt.Sprintf("notifier %q is no longer configured; not sent", name)
+		if err := d.out.MarkFailed(ctx, ids, reason, "", now); err != nil {
+			d.log.Error("mark notifications failed", "notifier", name, "rows", len(ids), "err", err)
 		} else {
-			d.log.Warn("notifications dropped: their notifier is no longer configured", "rows", len(orphans))
+			d.log.Warn("notifications given up: their notifier is no longer configured", "notifier", name, "rows", len(ids))
 		}
 	}
 	for _, n := range order {
@@ -323,11 +330,35 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 	return next, len(order) > 0, nil
 }
 
+// configured reports whether n is still the notifier configured under its
+// name: a reload may have removed it or replaced it with a new definition.
+func (d *Dispatcher) configured(n Notifier) bool {
+	d.mu.Lock()
+	cur, ok := d.notifiers[n.Name()]
+	d.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if t := reflect.TypeOf(n); t != reflect.TypeOf(cur) || !t.Comparable() {
+		return t == reflect.TypeOf(cur)
+	}
+	return cur == n
+}
+
 // channelHolder is an outbox shared by several agents, each sending the
 // rows of the notifier channels it holds: Holds says whether this one may
 // still send on notifier's.
 type channelHolder interface {
 	Holds(notifier string) bool
+}
+
+// sendBounder is an outbox shared by several agents whose channels are
+// leases: SendContext returns a context that ends when this agent may no
+// longer send on notifier's channel (its lease ran out locally), so that a
+// send cut off from the database does not go on after another agent may
+// have taken the channel over.
+type sendBounder interface {
+	SendContext(ctx context.Context, notifier string) (context.Context, context.CancelFunc)
 }
 
 // sendAll sends one notifier's messages in order. After a failure worth
@@ -342,12 +373,16 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 	}()
 	log := d.log.With("notifier", n.Name())
 	held, _ := d.out.(channelHolder)
+	bound, _ := d.out.(sendBounder)
 	for _, rows := range msgs {
 		if ctx.Err() != nil {
 			return
 		}
 		if held != nil && !held.Holds(n.Name()) {
 			return // the channel moved on: its next holder sends the rest
+		}
+		if !d.configured(n) {
+			return // a reload removed or redefined it: the next round decides
 		}
 		ids := make([]int64, len(rows))
 		attempts := 0
@@ -356,10 +391,16 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 			attempts = max(attempts, r.Attempts)
 		}
 		m := d.Message(rows, d.now())
-		sctx, cancel := context.WithTimeout(ctx, SendTimeout)
+		lctx, lcancel := ctx, context.CancelFunc(func() {})
+		if bound != nil {
+			lctx, lcancel = bound.SendContext(ctx, n.Name())
+		}
+		sctx, cancel := context.WithTimeout(lctx, SendTimeout)
 		start := d.now()
 		err := n.Send(sctx, m)
 		cancel()
+		leaseEnded := lctx.Err() != nil && ctx.Err() == nil
+		lcancel()
 		hideAckLinks(err, m)
 		now := d.now()
 		switch {
@@ -375,6 +416,14 @@ func (d *Dispatcher) sendAll(ctx context.Context, n Notifier, msgs [][]OutboxRow
 			log.Info("notification sent", "items", len(m.Items), "summary", Tally(m.Items), "took", now.Sub(start))
 		case ctx.Err() != nil:
 			return // shutting down: the rows stay queued for the next start
+		case leaseEnded:
+			// Not a failure of the receiver: this agent may no longer send
+			// on the channel. The rows stay pending, unmarked, for the
+			// channel's next holder (the same dedup key, should the
+			// receiver have taken the message after all).
+			log.Warn("notification send cancelled: this agent's lease on the channel ran out; the channel's next holder sends it",
+				"items", len(m.Items), "after", now.Sub(start).Round(time.Millisecond), "cause", context.Cause(lctx))
+			return
 		case Retryable(err):
 			d.observe(n.Name(), "retry")
 			delay := d.Backoff(attempts)

@@ -372,7 +372,7 @@ func TestRowsOfRemovedNotifierFail(t *testing.T) {
 	f.enqueue(t, store.OutboxEntry{Notifier: "gone", IncidentID: id, Item: item(id, "api", "P1", "opened", t0, nil), DueAt: t0})
 	f.deliverAt(t, t0)
 	rows := f.rows(t, id)
-	if len(rows) != 1 || rows[0].Status != store.OutboxFailed || rows[0].LastError != "notifier is no longer configured" {
+	if len(rows) != 1 || rows[0].Status != store.OutboxFailed || rows[0].LastError != `notifier "gone" is no longer configured; not sent` {
 		t.Fatalf("row = %+v", rows)
 	}
 }
@@ -573,5 +573,67 @@ func TestRetriesBackOffWhileTheDatabaseRefuses(t *testing.T) {
 	// 0 s, 5 s, then 10 s and 20 s later: 15 s, 35 s.
 	if got := len(r.messages()); got != 4 {
 		t.Fatalf("%d attempts in 40 s, want 4 (at 0, 5, 15 and 35 s)", got)
+	}
+}
+
+// leasedOutbox is an outbox whose channels are leases (as on PostgreSQL):
+// SendContext ends when the test says the lease ran out.
+type leasedOutbox struct {
+	*store.Store
+	expired chan struct{}
+}
+
+var errLeaseExpired = errors.New("lease expired")
+
+// PendingOutbox returns nothing once the lease ran out: the rows are the
+// channel's next holder's.
+func (o *leasedOutbox) PendingOutbox(ctx context.Context) ([]notify.OutboxRow, error) {
+	select {
+	case <-o.expired:
+		return nil, nil
+	default:
+		return o.Store.PendingOutbox(ctx)
+	}
+}
+
+func (o *leasedOutbox) SendContext(ctx context.Context, notifier string) (context.Context, context.CancelFunc) {
+	cctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-o.expired:
+			cancel(errLeaseExpired)
+		case <-cctx.Done():
+		}
+	}()
+	return cctx, func() { cancel(context.Canceled) }
+}
+
+// A send cancelled because the agent's lease on the channel ran out is not
+// the receiver's failure: the row stays pending, unmarked, for the
+// channel's next holder, and the send ends at once.
+func TestSendCancelledByTheLeaseStaysPending(t *testing.T) {
+	f := newFixture(t, nil)
+	out := &leasedOutbox{Store: f.st, expired: make(chan struct{})}
+	slow := &blockingNotifier{release: make(chan struct{}), started: make(chan struct{}, 10)}
+	defer close(slow.release)
+	d := notify.NewDispatcher(notify.DispatcherOptions{Outbox: out, Notifiers: map[string]notify.Notifier{"slow": slow},
+		Now: f.clock.Now, Jitter: func() float64 { return 0.5 }})
+	id := f.incident(t, "api", "P1")
+	f.enqueue(t, store.OutboxEntry{Notifier: "slow", IncidentID: id, Item: item(id, "api", "P1", "opened", t0, nil), DueAt: t0})
+	done := make(chan error, 1)
+	go func() { _, err := d.DeliverDue(context.Background()); done <- err }()
+	<-slow.started
+	close(out.expired)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the send went on after the lease ran out")
+	}
+	rows := f.rows(t, id)
+	if len(rows) != 1 || rows[0].Status != store.OutboxPending || rows[0].Attempts != 0 || rows[0].LastError != "" {
+		t.Fatalf("row = %+v, want pending, no attempt counted, no error", rows)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pulse-monitor/pulse/pkg/config"
@@ -44,6 +45,55 @@ type Digest struct {
 	Incidents  []Incident           `json:"incidents"` // every incident active in the period
 	Changes    []Change             `json:"changes"`
 	Failed     []FailedNotification `json:"failed_notifications"`
+	// Postmortems are those written in the period (pulse incidents
+	// postmortem), oldest first.
+	Postmortems []DigestPostmortem `json:"postmortems"`
+}
+
+// DigestPostmortem is a postmortem written in the digest's period.
+type DigestPostmortem struct {
+	IncidentID int64     `json:"incident_id"`
+	Check      string    `json:"check"`
+	Severity   string    `json:"severity"`
+	Title      string    `json:"title"` // its first line, without markdown heading marks
+	Author     string    `json:"author"`
+	WrittenAt  time.Time `json:"written_at"`
+	Public     bool      `json:"public"`
+	// URL is where the status page shows it: public ones with
+	// [agent].public_url only.
+	URL string `json:"url,omitempty"`
+}
+
+// maxPostmortemTitle bounds a postmortem's title in the digest.
+const maxPostmortemTitle = 100
+
+// PostmortemTitle is the first non-empty line of a markdown body without
+// heading marks and emphasis, at most maxPostmortemTitle characters.
+func PostmortemTitle(body string) string {
+	for line := range strings.Lines(body) {
+		t := strings.Trim(strings.TrimSpace(line), "#*_ \t")
+		if t == "" {
+			continue
+		}
+		if r := []rune(t); len(r) > maxPostmortemTitle {
+			t = string(r[:maxPostmortemTitle-1]) + "…"
+		}
+		return t
+	}
+	return "(untitled)"
+}
+
+func toPostmortems(pms []store.WrittenPostmortem, publicURL string) []DigestPostmortem {
+	base := strings.TrimRight(publicURL, "/")
+	out := make([]DigestPostmortem, len(pms))
+	for i, p := range pms {
+		out[i] = DigestPostmortem{IncidentID: p.IncidentID, Check: p.Check, Severity: p.Severity, Title: PostmortemTitle(p.Body),
+			Author: p.Author, WrittenAt: p.WrittenAt.UTC(), Public: p.Public}
+		if p.Public && base != "" {
+			out[i].URL = fmt.Sprintf("%s/#incident-%d", base, p.IncidentID)
+		}
+	}
+	return out
 }
 
 // Executive is the digest's executive summary.
@@ -197,6 +247,11 @@ func BuildDigest(ctx context.Context, src Source, cfg *config.Config, o DigestOp
 		return nil, err
 	}
 	d.Failed = append(d.Failed, toFailures(failed)...)
+	pms, err := src.PostmortemsWritten(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	d.Postmortems = toPostmortems(pms, cfg.Agent.PublicURL)
 
 	type acc struct{ cur, prev, last24 store.Rollup }
 	per := map[string]*acc{}

@@ -212,12 +212,18 @@ func TestDigestHTMLSelfContained(t *testing.T) {
 	// A message with markup in it must come out escaped.
 	d.Incidents[0].Message = `<script>alert(1)</script>`
 	h := strings.ToLower(d.HTML())
+	// The postmortem's link is text (loads nothing, for people to copy).
+	if !strings.Contains(h, ">https://status.example.com/#incident-2</span>") {
+		t.Error("html digest lacks the public postmortem's link")
+	}
+	h = strings.ReplaceAll(h, ">https://status.example.com/#incident-2</span>", "></span>")
 	for _, bad := range []string{"http://", "https://", "<script", "src=", "url(", "<link", "@import", "javascript:", "<img", "<iframe"} {
 		if strings.Contains(h, bad) {
 			t.Errorf("html digest contains %q", bad)
 		}
 	}
-	for _, want := range []string{"<svg", "<rect", "<polyline", "<!doctype html>", "&lt;script&gt;alert(1)"} {
+	for _, want := range []string{"<svg", "<rect", "<polyline", "<!doctype html>", "&lt;script&gt;alert(1)",
+		"postmortems written", "api outage: a bad &lt;b&gt;deploy&lt;/b&gt;"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("html digest lacks %q", want)
 		}
@@ -245,6 +251,52 @@ func TestMessage(t *testing.T) {
 	for _, want := range []string{"availability 98.81%", "incidents opened 2 (P1 1, P2 0, P3 1, P4 0)", "MTTA 5m00s", "MTTR 52m30s", "1 notifications failed"} {
 		if !strings.Contains(g.Summary, want) {
 			t.Errorf("summary %q lacks %q", g.Summary, want)
+		}
+	}
+}
+
+func TestDigestPostmortems(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 30, 8, 0, 0, 0, time.UTC)
+	daily, err := BuildDigest(ctx, f.st, f.cfg, DigestOptions{Kind: Daily, Date: "2026-03-29", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(daily.Postmortems) != 2 || daily.Postmortems[0].IncidentID != 2 || daily.Postmortems[0].URL != "https://status.example.com/#incident-2" ||
+		daily.Postmortems[1].IncidentID != 1 || daily.Postmortems[1].URL != "" || daily.Postmortems[1].Public {
+		t.Errorf("daily postmortems = %+v", daily.Postmortems)
+	}
+	if !strings.Contains(daily.SummaryLine(), "; 2 postmortems written.") {
+		t.Errorf("summary line: %s", daily.SummaryLine())
+	}
+	before, err := BuildDigest(ctx, f.st, f.cfg, DigestOptions{Kind: Daily, Date: "2026-03-28", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before.Postmortems) != 0 || strings.Contains(before.SummaryLine(), "postmortem") { // #1's draft was rewritten on the 29th
+		t.Errorf("the day before: %+v", before.Postmortems)
+	}
+	weekly, err := BuildDigest(ctx, f.st, f.cfg, DigestOptions{Kind: Weekly, Date: "2026-03-29", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(weekly.Postmortems) != 2 || !strings.Contains(weekly.Markdown(), "### Postmortems written") {
+		t.Errorf("weekly postmortems = %+v", weekly.Postmortems)
+	}
+}
+
+func TestPostmortemTitle(t *testing.T) {
+	for in, want := range map[string]string{
+		"# Root cause\n\nbody":       "Root cause",
+		"\n\n  ## **Disk full**  \n": "Disk full",
+		"plain first line\nsecond":   "plain first line",
+		"":                           "(untitled)",
+		"  \n\t\n":                   "(untitled)",
+		strings.Repeat("é", 150):     strings.Repeat("é", 99) + "…",
+	} {
+		if got := PostmortemTitle(in); got != want {
+			t.Errorf("PostmortemTitle(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

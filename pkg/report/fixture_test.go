@@ -22,6 +22,7 @@ const fixtureTOML = `
 name = "test-agent"
 database = "pulse.db"
 timezone = "Europe/Berlin"
+public_url = "https://status.example.com"
 
 [[check]]
 name = "api"
@@ -97,7 +98,8 @@ type fixture struct {
 //   - incidents #1 api P1 08:05Z, acked 08:10Z by alice, resolved 08:50Z;
 //     #2 orders P4 from 22:30Z the day before to 23:30Z (spans midnight);
 //     #3 db P3 opened 20:00Z, still open;
-//   - one failed notification of #1 to team.
+//   - one failed notification of #1 to team;
+//   - postmortems written on the day: #2 (public), #1 (private).
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
@@ -199,6 +201,24 @@ func newFixture(t *testing.T) *fixture {
 	}
 	if err := st.MarkFailed(ctx, []int64{rows[0].ID}, "receiver answered 404", "not found", at("2026-03-29T08:06:00Z")); err != nil {
 		t.Fatal(err)
+	}
+	// Postmortems: #2's public one on the day, #1's private one on the day,
+	// and #1's written the day before (rewritten later, so it counts on
+	// the day it was last written).
+	for _, pm := range []struct {
+		at     string
+		id     int64
+		body   string
+		public bool
+	}{
+		{"2026-03-28T12:00:00Z", 1, "draft", false},
+		{"2026-03-29T09:30:00Z", incID, "# API outage: a bad <b>deploy</b>\n\nWe rolled back.", true},
+		{"2026-03-29T18:00:00Z", 1, "\n## Orders dip\n\nA marketing email went out late.", false},
+	} {
+		*f.clock = at(pm.at)
+		if _, err := st.SetPostmortem(ctx, pm.id, pm.body, "alice", pm.public); err != nil {
+			t.Fatal(err)
+		}
 	}
 	*f.clock = fixDay1
 	return f

@@ -32,6 +32,60 @@ type IncidentRecord struct {
 	DurationS  float64  `json:"duration_s"`
 	Sent       int      `json:"notifications_sent"`
 	Failed     int      `json:"notifications_failed"`
+	// Updates are what people wrote (pulse incidents update), oldest
+	// first; /api/v1/incidents has the public ones only, without authors.
+	Updates []UpdateRecord `json:"updates"`
+	// Postmortem is the incident's postmortem, omitted when none (on
+	// /api/v1/incidents: when none is public).
+	Postmortem *PostmortemRecord `json:"postmortem,omitempty"`
+}
+
+// UpdateRecord is one update of an incident as pulse publishes it; message
+// is markdown, as written.
+type UpdateRecord struct {
+	ID      int64     `json:"id"`
+	At      time.Time `json:"at"`
+	Status  string    `json:"status"`
+	Message string    `json:"message"`
+	Public  bool      `json:"public"`
+	Author  string    `json:"author,omitempty"`
+}
+
+// PostmortemRecord is an incident's postmortem as pulse publishes it; body
+// is markdown, as written.
+type PostmortemRecord struct {
+	WrittenAt time.Time `json:"written_at"`
+	Author    string    `json:"author,omitempty"`
+	Public    bool      `json:"public"`
+	Body      string    `json:"body"`
+}
+
+// NewUpdateRecords are the records of ups, never nil (JSON []).
+func NewUpdateRecords(ups []store.Update) []UpdateRecord {
+	out := make([]UpdateRecord, len(ups))
+	for i, u := range ups {
+		out[i] = UpdateRecord{ID: u.ID, At: u.At.UTC(), Status: u.Status, Message: u.Message, Public: u.Public, Author: u.Author}
+	}
+	return out
+}
+
+// NewPostmortemRecord is the record of pm (nil for nil).
+func NewPostmortemRecord(pm *store.Postmortem) *PostmortemRecord {
+	if pm == nil {
+		return nil
+	}
+	return &PostmortemRecord{WrittenAt: pm.WrittenAt.UTC(), Author: pm.Author, Public: pm.Public, Body: pm.Body}
+}
+
+// Anonymous drops the authors of r's updates and postmortem: the status
+// page's API does not name who wrote them.
+func (r *IncidentRecord) Anonymous() {
+	for i := range r.Updates {
+		r.Updates[i].Author = ""
+	}
+	if r.Postmortem != nil {
+		r.Postmortem.Author = ""
+	}
 }
 
 // NewIncidentRecord is the record of s at now.
@@ -40,7 +94,21 @@ func NewIncidentRecord(s *store.Incident, now time.Time) IncidentRecord {
 		Incident: IncidentOf(s), Type: s.Type, State: s.State, Value: s.Value,
 		AckNote: s.AckNote, ResolvedBy: s.ResolvedBy,
 		DurationS: s.Duration(now).Round(time.Second).Seconds(), Sent: s.Sent, Failed: s.Failed,
+		Updates: []UpdateRecord{},
 	}
+}
+
+// IncidentRecordsWith are the records of list at now with their updates
+// and postmortems (by incident id, as the store returns them).
+func IncidentRecordsWith(list []store.Incident, ups map[int64][]store.Update, pms map[int64]store.Postmortem, now time.Time) []IncidentRecord {
+	out := IncidentRecords(list, now)
+	for i := range out {
+		out[i].Updates = NewUpdateRecords(ups[out[i].ID])
+		if pm, ok := pms[out[i].ID]; ok {
+			out[i].Postmortem = NewPostmortemRecord(&pm)
+		}
+	}
+	return out
 }
 
 // IncidentRecords are the records of list at now, never nil (JSON []).

@@ -28,6 +28,8 @@ type IncidentSource interface {
 	// NotificationFailures returns the notifications queued in [from, to)
 	// that failed.
 	NotificationFailures(ctx context.Context, from, to time.Time) ([]store.NotificationFailure, error)
+	// PostmortemsWritten returns the postmortems last written in [from, to).
+	PostmortemsWritten(ctx context.Context, from, to time.Time) ([]store.WrittenPostmortem, error)
 }
 
 // StatusSource is what BuildStatus reads.

@@ -89,6 +89,11 @@ func (d *Digest) SummaryLine() string {
 	if len(d.Failed) > 0 {
 		fmt.Fprintf(&b, "; %d notifications failed", len(d.Failed))
 	}
+	if n := len(d.Postmortems); n == 1 {
+		b.WriteString("; 1 postmortem written")
+	} else if n > 1 {
+		fmt.Fprintf(&b, "; %d postmortems written", n)
+	}
 	return b.String() + "."
 }
 
@@ -196,9 +201,22 @@ func (d *Digest) sections() []section {
 		}
 		return t
 	}
+	pmT := tableData{title: "Postmortems written", head: []string{"incident", "sev", "check", "title", "author", "written", "link"},
+		empty: "no postmortems written"}
+	for _, p := range d.Postmortems {
+		link := "private"
+		if p.URL != "" {
+			link = p.URL
+		} else if p.Public {
+			link = "public"
+		}
+		pmT.rows = append(pmT.rows, []cell{c("#" + strconv.FormatInt(p.IncidentID, 10)), c(p.Severity), c(p.Check), c(p.Title),
+			c(p.Author), c(p.WrittenAt.In(loc).Format("Jan 02 15:04")), {text: link, tone: faint}})
+	}
 	incs := section{title: "Incidents", tables: []tableData{
 		incT("", d.Incidents, "no incidents"),
 		incT("P4 (digest only)", d.P4, "no P4 incidents"),
+		pmT,
 	}}
 
 	ch := section{title: "What changed since the " + d.periodWord() + " before"}

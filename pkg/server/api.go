@@ -70,8 +70,26 @@ func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "read incidents", err)
 		return
 	}
-	// The shape of `pulse incidents --json` too.
-	out := report.IncidentRecords(incs, now)
+	// The shape of `pulse incidents --json` too, with the public updates
+	// and postmortems only, without authors.
+	ids := make([]int64, len(incs))
+	for i := range incs {
+		ids[i] = incs[i].ID
+	}
+	ups, err := s.o.Store.UpdatesOf(r.Context(), ids, true)
+	if err != nil {
+		s.fail(w, "read incident updates", err)
+		return
+	}
+	pms, err := s.o.Store.Postmortems(r.Context(), ids, true)
+	if err != nil {
+		s.fail(w, "read postmortems", err)
+		return
+	}
+	out := report.IncidentRecordsWith(incs, ups, pms, now)
+	for i := range out {
+		out[i].Anonymous()
+	}
 	writeJSON(w, out)
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
 	"github.com/pulse-monitor/pulse/pkg/report"
 	"github.com/pulse-monitor/pulse/pkg/store"
@@ -24,6 +25,11 @@ const (
 	// on a phone.
 	perCheckBarsMax = 50
 	barWidth        = 4 // SVG units; bars are barWidth+1 apart
+	// pastIncidentsMax is how many past incidents the page lists (newest
+	// first); pastIncidentsQuery how many it reads, of all checks, to find
+	// them among the public ones.
+	pastIncidentsMax   = 500
+	pastIncidentsQuery = 2000
 )
 
 //go:embed page.html.tmpl
@@ -42,6 +48,40 @@ type pageData struct {
 	Groups       []pageGroup
 	Flat         bool // no tags: checks without group headers
 	Incidents    []pageIncident
+	Maintenance  []pageMaintenance
+	Past         []pagePast // resolved in the last PageDays days, newest first
+	PastMore     int        // past incidents beyond pastIncidentsMax, not shown
+}
+
+// pageUpdate is one public update of an incident, its message rendered
+// from markdown by report.Markdown (safe HTML).
+type pageUpdate struct {
+	ID     int64
+	Status string
+	At     string
+	HTML   template.HTML
+}
+
+// pageMaintenance is an announced run of a [[maintenance]] window, in
+// progress or ahead (alert.Announcements).
+type pageMaintenance struct {
+	Title      string
+	When       string
+	InProgress bool
+	HTML       template.HTML // the message, markdown rendered safely
+}
+
+// pagePast is a resolved incident of the history, with its public updates
+// and its public postmortem.
+type pagePast struct {
+	ID           int64
+	Severity     string
+	Check        string
+	Opened       string
+	Lasted       string
+	Updates      []pageUpdate
+	Postmortem   template.HTML // "" when none is public
+	PostmortemAt string
 }
 
 type pageGroup struct {
@@ -77,12 +117,43 @@ type pageIncident struct {
 	Status   string
 	Since    string
 	For      string
+	Updates  []pageUpdate // public ones, newest first
 }
 
 type bar struct {
 	X     int
 	Class string
 	Title string
+}
+
+// mdCache keeps what report.Markdown made of the sources the last page
+// showed: updates and postmortems rarely change, and rendering hundreds of
+// them is most of a page's cost. A source not shown by a render is dropped
+// at its end (done), so the cache holds one page's worth.
+type mdCache struct {
+	mu        sync.Mutex
+	cur, next map[string]template.HTML
+}
+
+func (c *mdCache) render(src string) template.HTML {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next == nil {
+		c.next = map[string]template.HTML{}
+	}
+	h, ok := c.cur[src]
+	if !ok {
+		h = report.Markdown(src)
+	}
+	c.next[src] = h
+	return h
+}
+
+// done ends a render: what it did not use is forgotten.
+func (c *mdCache) done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cur, c.next = c.next, nil
 }
 
 // dayKey identifies one calendar day of one time zone.
@@ -228,6 +299,16 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 	for _, c := range public {
 		shown[c.Name] = true
 	}
+	var openIDs []int64
+	for i := range open {
+		if shown[open[i].Check] {
+			openIDs = append(openIDs, open[i].ID)
+		}
+	}
+	openUps, err := s.o.Store.UpdatesOf(ctx, openIDs, true)
+	if err != nil {
+		return nil, err
+	}
 	for i := range open {
 		in := &open[i]
 		if !shown[in.Check] {
@@ -235,15 +316,54 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 		}
 		d.Incidents = append(d.Incidents, pageIncident{
 			ID: in.ID, Severity: in.Severity, Check: in.Check, Status: in.Status,
-			Since: in.OpenedAt.In(loc).Format("2006-01-02 15:04 MST"),
-			For:   ui.Elapsed(now.Sub(in.OpenedAt)),
+			Since:   in.OpenedAt.In(loc).Format("2006-01-02 15:04 MST"),
+			For:     ui.Elapsed(now.Sub(in.OpenedAt)),
+			Updates: s.pageUpdates(openUps[in.ID], loc),
 		})
 	}
+	for _, an := range alert.Announcements(cfg, now) {
+		d.Maintenance = append(d.Maintenance, pageMaintenance{Title: an.Title, When: an.When(loc),
+			InProgress: !now.Before(an.Start), HTML: s.md.render(an.Message)})
+	}
+	past, err := s.o.Store.PastIncidents(ctx, now.AddDate(0, 0, -PageDays), pastIncidentsQuery)
+	if err != nil {
+		return nil, err
+	}
+	for i := range past {
+		p := &past[i]
+		if !shown[p.Check] {
+			continue
+		}
+		if len(d.Past) == pastIncidentsMax {
+			d.PastMore++
+			continue
+		}
+		pp := pagePast{ID: p.ID, Severity: p.Severity, Check: p.Check,
+			Opened:  p.OpenedAt.In(loc).Format("2006-01-02 15:04 MST"),
+			Lasted:  ui.Elapsed(p.ResolvedAt.Sub(p.OpenedAt)),
+			Updates: s.pageUpdates(p.Updates, loc)}
+		if p.Postmortem != nil {
+			pp.Postmortem = s.md.render(p.Postmortem.Body)
+			pp.PostmortemAt = p.Postmortem.WrittenAt.In(loc).Format("2006-01-02")
+		}
+		d.Past = append(d.Past, pp)
+	}
+	s.md.done()
 	var buf bytes.Buffer
 	if err := pageTmpl.Execute(&buf, d); err != nil {
 		return nil, fmt.Errorf("status page template: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// pageUpdates are the page's view of ups (oldest first), newest first.
+func (s *Server) pageUpdates(ups []store.Update, loc *time.Location) []pageUpdate {
+	out := make([]pageUpdate, len(ups))
+	for i, u := range ups {
+		out[len(ups)-1-i] = pageUpdate{ID: u.ID, Status: statusWords(u.Status),
+			At: u.At.In(loc).Format("2006-01-02 15:04 MST"), HTML: s.md.render(u.Message)}
+	}
+	return out
 }
 
 // day is one calendar day of the bars.

@@ -1,6 +1,6 @@
 // Package server is the agent's optional HTTP listener ([agent].listen): a
-// status page for humans, /api/v1/status and /api/v1/incidents for
-// machines, /metrics for Prometheus, /healthz for supervisors and
+// status page for humans (with an Atom feed of its updates, /feed.xml),
+// /api/v1/status and /api/v1/incidents for machines, /metrics for Prometheus, /healthz for supervisors and
 // /ping/NAME for the heartbeat checks of cron jobs and /ack/TOKEN for the
 // ack links of alerts.
 package server
@@ -53,6 +53,13 @@ type Store interface {
 	RecordPing(ctx context.Context, check, kind string, at time.Time, body string) error
 	Incident(ctx context.Context, id int64) (store.Incident, error)
 	Ack(ctx context.Context, id int64, by, note string, at time.Time) (store.Incident, error)
+
+	// What people write about incidents (issue 17, item 1): the status
+	// page's timelines and history, /api/v1/incidents and /feed.xml.
+	UpdatesOf(ctx context.Context, ids []int64, publicOnly bool) (map[int64][]store.Update, error)
+	Postmortems(ctx context.Context, ids []int64, publicOnly bool) (map[int64]store.Postmortem, error)
+	PastIncidents(ctx context.Context, since time.Time, limit int) ([]store.PastIncident, error)
+	PublicUpdates(ctx context.Context, since time.Time, limit int) ([]store.PublicUpdate, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -84,6 +91,7 @@ type Server struct {
 	mux *http.ServeMux
 
 	days dayCache
+	md   mdCache   // the status page's rendered markdown
 	dash dashState // the dashboards' caches (dash.go)
 
 	pageMu   sync.Mutex
@@ -116,6 +124,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.handlePage)))
 	s.mux.Handle("GET /api/v1/status", s.auth(http.HandlerFunc(s.handleStatus)))
 	s.mux.Handle("GET /api/v1/incidents", s.auth(http.HandlerFunc(s.handleIncidents)))
+	s.mux.Handle("GET /feed.xml", s.auth(http.HandlerFunc(s.handleFeed)))
 	s.mux.Handle("GET /metrics", s.auth(s.o.Metrics.Handler()))
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	for _, m := range []string{"GET", "POST"} {

@@ -311,9 +311,30 @@ func (s *Store) Resolve(ctx context.Context, id int64, by string, at time.Time) 
 		if inc.Status == StatusResolved {
 			return ErrResolved
 		}
-		inc.Status, inc.ResolvedAt, inc.ResolvedBy = StatusResolved, at, by
-		return s.wrap(tx).AddEvent(id, at, EventResolved, "by hand, by "+by)
+		return markResolved(s.wrap(tx), inc, by, at)
 	})
+}
+
+// markResolved is the decision of a resolve by hand, `pulse resolve` or a
+// "resolved" update alike: who and when, and the timeline line.
+func markResolved(t Tx, inc *Incident, by string, at time.Time) error {
+	inc.Status, inc.ResolvedAt, inc.ResolvedBy = StatusResolved, at, by
+	return t.AddEvent(inc.ID, at, EventResolved, "by hand, by "+by)
+}
+
+// resolveByHand is Resolve inside another write transaction (a "resolved"
+// update): markResolved, the incident's row and the flag that has the agent
+// send the resolve notifications, as mutateIncident does.
+func (s *Store) resolveByHand(tx *sql.Tx, inc *Incident, by string, at time.Time) error {
+	t := s.wrap(tx)
+	if err := markResolved(t, inc, by, at); err != nil {
+		return err
+	}
+	if err := t.UpdateIncident(inc); err != nil {
+		return err
+	}
+	_, err := tx.Exec(`UPDATE incidents SET pending_sync = 1 WHERE id = ?`, inc.ID)
+	return err
 }
 
 func (s *Store) mutateIncident(ctx context.Context, id int64, f func(tx *sql.Tx, inc *Incident) error) (Incident, error) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -394,45 +393,19 @@ func TestTotalLimit(t *testing.T) {
 }
 
 func TestAnswers(t *testing.T) {
-	tests := []struct {
-		name       string
-		status     int
-		header     map[string]string
-		body       string
-		retryable  bool
-		retryAfter time.Duration
-	}{
-		{name: "invalid form body", status: 400, body: `{"code": 50035, "message": "Invalid Form Body"}`},
-		{name: "invalid token", status: 401, body: `{"code": 50027, "message": "Invalid Webhook Token"}`},
-		{name: "missing access", status: 403, body: `{"code": 50001, "message": "Missing Access"}`},
-		{name: "unknown webhook", status: 404, body: `{"code": 10015, "message": "Unknown Webhook"}`},
-		{name: "429 header", status: 429, header: map[string]string{"Retry-After": "7"}, body: `{"message": "You are being rate limited.", "retry_after": 6.457, "global": false}`, retryable: true, retryAfter: 7 * time.Second},
-		{name: "429 body only", status: 429, body: `{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}`, retryable: true, retryAfter: 1500 * time.Millisecond},
-		{name: "500", status: 500, body: "internal", retryable: true},
-		{name: "502", status: 502, retryable: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, n := setup(t, func(w http.ResponseWriter) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			}, nil)
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
-			var se *notify.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("error %v is not a *SendError", err)
-			}
-			if se.Retryable != tt.retryable || se.RetryAfter != tt.retryAfter || se.Status != tt.status || se.Answer != tt.body {
-				t.Fatalf("got retryable=%v after=%v status=%d answer=%q (%v)", se.Retryable, se.RetryAfter, se.Status, se.Answer, err)
-			}
-			if !strings.HasPrefix(err.Error(), `discord "ops": `) {
-				t.Errorf("error %q lacks its notifier", err)
-			}
-		})
-	}
+	notifytest.Answers(t, `discord "ops": `, []notifytest.Answer{
+		{Name: "invalid form body", Status: 400, Body: `{"code": 50035, "message": "Invalid Form Body"}`},
+		{Name: "invalid token", Status: 401, Body: `{"code": 50027, "message": "Invalid Webhook Token"}`},
+		{Name: "missing access", Status: 403, Body: `{"code": 50001, "message": "Missing Access"}`},
+		{Name: "unknown webhook", Status: 404, Body: `{"code": 10015, "message": "Unknown Webhook"}`},
+		{Name: "429 header", Status: 429, Header: map[string]string{"Retry-After": "7"}, Body: `{"message": "You are being rate limited.", "retry_after": 6.457, "global": false}`, Retryable: true, RetryAfter: 7 * time.Second},
+		{Name: "429 body only", Status: 429, Body: `{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}`, Retryable: true, RetryAfter: 1500 * time.Millisecond},
+		{Name: "500", Status: 500, Body: "internal", Retryable: true},
+		{Name: "502", Status: 502, Retryable: true},
+	}, func(t *testing.T, answer func(w http.ResponseWriter)) error {
+		_, n := setup(t, answer, nil)
+		return n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
+	})
 	t.Run("connection refused", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

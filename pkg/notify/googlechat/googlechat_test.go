@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -355,42 +354,19 @@ func TestLargeBatch(t *testing.T) {
 }
 
 func TestAnswers(t *testing.T) {
-	tests := []struct {
-		name       string
-		status     int
-		header     map[string]string
-		body       string
-		retryable  bool
-		retryAfter time.Duration
-	}{
-		{name: "invalid argument", status: 400, body: `{"error": {"code": 400, "message": "Invalid JSON payload", "status": "INVALID_ARGUMENT"}}`},
-		{name: "unauthenticated", status: 401, body: `{"error": {"code": 401, "status": "UNAUTHENTICATED"}}`},
-		{name: "permission denied", status: 403, body: `{"error": {"code": 403, "status": "PERMISSION_DENIED"}}`},
-		{name: "space gone", status: 404, body: `{"error": {"code": 404, "status": "NOT_FOUND"}}`},
-		{name: "resource exhausted", status: 429, header: map[string]string{"Retry-After": "30"}, body: `{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}`, retryable: true, retryAfter: 30 * time.Second},
-		{name: "429 without header", status: 429, body: `{"error": {"code": 429}}`, retryable: true},
-		{name: "500", status: 500, body: "internal", retryable: true},
-		{name: "503", status: 503, body: `{"error": {"code": 503, "status": "UNAVAILABLE"}}`, retryable: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, n := setup(t, func(w http.ResponseWriter) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			}, nil)
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
-			var se *notify.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("error %v is not a *SendError", err)
-			}
-			if se.Retryable != tt.retryable || se.RetryAfter != tt.retryAfter || se.Status != tt.status || se.Answer != tt.body {
-				t.Fatalf("got retryable=%v after=%v status=%d answer=%q (%v)", se.Retryable, se.RetryAfter, se.Status, se.Answer, err)
-			}
-		})
-	}
+	notifytest.Answers(t, `googlechat "ops": `, []notifytest.Answer{
+		{Name: "invalid argument", Status: 400, Body: `{"error": {"code": 400, "message": "Invalid JSON payload", "status": "INVALID_ARGUMENT"}}`},
+		{Name: "unauthenticated", Status: 401, Body: `{"error": {"code": 401, "status": "UNAUTHENTICATED"}}`},
+		{Name: "permission denied", Status: 403, Body: `{"error": {"code": 403, "status": "PERMISSION_DENIED"}}`},
+		{Name: "space gone", Status: 404, Body: `{"error": {"code": 404, "status": "NOT_FOUND"}}`},
+		{Name: "resource exhausted", Status: 429, Header: map[string]string{"Retry-After": "30"}, Body: `{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}`, Retryable: true, RetryAfter: 30 * time.Second},
+		{Name: "429 without header", Status: 429, Body: `{"error": {"code": 429}}`, Retryable: true},
+		{Name: "500", Status: 500, Body: "internal", Retryable: true},
+		{Name: "503", Status: 503, Body: `{"error": {"code": 503, "status": "UNAVAILABLE"}}`, Retryable: true},
+	}, func(t *testing.T, answer func(w http.ResponseWriter)) error {
+		_, n := setup(t, answer, nil)
+		return n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
+	})
 	t.Run("connection refused", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -359,42 +358,19 @@ func TestLargeBatch(t *testing.T) {
 }
 
 func TestAnswers(t *testing.T) {
-	tests := []struct {
-		name       string
-		status     int
-		header     map[string]string
-		body       string
-		retryable  bool
-		retryAfter time.Duration
-	}{
-		{name: "bad payload", status: 400, body: `{"id":"web.incoming_webhook.parse.app_error","message":"Unable to parse incoming data."}`},
-		{name: "webhooks disabled", status: 501, body: `{"id":"api.incoming_webhook.disabled.app_error"}`},
-		{name: "forbidden", status: 403, body: `{"id":"web.incoming_webhook.channel_locked.app_error"}`},
-		{name: "unknown hook", status: 404, body: `{"id":"web.incoming_webhook.invalid.app_error"}`},
-		{name: "too large", status: 413, body: "too large"},
-		{name: "429", status: 429, header: map[string]string{"Retry-After": "3"}, body: "limit exceeded", retryable: true, retryAfter: 3 * time.Second},
-		{name: "500", status: 500, body: "internal", retryable: true},
-		{name: "503", status: 503, retryable: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, n := setup(t, Config{}, func(w http.ResponseWriter) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			}, nil)
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
-			var se *notify.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("error %v is not a *SendError", err)
-			}
-			if se.Retryable != tt.retryable || se.RetryAfter != tt.retryAfter || se.Status != tt.status || se.Answer != tt.body {
-				t.Fatalf("got retryable=%v after=%v status=%d answer=%q (%v)", se.Retryable, se.RetryAfter, se.Status, se.Answer, err)
-			}
-		})
-	}
+	notifytest.Answers(t, `mattermost "ops": `, []notifytest.Answer{
+		{Name: "bad payload", Status: 400, Body: `{"id":"web.incoming_webhook.parse.app_error","message":"Unable to parse incoming data."}`},
+		{Name: "webhooks disabled", Status: 501, Body: `{"id":"api.incoming_webhook.disabled.app_error"}`},
+		{Name: "forbidden", Status: 403, Body: `{"id":"web.incoming_webhook.channel_locked.app_error"}`},
+		{Name: "unknown hook", Status: 404, Body: `{"id":"web.incoming_webhook.invalid.app_error"}`},
+		{Name: "too large", Status: 413, Body: "too large"},
+		{Name: "429", Status: 429, Header: map[string]string{"Retry-After": "3"}, Body: "limit exceeded", Retryable: true, RetryAfter: 3 * time.Second},
+		{Name: "500", Status: 500, Body: "internal", Retryable: true},
+		{Name: "503", Status: 503, Retryable: true},
+	}, func(t *testing.T, answer func(w http.ResponseWriter)) error {
+		_, n := setup(t, Config{}, answer, nil)
+		return n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
+	})
 	t.Run("connection refused", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -261,41 +260,18 @@ func TestAnswers(t *testing.T) {
 	apiErr := func(code, status int, msg string) string {
 		return fmt.Sprintf(`{"code":%d,"http":%d,"error":%q,"link":"https://ntfy.sh/docs/publish/"}`, code, status, msg)
 	}
-	tests := []struct {
-		name       string
-		status     int
-		header     map[string]string
-		body       string
-		retryable  bool
-		retryAfter time.Duration
-	}{
-		{name: "400", status: 400, body: apiErr(40001, 400, "invalid request")},
-		{name: "401", status: 401, body: apiErr(40101, 401, "unauthorized")},
-		{name: "403", status: 403, body: apiErr(40301, 403, "forbidden")},
-		{name: "413", status: 413, body: apiErr(41301, 413, "request entity too large")},
-		{name: "429", status: 429, header: map[string]string{"Retry-After": "9"}, body: apiErr(42901, 429, "limit reached: too many requests"), retryable: true, retryAfter: 9 * time.Second},
-		{name: "500", status: 500, body: apiErr(50001, 500, "internal server error"), retryable: true},
-		{name: "507", status: 507, body: apiErr(50701, 507, "insufficient storage"), retryable: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, n := setup(t, token, func(w http.ResponseWriter) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			}, nil)
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
-			var se *notify.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("error %v is not a *SendError", err)
-			}
-			if se.Retryable != tt.retryable || se.RetryAfter != tt.retryAfter || se.Status != tt.status || se.Answer != tt.body {
-				t.Fatalf("got retryable=%v after=%v status=%d answer=%q (%v)", se.Retryable, se.RetryAfter, se.Status, se.Answer, err)
-			}
-		})
-	}
+	notifytest.Answers(t, `ntfy "phones": `, []notifytest.Answer{
+		{Name: "400", Status: 400, Body: apiErr(40001, 400, "invalid request")},
+		{Name: "401", Status: 401, Body: apiErr(40101, 401, "unauthorized")},
+		{Name: "403", Status: 403, Body: apiErr(40301, 403, "forbidden")},
+		{Name: "413", Status: 413, Body: apiErr(41301, 413, "request entity too large")},
+		{Name: "429", Status: 429, Header: map[string]string{"Retry-After": "9"}, Body: apiErr(42901, 429, "limit reached: too many requests"), Retryable: true, RetryAfter: 9 * time.Second},
+		{Name: "500", Status: 500, Body: apiErr(50001, 500, "internal server error"), Retryable: true},
+		{Name: "507", Status: 507, Body: apiErr(50701, 507, "insufficient storage"), Retryable: true},
+	}, func(t *testing.T, answer func(w http.ResponseWriter)) error {
+		_, n := setup(t, token, answer, nil)
+		return n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
+	})
 	t.Run("connection refused", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -393,50 +393,27 @@ func TestSendTestMessage(t *testing.T) {
 // 401, 402, 403, 404, 422 are the request's, key's or plan's fault and are
 // not retried.
 func TestRetryClassification(t *testing.T) {
-	tests := []struct {
-		name       string
-		status     int
-		header     map[string]string
-		body       string
-		retryable  bool
-		retryAfter time.Duration
-	}{
-		{name: "500", status: 500, body: `{"message":"Internal Server Error"}`, retryable: true},
-		{name: "503", status: 503, retryable: true},
-		{name: "429", status: 429, body: `{"message":"Request limit exceeded"}`, retryable: true},
-		{name: "429 retry-after", status: 429, header: map[string]string{"Retry-After": "7"}, retryable: true, retryAfter: 7 * time.Second},
-		{name: "400", status: 400, body: `{"message":"Request body is not processable"}`},
-		{name: "401", status: 401, body: `{"message":"Could not authenticate","took":0.0,"requestId":"x"}`},
-		{name: "402", status: 402, body: `{"message":"plan does not allow this"}`},
-		{name: "403", status: 403, body: `{"message":"Key has no access to create alerts"}`},
-		{name: "404", status: 404},
-		{name: "422", status: 422, body: `{"message":"Request body is not processable","errors":{"message":"Message can not be empty."}}`},
-		{name: "200 is not 202", status: 200, body: "ok"},
+	answers := []notifytest.Answer{
+		{Name: "500", Status: 500, Body: `{"message":"Internal Server Error"}`, Retryable: true},
+		{Name: "503", Status: 503, Retryable: true},
+		{Name: "429", Status: 429, Body: `{"message":"Request limit exceeded"}`, Retryable: true},
+		{Name: "429 retry-after", Status: 429, Header: map[string]string{"Retry-After": "7"}, Retryable: true, RetryAfter: 7 * time.Second},
+		{Name: "400", Status: 400, Body: `{"message":"Request body is not processable"}`},
+		{Name: "401", Status: 401, Body: `{"message":"Could not authenticate","took":0.0,"requestId":"x"}`},
+		{Name: "402", Status: 402, Body: `{"message":"plan does not allow this"}`},
+		{Name: "403", Status: 403, Body: `{"message":"Key has no access to create alerts"}`},
+		{Name: "404", Status: 404},
+		{Name: "422", Status: 422, Body: `{"message":"Request body is not processable","errors":{"message":"Message can not be empty."}}`},
+		{Name: "200 is not 202", Status: 200, Body: "ok"},
 	}
-	for _, tt := range tests {
-		for _, event := range []string{alert.DeliverOpened, alert.DeliverAcknowledged, alert.DeliverResolved} {
-			t.Run(tt.name+"/"+event, func(t *testing.T) {
-				_, srv := newReceiver(t, func(_ int, _ call, w http.ResponseWriter) {
-					for k, v := range tt.header {
-						w.Header().Set(k, v)
-					}
-					w.WriteHeader(tt.status)
-					_, _ = io.WriteString(w, tt.body)
-				})
+	for _, event := range []string{alert.DeliverOpened, alert.DeliverAcknowledged, alert.DeliverResolved} {
+		t.Run(event, func(t *testing.T) {
+			notifytest.Answers(t, "", answers, func(t *testing.T, answer func(w http.ResponseWriter)) error {
+				_, srv := newReceiver(t, func(_ int, _ call, w http.ResponseWriter) { answer(w) })
 				n := newNotifier(t, srv.URL, "", notifytest.Options(nil))
-				err := n.Send(context.Background(), notifytest.Message(notifytest.Item(event)))
-				var se *notify.SendError
-				if !errors.As(err, &se) {
-					t.Fatalf("error %v is not a *SendError", err)
-				}
-				if se.Retryable != tt.retryable || se.RetryAfter != tt.retryAfter || se.Status != tt.status || se.Answer != tt.body {
-					t.Fatalf("got retryable=%v after=%v status=%d answer=%q", se.Retryable, se.RetryAfter, se.Status, se.Answer)
-				}
-				if notify.Retryable(err) != tt.retryable || notify.RetryAfter(err) != tt.retryAfter {
-					t.Fatal("notify.Retryable / RetryAfter disagree with the SendError")
-				}
+				return n.Send(context.Background(), notifytest.Message(notifytest.Item(event)))
 			})
-		}
+		})
 	}
 	t.Run("connection refused", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -254,48 +254,21 @@ func TestSendTestMessage(t *testing.T) {
 }
 
 func TestRetryClassification(t *testing.T) {
-	tests := []struct {
-		name       string
-		status     int
-		header     map[string]string
-		body       string
-		retryable  bool
-		retryAfter time.Duration
-		answer     string
-	}{
-		{name: "503", status: 503, body: "upstream unavailable", retryable: true, answer: "upstream unavailable"},
-		{name: "429 retry-after seconds", status: 429, header: map[string]string{"Retry-After": "7"}, retryable: true, retryAfter: 7 * time.Second},
-		{name: "429 retry-after date", status: 429,
-			header:    map[string]string{"Retry-After": notifytest.Now().Add(30 * time.Second).Format(http.TimeFormat)},
-			retryable: true, retryAfter: 30 * time.Second},
-		{name: "400 permanent", status: 400,
-			body:   `{"status":"invalid event","message":"Event object is invalid","errors":["'payload.summary' is missing"]}`,
-			answer: `{"status":"invalid event","message":"Event object is invalid","errors":["'payload.summary' is missing"]}`},
-		{name: "200 is not 202", status: 200, body: "ok", answer: "ok"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, srv := newReceiver(t, func(_ int, _ map[string]any, w http.ResponseWriter) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			})
-			n := newNotifier(t, srv.URL+"/v2/enqueue", notifytest.Options(nil))
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
-			var se *notify.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("error %v is not a *SendError", err)
-			}
-			if se.Retryable != tt.retryable || se.RetryAfter != tt.retryAfter || se.Status != tt.status || se.Answer != tt.answer {
-				t.Fatalf("got retryable=%v after=%v status=%d answer=%q", se.Retryable, se.RetryAfter, se.Status, se.Answer)
-			}
-			if notify.Retryable(err) != tt.retryable || notify.RetryAfter(err) != tt.retryAfter {
-				t.Fatal("notify.Retryable / RetryAfter disagree with the SendError")
-			}
-		})
-	}
+	notifytest.Answers(t, "", []notifytest.Answer{
+		{Name: "503", Status: 503, Body: "upstream unavailable", Retryable: true, Answer: "upstream unavailable"},
+		{Name: "429 retry-after seconds", Status: 429, Header: map[string]string{"Retry-After": "7"}, Retryable: true, RetryAfter: 7 * time.Second},
+		{Name: "429 retry-after date", Status: 429,
+			Header:    map[string]string{"Retry-After": notifytest.Now().Add(30 * time.Second).Format(http.TimeFormat)},
+			Retryable: true, RetryAfter: 30 * time.Second},
+		{Name: "400 permanent", Status: 400,
+			Body:   `{"status":"invalid event","message":"Event object is invalid","errors":["'payload.summary' is missing"]}`,
+			Answer: `{"status":"invalid event","message":"Event object is invalid","errors":["'payload.summary' is missing"]}`},
+		{Name: "200 is not 202", Status: 200, Body: "ok", Answer: "ok"},
+	}, func(t *testing.T, answer func(w http.ResponseWriter)) error {
+		_, srv := newReceiver(t, func(_ int, _ map[string]any, w http.ResponseWriter) { answer(w) })
+		n := newNotifier(t, srv.URL+"/v2/enqueue", notifytest.Options(nil))
+		return n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
+	})
 	t.Run("connection refused", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

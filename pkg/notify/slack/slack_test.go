@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -343,42 +342,18 @@ func TestLargeBatch(t *testing.T) {
 }
 
 func TestAnswers(t *testing.T) {
-	tests := []struct {
-		name       string
-		status     int
-		header     map[string]string
-		body       string
-		retryable  bool
-		retryAfter time.Duration
-		answer     string
-	}{
-		{name: "invalid_payload", status: 400, body: "invalid_payload", answer: "invalid_payload"},
-		{name: "invalid_token", status: 403, body: "invalid_token", answer: "invalid_token"},
-		{name: "channel_is_archived", status: 410, body: "channel_is_archived", answer: "channel_is_archived"},
-		{name: "200 without ok", status: 200, body: "no_text", answer: "no_text"},
-		{name: "429", status: 429, header: map[string]string{"Retry-After": "7"}, body: "rate_limited", retryable: true, retryAfter: 7 * time.Second, answer: "rate_limited"},
-		{name: "500", status: 500, body: "rollup_error", retryable: true, answer: "rollup_error"},
-		{name: "503", status: 503, retryable: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, n := setup(t, func(w http.ResponseWriter) {
-				for k, v := range tt.header {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			}, nil)
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
-			var se *notify.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("error %v is not a *SendError", err)
-			}
-			if se.Retryable != tt.retryable || se.RetryAfter != tt.retryAfter || se.Status != tt.status || se.Answer != tt.answer {
-				t.Fatalf("got retryable=%v after=%v status=%d answer=%q (%v)", se.Retryable, se.RetryAfter, se.Status, se.Answer, err)
-			}
-		})
-	}
+	notifytest.Answers(t, `slack "ops": `, []notifytest.Answer{
+		{Name: "invalid_payload", Status: 400, Body: "invalid_payload", Answer: "invalid_payload"},
+		{Name: "invalid_token", Status: 403, Body: "invalid_token", Answer: "invalid_token"},
+		{Name: "channel_is_archived", Status: 410, Body: "channel_is_archived", Answer: "channel_is_archived"},
+		{Name: "200 without ok", Status: 200, Body: "no_text", Answer: "no_text"},
+		{Name: "429", Status: 429, Header: map[string]string{"Retry-After": "7"}, Body: "rate_limited", Retryable: true, RetryAfter: 7 * time.Second, Answer: "rate_limited"},
+		{Name: "500", Status: 500, Body: "rollup_error", Retryable: true, Answer: "rollup_error"},
+		{Name: "503", Status: 503, Retryable: true},
+	}, func(t *testing.T, answer func(w http.ResponseWriter)) error {
+		_, n := setup(t, answer, nil)
+		return n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
+	})
 	t.Run("connection refused", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

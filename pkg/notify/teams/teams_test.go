@@ -339,60 +339,28 @@ func TestSend(t *testing.T) {
 // TestAnswers: 202 (and a flow's own 200) accept; 429 and 5xx retry with
 // Retry-After; other answers do not.
 func TestAnswers(t *testing.T) {
-	tests := []struct {
-		status     int
-		header     string
-		ok         bool
-		retryable  bool
-		retryAfter time.Duration
-	}{
-		{status: 202, ok: true},
-		{status: 200, ok: true},
-		{status: 204},
-		{status: 302},
-		{status: 400},
-		{status: 401},
-		{status: 403},
-		{status: 404},
-		{status: 413},
-		{status: 429, header: "12", retryable: true, retryAfter: 12 * time.Second},
-		{status: 500, retryable: true},
-		{status: 502, retryable: true},
-		{status: 503, header: "3", retryable: true, retryAfter: 3 * time.Second},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if tt.header != "" {
-					w.Header().Set("Retry-After", tt.header)
-				}
-				if tt.status == 302 {
-					w.Header().Set("Location", "/elsewhere")
-				}
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, `{"error":{"code":"X","message":"answer"}}`)
-			}))
-			t.Cleanup(srv.Close)
-			n := newNotifier(t, srv.URL+hookPath+query, notifytest.Options(nil))
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
-			if tt.ok {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			var se *notify.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("error %v is not a *SendError", err)
-			}
-			if se.Retryable != tt.retryable || se.RetryAfter != tt.retryAfter || se.Status != tt.status {
-				t.Fatalf("got retryable=%v after=%v status=%d", se.Retryable, se.RetryAfter, se.Status)
-			}
-			if !strings.HasPrefix(err.Error(), `teams "chan": receiver answered`) {
-				t.Fatalf("error %q", err)
-			}
-		})
-	}
+	const body = `{"error":{"code":"X","message":"answer"}}`
+	retryAfter := func(v string) map[string]string { return map[string]string{"Retry-After": v} }
+	notifytest.Answers(t, `teams "chan": receiver answered`, []notifytest.Answer{
+		{Status: 202, Body: body, OK: true},
+		{Status: 200, Body: body, OK: true},
+		{Status: 204},
+		{Status: 302, Header: map[string]string{"Location": "/elsewhere"}, Body: body},
+		{Status: 400, Body: body},
+		{Status: 401, Body: body},
+		{Status: 403, Body: body},
+		{Status: 404, Body: body},
+		{Status: 413, Body: body},
+		{Status: 429, Header: retryAfter("12"), Body: body, Retryable: true, RetryAfter: 12 * time.Second},
+		{Status: 500, Body: body, Retryable: true},
+		{Status: 502, Body: body, Retryable: true},
+		{Status: 503, Header: retryAfter("3"), Body: body, Retryable: true, RetryAfter: 3 * time.Second},
+	}, func(t *testing.T, answer func(w http.ResponseWriter)) error {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { answer(w) }))
+		t.Cleanup(srv.Close)
+		n := newNotifier(t, srv.URL+hookPath+query, notifytest.Options(nil))
+		return n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
+	})
 	t.Run("timeout", func(t *testing.T) {
 		srv := notifytest.StalledServer(t)
 		n, err := New(Config{Name: "chan", WebhookURL: config.Secret(srv.URL + hookPath + query), Timeout: 50 * time.Millisecond},

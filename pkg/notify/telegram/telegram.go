@@ -57,7 +57,7 @@ type Config struct {
 // ConfigFrom takes a telegram [[notifier]] table. config.Load validated it
 // (config is the one validator), so ConfigFrom only copies it.
 func ConfigFrom(n *config.Notifier) Config {
-	return Config{Name: n.Name, BotToken: n.BotToken, ChatID: n.ChatID, APIURL: n.APIURL, Timeout: n.Timeout.D()}
+	return Config{Name: n.Name, BotToken: n.BotToken, ChatID: n.ChatID.String(), APIURL: n.APIURL, Timeout: n.Timeout.D()}
 }
 
 // Notifier sends messages to one Telegram chat.

@@ -337,44 +337,21 @@ func TestAnswers(t *testing.T) {
 		}
 		return s + "}"
 	}
-	tests := []struct {
-		name       string
-		status     int
-		body       string
-		retryable  bool
-		retryAfter time.Duration
-		answer     string
-	}{
-		{name: "400 chat not found", status: 400, body: apiErr(400, "Bad Request: chat not found", 0), answer: "Bad Request: chat not found"},
-		{name: "400 bad markup", status: 400, body: apiErr(400, "Bad Request: can't parse entities", 0), answer: "Bad Request: can't parse entities"},
-		{name: "401", status: 401, body: apiErr(401, "Unauthorized", 0), answer: "Unauthorized"},
-		{name: "403", status: 403, body: apiErr(403, "Forbidden: bot was kicked from the channel chat", 0), answer: "Forbidden: bot was kicked from the channel chat"},
-		{name: "404", status: 404, body: apiErr(404, "Not Found", 0), answer: "Not Found"},
-		{name: "429", status: 429, body: apiErr(429, "Too Many Requests: retry after 17", 17), retryable: true, retryAfter: 17 * time.Second, answer: "Too Many Requests: retry after 17"},
-		{name: "500", status: 500, body: apiErr(500, "Internal Server Error", 0), retryable: true, answer: "Internal Server Error"},
-		{name: "502 html", status: 502, body: "<html>bad gateway</html>", retryable: true, answer: "<html>bad gateway</html>"},
-		{name: "200 not ok", status: 200, body: `{"ok":false,"error_code":400,"description":"odd"}`, answer: "odd"},
-		{name: "200 not json", status: 200, body: "hello", answer: "hello"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, n := setup(t, func(w http.ResponseWriter) {
-				w.WriteHeader(tt.status)
-				_, _ = io.WriteString(w, tt.body)
-			}, nil)
-			err := n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
-			var se *notify.SendError
-			if !errors.As(err, &se) {
-				t.Fatalf("error %v is not a *SendError", err)
-			}
-			if se.Retryable != tt.retryable || se.RetryAfter != tt.retryAfter || se.Status != tt.status || se.Answer != tt.answer {
-				t.Fatalf("got retryable=%v after=%v status=%d answer=%q (%v)", se.Retryable, se.RetryAfter, se.Status, se.Answer, err)
-			}
-			if !strings.HasPrefix(err.Error(), `telegram "ops": `) {
-				t.Errorf("error %q does not name the notifier", err)
-			}
-		})
-	}
+	notifytest.Answers(t, `telegram "ops": `, []notifytest.Answer{
+		{Name: "400 chat not found", Status: 400, Body: apiErr(400, "Bad Request: chat not found", 0), Answer: "Bad Request: chat not found"},
+		{Name: "400 bad markup", Status: 400, Body: apiErr(400, "Bad Request: can't parse entities", 0), Answer: "Bad Request: can't parse entities"},
+		{Name: "401", Status: 401, Body: apiErr(401, "Unauthorized", 0), Answer: "Unauthorized"},
+		{Name: "403", Status: 403, Body: apiErr(403, "Forbidden: bot was kicked from the channel chat", 0), Answer: "Forbidden: bot was kicked from the channel chat"},
+		{Name: "404", Status: 404, Body: apiErr(404, "Not Found", 0), Answer: "Not Found"},
+		{Name: "429", Status: 429, Body: apiErr(429, "Too Many Requests: retry after 17", 17), Retryable: true, RetryAfter: 17 * time.Second, Answer: "Too Many Requests: retry after 17"},
+		{Name: "500", Status: 500, Body: apiErr(500, "Internal Server Error", 0), Retryable: true, Answer: "Internal Server Error"},
+		{Name: "502 html", Status: 502, Body: "<html>bad gateway</html>", Retryable: true, Answer: "<html>bad gateway</html>"},
+		{Name: "200 not ok", Status: 200, Body: `{"ok":false,"error_code":400,"description":"odd"}`, Answer: "odd"},
+		{Name: "200 not json", Status: 200, Body: "hello", Answer: "hello"},
+	}, func(t *testing.T, answer func(w http.ResponseWriter)) error {
+		_, n := setup(t, answer, nil)
+		return n.Send(context.Background(), notifytest.Message(notifytest.Item(alert.DeliverOpened)))
+	})
 	t.Run("connection refused", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
