@@ -382,6 +382,7 @@ type annotationView struct {
 
 type windowView struct {
 	Schedule, Duration, Checks, When string
+	Title                            string // of an announced window
 	Active                           bool
 }
 
@@ -475,7 +476,7 @@ func (s *Server) opsView(ctx context.Context, ds DashStore, cfg *config.Config, 
 		v.Silences = append(v.Silences, silenceView{ID: sl.ID, Pattern: ui.Safe(sl.Pattern), Until: sl.Until.In(loc).Format(stamp), By: ui.Safe(sl.CreatedBy), Reason: ui.Safe(sl.Reason)})
 	}
 	for _, m := range cfg.Maintenance {
-		wv := windowView{Schedule: m.Schedule, Duration: m.Duration.String(), Checks: strings.Join(m.Checks, ", ")}
+		wv := windowView{Schedule: m.Schedule, Duration: m.Duration.String(), Checks: ui.Safe(strings.Join(m.Checks, ", ")), Title: ui.Safe(m.Title)}
 		sched, err := cron.Parse(m.Schedule, loc, config.ParseEvery)
 		if err != nil || m.Duration <= 0 {
 			wv.When = "invalid schedule"

@@ -67,6 +67,8 @@ tags = ["web", "throughput"]
 checks = ["db"]
 schedule = "0 3 * * *"
 duration = "1h"
+announce = true
+title = "DB <upgrade>"
 `
 
 // newDashFixture is newFixture with dashConfig: groups web, infra and
@@ -254,7 +256,7 @@ func TestDashOperations(t *testing.T) {
 		`<title>deploy 2026-11-22 12:00 UTC: &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</title>`, // the marker
 		`<span class="tag">migration</span></td><td>dba</td><td class="msg">orders split</td>`,
 		`<td>silence 1</td><td>api*</td><td>until 2026-11-25 13:00 UTC</td><td class="msg">&lt;b&gt;load test&lt;/b&gt; (bob)</td>`,
-		`<td>maintenance</td><td>db</td><td class="">next 2026-11-26 03:00 UTC</td>`,
+		`<td>maintenance</td><td>db</td><td class="">next 2026-11-26 03:00 UTC</td><td class="msg">DB &lt;upgrade&gt;: 0 3 * * * for 1h</td>`,
 		`aria-label="throughput of rps by day`,
 		`<td class="num">0%</td>`, // db's error rate
 	} {
