@@ -71,6 +71,10 @@ type DispatcherOptions struct {
 	// Observe, when set, is told each send's outcome per notifier:
 	// "sent", "retry" or "failed" (the pulse_notifications_total metric).
 	Observe func(notifier, result string)
+	// Resolve, when set, is asked for the notifier of a row whose channel
+	// is not in Notifiers (a status-page subscriber's, "subscriber/ID"):
+	// channels made by the thousand are resolved by name, not registered.
+	Resolve func(name string) (Notifier, bool)
 }
 
 // Dispatcher drains the outbox: it groups the due rows per notifier
@@ -86,6 +90,7 @@ type Dispatcher struct {
 	source  string
 	jitter  func() float64
 	observe func(notifier, result string)
+	resolve func(name string) (Notifier, bool)
 	minB    time.Duration
 	maxB    time.Duration
 
@@ -149,7 +154,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	}
 	d := &Dispatcher{
 		out: o.Outbox, now: o.Now, log: o.Logger, agent: o.Agent, source: o.Source,
-		jitter: o.Jitter, observe: o.Observe, minB: o.MinBackoff, maxB: o.MaxBackoff,
+		jitter: o.Jitter, observe: o.Observe, resolve: o.Resolve, minB: o.MinBackoff, maxB: o.MaxBackoff,
 		wake:      make(chan struct{}, 1),
 		busy:      map[string]bool{},
 		holdUntil: map[string]time.Time{},
@@ -157,6 +162,14 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	}
 	d.SetNotifiers(o.Notifiers)
 	return d
+}
+
+// SetResolver replaces the Resolve option (after a reload).
+func (d *Dispatcher) SetResolver(resolve func(name string) (Notifier, bool)) {
+	d.mu.Lock()
+	d.resolve = resolve
+	d.mu.Unlock()
+	d.Wake()
 }
 
 // SetNotifiers replaces the notifiers (after a reload). Rows queued for a
@@ -250,6 +263,23 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 		next = d.markAt
 	}
 	notifiers := d.notifiers
+	if d.resolve != nil {
+		// Resolved channels join this round's map only: a copy, as the
+		// configured map is shared with other rounds' senders.
+		cp := make(map[string]Notifier, len(notifiers))
+		for k, v := range notifiers {
+			cp[k] = v
+		}
+		for i := range rows {
+			name := rows[i].Notifier
+			if _, ok := cp[name]; !ok {
+				if n, ok := d.resolve(name); ok {
+					cp[name] = n
+				}
+			}
+		}
+		notifiers = cp
+	}
 	var orphans []int64
 	pending := make([]alert.Pending, 0, len(rows))
 	byID := make(map[int64]*OutboxRow, len(rows))
