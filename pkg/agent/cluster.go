@@ -370,6 +370,12 @@ func (o *leasedOutbox) Holds(notifier string) bool {
 	if o.a.cl == nil {
 		return true
 	}
+	if !o.a.notifierSet()[notifier] {
+		// Subscriber channels (subscriber/ID) are not leases of their
+		// own: the maintainer sends them, as PendingOutbox hands them out.
+		_, ok := o.a.cl.Maintainer()
+		return ok
+	}
 	_, ok := o.a.cl.OwnsChannel(notifier)
 	return ok
 }

@@ -1,0 +1,91 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pulse-monitor/pulse/pkg/store"
+)
+
+// A public update reaches a webhook subscriber through the fan-out and the
+// dispatcher's resolver; a private one does not.
+func TestFanOutToWebhookSubscriber(t *testing.T) {
+	payloads := make(chan []byte, 4)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		payloads <- b
+	}))
+	defer recv.Close()
+	keyFile := filepath.Join(t.TempDir(), "pulse.key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x42}, 32))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := loadConfig(t, fmt.Sprintf(`[agent]
+name = "subs"
+database = "pulse.db"
+listen = "127.0.0.1:9108" # not bound: New does not listen
+public_url = "https://status.example.com/"
+secret_file = %q
+[subscriptions]
+enabled = true
+`, keyFile))
+	a, err := New(Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.store.Start(ctx)
+
+	if _, _, err := a.store.AddSubscriber(ctx, store.SubscriberWebhook, recv.URL+"/hook", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.fanOut(ctx); err != nil { // starts the cursor
+		t.Fatal(err)
+	}
+	now := time.Now()
+	a.store.AddUpdate(ctx, store.Update{At: now, Status: "investigating", Message: "internal", Public: false})
+	if _, err := a.store.AddUpdate(ctx, store.Update{At: now, Status: "investigating", Message: "we are on it", Public: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.fanOut(ctx); err != nil || n != 1 {
+		t.Fatalf("fanOut: %d %v, want 1", n, err)
+	}
+	if _, err := a.inc.disp.DeliverDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-payloads:
+		var p struct{ Event, Status, Message, PageURL string }
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatal(err)
+		}
+		var raw map[string]any
+		json.Unmarshal(b, &raw)
+		if p.Event != "incident_update" || p.Status != "investigating" || p.Message != "we are on it" ||
+			raw["page_url"] != "https://status.example.com/" {
+			t.Errorf("payload %s", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no webhook")
+	}
+	select {
+	case b := <-payloads:
+		t.Errorf("a second payload: %s", b)
+	default:
+	}
+	if n, _ := a.store.OutboxPending(ctx); n != 0 {
+		t.Errorf("%d rows still pending", n)
+	}
+}
