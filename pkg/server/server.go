@@ -123,6 +123,7 @@ func (s *Server) routes() {
 		// No auth: the signed token in the path is the credential.
 		s.mux.HandleFunc(m+" /ack/{token}", s.handleAck)
 	}
+	s.subscribeRoutes()
 }
 
 // Handler is the listener's routes, for tests and for embedding.
