@@ -64,12 +64,21 @@ func (s *Store) addSubscriber(tx *sql.Tx, kind, address string, confirmed bool) 
 	if confirmed {
 		conf = now
 	}
-	res, err := tx.Exec(`INSERT INTO subscribers(kind, address, created_at, confirmed_at) VALUES(?, ?, ?, ?)
-		ON CONFLICT(kind, address) DO NOTHING`, kind, address, now, conf)
-	if err != nil {
+	// Look first: an insert that conflicts still takes an id from the
+	// sequence, and the ids people see would skip for every repeat.
+	var n int64
+	var one int
+	switch err := tx.QueryRow(`SELECT 1 FROM subscribers WHERE kind = ? AND address = ?`, kind, address).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		res, err := tx.Exec(`INSERT INTO subscribers(kind, address, created_at, confirmed_at) VALUES(?, ?, ?, ?)
+			ON CONFLICT(kind, address) DO NOTHING`, kind, address, now, conf)
+		if err != nil {
+			return Subscriber{}, false, err
+		}
+		n, _ = res.RowsAffected()
+	case err != nil:
 		return Subscriber{}, false, err
 	}
-	n, _ := res.RowsAffected()
 	if n == 0 && confirmed {
 		if _, err := tx.Exec(`UPDATE subscribers SET confirmed_at = ? WHERE kind = ? AND address = ? AND confirmed_at IS NULL`,
 			now, kind, address); err != nil {

@@ -51,7 +51,8 @@ func TestSubscribers(t *testing.T) {
 		t.Fatalf("AddSubscriber again: %+v created=%v err=%v, want id %d not created", again, created, err, a.ID)
 	}
 	h, created, err := s.AddSubscriber(ctx, SubscriberWebhook, "https://hooks.example.com/x", true)
-	if err != nil || !created || !h.Confirmed() || h.Kind != SubscriberWebhook {
+	// Adding again took no id: ids people see do not skip.
+	if err != nil || !created || !h.Confirmed() || h.Kind != SubscriberWebhook || h.ID != a.ID+1 {
 		t.Fatalf("AddSubscriber webhook: %+v %v %v", h, created, err)
 	}
 	// The same address as another kind is another subscriber.
