@@ -310,3 +310,21 @@ func serve(f *fixture, req *http.Request) *httptest.ResponseRecorder {
 	f.srv.Handler().ServeHTTP(rec, req)
 	return rec
 }
+
+// Subscriber channels share one notifications series: a label per
+// subscriber would grow /metrics without bound.
+func TestSubscriberMetricsFolded(t *testing.T) {
+	f := subFixture(t, "")
+	f.m.ObserveNotification("subscriber/5", "sent")
+	f.m.ObserveNotification("subscriber/6", "sent")
+	f.m.ObserveNotification("team", "sent")
+	body := f.get(t, "GET", "/metrics", nil, nil).Body.String()
+	for _, want := range []string{`pulse_notifications_total{notifier="subscribers",result="sent"} 2`, `pulse_notifications_total{notifier="team",result="sent"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "subscriber/") {
+		t.Errorf("/metrics has a per-subscriber series")
+	}
+}
