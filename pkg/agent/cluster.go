@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -282,7 +283,14 @@ func (a *Agent) runMember(ctx context.Context) {
 // wake it in-process after the commit (incidents' OnCommit hook), which
 // Wake coalesces with this.
 func (a *Agent) outboxWake(notifier string) {
-	if notifier != "" {
+	switch {
+	case notifier == "":
+	case strings.HasPrefix(notifier, notify.SubscriberPrefix):
+		// Subscriber channels are the maintainer's (leasedOutbox.Holds).
+		if _, ok := a.cl.Maintainer(); !ok {
+			return
+		}
+	default:
 		if _, ok := a.cl.OwnsChannel(notifier); !ok {
 			return
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pulse-monitor/pulse/pkg/store"
+	"github.com/pulse-monitor/pulse/pkg/store/storetest"
 )
 
 // A public update reaches a webhook subscriber through the fan-out and the
@@ -87,5 +88,81 @@ enabled = true
 	}
 	if n, _ := a.store.OutboxPending(ctx); n != 0 {
 		t.Errorf("%d rows still pending", n)
+	}
+}
+
+// On a cluster, subscriber channels are the maintainer's: rows another
+// agent fans out wake it (the outbox notification "subscriber/") and it
+// sends them, though no channel lease names them.
+func TestClusterMaintainerSendsSubscriberRows(t *testing.T) {
+	target := storetest.PostgresURL(t)
+	got := make(chan []byte, 4)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+	}))
+	defer recv.Close()
+	keyFile := filepath.Join(t.TempDir(), "pulse.key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x42}, 32))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := loadConfig(t, fmt.Sprintf(`[agent]
+name = "maint"
+store = %q
+listen = "127.0.0.1:9108" # not bound
+public_url = "https://status.example.com/"
+secret_file = %q
+[[check]]
+name = "api"
+type = "tcp"
+address = "127.0.0.1:1"
+interval = "1h"
+[subscriptions]
+enabled = true
+`, target, keyFile))
+	a, err := New(Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.cl == nil {
+		t.Fatal("agent on PostgreSQL is not clustered")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.store.Start(ctx)
+	memberDone, incDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(memberDone); a.runMember(ctx) }()
+	go func() { defer close(incDone); a.inc.run(ctx) }()
+	defer func() { cancel(); <-memberDone; <-incDone; a.close() }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, ok := a.cl.Maintainer(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("agent is not the maintainer after 10s")
+		}
+	}
+
+	// Another process: a subscriber, a public update, its fan-out.
+	other, err := store.Open(target, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, _, err := other.AddSubscriber(ctx, store.SubscriberWebhook, recv.URL+"/hook", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.AddUpdate(ctx, store.Update{At: time.Now(), Status: "identified", Message: "cluster", Public: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := other.FanOutUpdates(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("FanOutUpdates: %d %v", n, err)
+	}
+	select {
+	case b := <-got:
+		if !bytes.Contains(b, []byte(`"message":"cluster"`)) {
+			t.Errorf("payload %s", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the maintainer did not send the subscriber's row within 5s")
 	}
 }

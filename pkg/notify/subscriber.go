@@ -15,15 +15,17 @@ const (
 	EventSubscriberUpdate  = "subscriber_update"  // a public incident update
 )
 
-// subscriberPrefix starts the outbox channel of a subscriber.
-const subscriberPrefix = "subscriber/"
+// SubscriberPrefix starts the outbox channel of a subscriber. On its own
+// it names them all (the outbox notification of a fan-out); no configured
+// notifier's name has a '/'.
+const SubscriberPrefix = "subscriber/"
 
 // SubscriberChannel is the outbox channel of subscriber id.
-func SubscriberChannel(id int64) string { return subscriberPrefix + strconv.FormatInt(id, 10) }
+func SubscriberChannel(id int64) string { return SubscriberPrefix + strconv.FormatInt(id, 10) }
 
 // SubscriberID returns the subscriber of channel name, if it is one.
 func SubscriberID(name string) (int64, bool) {
-	rest, ok := strings.CutPrefix(name, subscriberPrefix)
+	rest, ok := strings.CutPrefix(name, SubscriberPrefix)
 	if !ok {
 		return 0, false
 	}

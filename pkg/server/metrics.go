@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,7 +258,7 @@ func (c *checkCollector) Collect(ch chan<- prometheus.Metric) {
 // ObserveNotification counts one delivery attempt of notifier; result is
 // "sent", "retry" or "failed" (given up).
 func (m *Metrics) ObserveNotification(notifier, result string) {
-	if _, ok := notify.SubscriberID(notifier); ok {
+	if strings.HasPrefix(notifier, notify.SubscriberPrefix) {
 		// One series for all status-page subscribers: a label per
 		// subscriber would grow without bound.
 		notifier = "subscribers"

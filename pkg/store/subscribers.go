@@ -298,10 +298,16 @@ func (s *Store) FanOutUpdates(ctx context.Context, maxPerHour int) (int, error) 
 					it.Note = fmt.Sprintf("This is the last update sent to you this hour (at most %d an hour); "+
 						"further updates are on the status page.", maxPerHour)
 				}
-				if _, err := w.Enqueue(OutboxEntry{Notifier: ch, DueAt: now, Item: it}); err != nil {
+				if _, err := w.insertOutbox(OutboxEntry{Notifier: ch, DueAt: now, Item: it}); err != nil {
 					return err
 				}
 				queued++
+			}
+		}
+		if queued > 0 {
+			// One notification for all the rows, not one per subscriber.
+			if err := s.eng.enqueued(tx, notify.SubscriberPrefix); err != nil {
+				return err
 			}
 		}
 		last = max(last, ups[len(ups)-1].ID)
