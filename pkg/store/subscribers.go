@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pulse-monitor/pulse/pkg/notify"
@@ -280,30 +282,52 @@ func (s *Store) FanOutUpdates(ctx context.Context, maxPerHour int) (int, error) 
 		if err != nil {
 			return err
 		}
-		w := s.wrap(tx)
+		// What each subscriber got in the last hour, in one query: the
+		// range on the channel names uses the outbox_notifier index.
 		since := msOf(now.Add(-time.Hour))
-		for _, id := range subs {
-			ch := notify.SubscriberChannel(id)
-			var sent int
-			if err := tx.QueryRow(`SELECT count(*) FROM outbox WHERE notifier = ? AND created_at > ?`, ch, since).Scan(&sent); err != nil {
+		sent := map[string]int{}
+		rows, err := tx.Query(`SELECT notifier, count(*) FROM outbox WHERE notifier >= ? AND notifier < ? AND created_at > ?
+			GROUP BY notifier`, notify.SubscriberPrefix, subscriberPrefixEnd, since)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var ch string
+			var n int
+			if err := rows.Scan(&ch, &n); err != nil {
+				rows.Close()
 				return err
 			}
-			for _, u := range ups {
-				if sent >= maxPerHour {
+			sent[ch] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		items := make([]notify.Item, len(ups))
+		for i, u := range ups {
+			items[i] = u.item()
+		}
+		var batch []OutboxEntry
+		for _, id := range subs {
+			ch := notify.SubscriberChannel(id)
+			n := sent[ch]
+			for _, it := range items {
+				if n >= maxPerHour {
 					break
 				}
-				it := u.item()
-				sent++
-				if sent == maxPerHour {
+				n++
+				if n == maxPerHour {
 					it.Note = fmt.Sprintf("This is the last update sent to you this hour (at most %d an hour); "+
 						"further updates are on the status page.", maxPerHour)
 				}
-				if _, err := w.insertOutbox(OutboxEntry{Notifier: ch, DueAt: now, Item: it}); err != nil {
-					return err
-				}
-				queued++
+				batch = append(batch, OutboxEntry{Notifier: ch, DueAt: now, Item: it})
 			}
 		}
+		if err := insertOutboxRows(tx, batch, now); err != nil {
+			return err
+		}
+		queued = len(batch)
 		if queued > 0 {
 			// One notification for all the rows, not one per subscriber.
 			if err := s.eng.enqueued(tx, notify.SubscriberPrefix); err != nil {
@@ -317,6 +341,41 @@ func (s *Store) FanOutUpdates(ctx context.Context, maxPerHour int) (int, error) 
 		return 0, fmt.Errorf("fan out updates: %w", err)
 	}
 	return queued, nil
+}
+
+// subscriberPrefixEnd is the first name after every subscriber channel
+// ('0' follows '/').
+const subscriberPrefixEnd = "subscriber0"
+
+// outboxChunk is how many rows one INSERT of insertOutboxRows writes: 7
+// parameters a row stay well under both engines' limits.
+const outboxChunk = 500
+
+// insertOutboxRows writes es (rows about no incident) in multi-row
+// INSERTs, without notifying other processes (the caller does, once).
+func insertOutboxRows(tx *sql.Tx, es []OutboxEntry, now time.Time) error {
+	for len(es) > 0 {
+		n := min(len(es), outboxChunk)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO outbox(notifier, incident_id, event, item, due_at, batchable, created_at) VALUES `)
+		args := make([]any, 0, 7*n)
+		for i, e := range es[:n] {
+			item, err := json.Marshal(e.Item)
+			if err != nil {
+				return fmt.Errorf("queue notification to %s: %w", e.Notifier, err)
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, NULL, ?, ?, ?, ?, ?)")
+			args = append(args, e.Notifier, e.Item.Event, item, msOf(e.DueAt), e.Batchable, msOf(now))
+		}
+		if _, err := tx.Exec(b.String(), args...); err != nil {
+			return fmt.Errorf("queue notifications: %w", err)
+		}
+		es = es[n:]
+	}
+	return nil
 }
 
 // fanUpdate is an update as the fan-out reads it.

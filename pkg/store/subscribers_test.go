@@ -333,3 +333,34 @@ func TestAddUpdate(t *testing.T) {
 		t.Errorf("two updates without dedup key: %v", err)
 	}
 }
+
+// BenchmarkFanOut: one public update to 1,000 confirmed subscribers (one
+// transaction: the cursor, the rate-limit counts and 1,000 outbox rows).
+func BenchmarkFanOut(b *testing.B) {
+	ctx := context.Background()
+	var now atomic.Int64
+	now.Store(t0.UnixMilli())
+	s := openTest(b, testTarget(b), Options{Now: func() time.Time { return time.UnixMilli(now.Load()) }})
+	const subs = 1000
+	for i := range subs {
+		if _, _, err := s.AddSubscriber(ctx, SubscriberWebhook, fmt.Sprintf("https://h.example.com/%d", i), true); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := s.FanOutUpdates(ctx, 10); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		// An hour apart: the rate limit never skips.
+		now.Add(time.Hour.Milliseconds())
+		if _, err := s.AddUpdate(ctx, Update{At: time.UnixMilli(now.Load()), Status: "monitoring", Message: "m", Public: true}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if n, err := s.FanOutUpdates(ctx, 10); err != nil || n != subs {
+			b.Fatalf("FanOutUpdates: %d %v", n, err)
+		}
+	}
+}

@@ -30,19 +30,6 @@ func (s *Store) wrap(tx *sql.Tx) Tx { return Tx{s: s, tx: tx, now: s.now, lock: 
 // Enqueue queues a notification in the writer's transaction: it is sent
 // only if that transaction commits, and then at least once.
 func (t Tx) Enqueue(e OutboxEntry) (int64, error) {
-	id, err := t.insertOutbox(e)
-	if err != nil {
-		return 0, err
-	}
-	if err := t.s.eng.enqueued(t.tx, e.Notifier); err != nil {
-		return 0, fmt.Errorf("queue notification to %s: %w", e.Notifier, err)
-	}
-	return id, nil
-}
-
-// insertOutbox writes e's row without telling other processes (Enqueue
-// does; a writer of many rows tells them once).
-func (t Tx) insertOutbox(e OutboxEntry) (int64, error) {
 	item, err := json.Marshal(e.Item)
 	if err != nil {
 		return 0, fmt.Errorf("queue notification to %s: %w", e.Notifier, err)
@@ -56,6 +43,9 @@ func (t Tx) insertOutbox(e OutboxEntry) (int64, error) {
 		VALUES(?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		e.Notifier, inc, e.Item.Event, item, msOf(e.DueAt), e.Batchable, msOf(t.now())).Scan(&id)
 	if err != nil {
+		return 0, fmt.Errorf("queue notification to %s: %w", e.Notifier, err)
+	}
+	if err := t.s.eng.enqueued(t.tx, e.Notifier); err != nil {
 		return 0, fmt.Errorf("queue notification to %s: %w", e.Notifier, err)
 	}
 	return id, nil
