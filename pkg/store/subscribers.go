@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/acklink"
 	"github.com/pulse-monitor/pulse/pkg/notify"
 )
 
@@ -115,6 +116,12 @@ func (s *Store) SubscribeEmail(ctx context.Context, address string) error {
 		if recent > 0 {
 			return nil
 		}
+		// The sign-up's time is its latest request: an unconfirmed one is
+		// forgotten ConfirmTTL after it (FanOutUpdates), when the link
+		// this mail carries has expired.
+		if _, err := tx.Exec(`UPDATE subscribers SET created_at = ? WHERE id = ?`, msOf(s.now()), sub.ID); err != nil {
+			return err
+		}
 		_, err = s.wrap(tx).Enqueue(OutboxEntry{Notifier: ch, DueAt: s.now(),
 			Item: notify.Item{Event: notify.EventSubscriberConfirm, At: s.now()}})
 		return err
@@ -218,6 +225,9 @@ func (s *Store) RemoveSubscriber(ctx context.Context, id int64) (Subscriber, err
 // they are on the status page, and a queue of stale updates sent an hour
 // later would help nobody.
 //
+// It also deletes the sign-ups left unconfirmed acklink.ConfirmTTL after
+// their last opt-in mail.
+//
 // A first fan-out (no cursor yet) takes the updates of the last hour
 // only: turning subscriptions on must not mail the whole history.
 //
@@ -242,6 +252,12 @@ func (s *Store) FanOutUpdates(ctx context.Context, maxPerHour int) (int, error) 
 			}
 		}
 		now := s.now()
+		// Sign-ups never confirmed are forgotten once their link expired:
+		// a form anyone can post must not grow the table for ever.
+		if _, err := tx.Exec(`DELETE FROM subscribers WHERE confirmed_at IS NULL AND created_at < ?`,
+			msOf(now.Add(-acklink.ConfirmTTL))); err != nil {
+			return err
+		}
 		var cursor int64 = -1
 		var v string
 		switch err := tx.QueryRow(`SELECT value FROM meta WHERE key = ?`, MetaFannedOut).Scan(&v); {

@@ -136,6 +136,10 @@ func TestSubscribeEmail(t *testing.T) {
 	if rows := subscriberRows(t, s, id); len(rows) != 2 {
 		t.Fatalf("sign-up after an hour queued %d rows in all, want 2", len(rows))
 	}
+	// A new opt-in mail restarts the sign-up's clock.
+	if list, _ := s.Subscribers(ctx); !list[0].CreatedAt.Equal(time.UnixMilli(now.Load())) {
+		t.Errorf("created_at %v not refreshed by the second opt-in mail", list[0].CreatedAt)
+	}
 	// A confirmed address gets no opt-in mail.
 	if _, err := s.ConfirmSubscriber(ctx, id); err != nil {
 		t.Fatal(err)
@@ -362,5 +366,30 @@ func BenchmarkFanOut(b *testing.B) {
 		if n, err := s.FanOutUpdates(ctx, 10); err != nil || n != subs {
 			b.Fatalf("FanOutUpdates: %d %v", n, err)
 		}
+	}
+}
+
+func TestUnconfirmedForgotten(t *testing.T) {
+	ctx := context.Background()
+	s, now, _ := clockStore(t)
+	if err := s.SubscribeEmail(ctx, "old@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	conf, _, _ := s.AddSubscriber(ctx, SubscriberEmail, "kept@example.com", true)
+	now.Add((6 * 24 * time.Hour).Milliseconds())
+	if err := s.SubscribeEmail(ctx, "new@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	now.Add((24*time.Hour + time.Minute).Milliseconds())
+	if _, err := s.FanOutUpdates(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := s.Subscribers(ctx)
+	var got []string
+	for _, sub := range list {
+		got = append(got, sub.Address)
+	}
+	if len(list) != 2 || list[0].ID != conf.ID || list[1].Address != "new@example.com" {
+		t.Errorf("after 7 days: %v, want kept@ and new@ (old@ never confirmed)", got)
 	}
 }
