@@ -393,3 +393,27 @@ func TestUnconfirmedForgotten(t *testing.T) {
 		t.Errorf("after 7 days: %v, want kept@ and new@ (old@ never confirmed)", got)
 	}
 }
+
+// TestFanOutRateLimitManySubscribers: the hourly counts are read 500
+// channels a query; every subscriber's count is found.
+func TestFanOutRateLimitManySubscribers(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := clockStore(t)
+	const subs = outboxChunk + 100
+	for i := range subs {
+		if _, _, err := s.AddSubscriber(ctx, SubscriberWebhook, fmt.Sprintf("https://h.example.com/%d", i), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.FanOutUpdates(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	for round, want := range []int{subs, 0} {
+		if _, err := s.AddUpdate(ctx, Update{At: t0, Status: "monitoring", Message: fmt.Sprint(round), Public: true}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.FanOutUpdates(ctx, 1); err != nil || n != want {
+			t.Fatalf("round %d: %d %v, want %d", round, n, err, want)
+		}
+	}
+}
