@@ -109,6 +109,12 @@ func ConfigHash(cfg *config.Config) string {
 	// Maps marshal with sorted keys: stable.
 	rest, _ := json.Marshal([]any{cfg.Escalation, cfg.Report, cfg.Maintenance, cfg.Targets})
 	h.Write(rest)
+	// [subscriptions] only when on: a config without it hashes as before,
+	// so agents upgraded one by one do not see the others drift.
+	if cfg.Subscriptions.Enabled {
+		sub, _ := json.Marshal(cfg.Subscriptions)
+		fmt.Fprintf(h, "subscriptions %s\n", sub)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 

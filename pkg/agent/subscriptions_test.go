@@ -166,3 +166,22 @@ enabled = true
 		t.Fatal("the maintainer did not send the subscriber's row within 5s")
 	}
 }
+
+// Agents sharing a database must agree on [subscriptions] (the maintainer
+// fans out by its own); a config without it hashes as before.
+func TestConfigHashSubscriptions(t *testing.T) {
+	base := loadConfig(t, "[agent]\nname = \"h\"\ndatabase = \"pulse.db\"\n")
+	off := *base
+	off.Subscriptions.MaxPerHour = 99 // not enabled: ignored
+	on := *base
+	on.Subscriptions.Enabled = true
+	on2 := on
+	on2.Subscriptions.MaxPerHour = 3
+	h := ConfigHash(base)
+	if ConfigHash(&off) != h {
+		t.Error("a disabled [subscriptions] changed the hash")
+	}
+	if ConfigHash(&on) == h || ConfigHash(&on2) == ConfigHash(&on) {
+		t.Error("enabled subscriptions, or their limits, do not change the hash")
+	}
+}
