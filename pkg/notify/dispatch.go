@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -264,21 +265,24 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 	}
 	notifiers := d.notifiers
 	if d.resolve != nil {
-		// Resolved channels join this round's map only: a copy, as the
-		// configured map is shared with other rounds' senders.
-		cp := make(map[string]Notifier, len(notifiers))
-		for k, v := range notifiers {
-			cp[k] = v
-		}
+		// Resolved channels join this round's map only: a copy, made when
+		// there is one, as the configured map is shared with other
+		// rounds' senders.
+		var cp map[string]Notifier
 		for i := range rows {
 			name := rows[i].Notifier
-			if _, ok := cp[name]; !ok {
-				if n, ok := d.resolve(name); ok {
-					cp[name] = n
+			if _, ok := notifiers[name]; ok {
+				continue
+			}
+			if n, ok := d.resolve(name); ok {
+				if cp == nil {
+					cp = make(map[string]Notifier, len(d.notifiers)+1)
+					maps.Copy(cp, d.notifiers)
 				}
+				cp[name] = n
+				notifiers = cp
 			}
 		}
-		notifiers = cp
 	}
 	var orphans []int64
 	pending := make([]alert.Pending, 0, len(rows))

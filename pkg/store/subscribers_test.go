@@ -286,10 +286,13 @@ func TestFanOutConcurrent(t *testing.T) {
 					errs <- err
 					return
 				}
+				// A pause as between the agent's rounds (3 s there): two
+				// SQLite writers in a tight loop can starve a third past
+				// its busy timeout, which is not what this test is about.
 				select {
 				case <-stop:
 					return
-				default:
+				case <-time.After(2 * time.Millisecond):
 				}
 			}
 		}()
