@@ -162,6 +162,9 @@ type Payload struct {
 	At       time.Time `json:"at"`
 	Note     string    `json:"note,omitempty"`
 	PageURL  string    `json:"page_url"`
+	// UnsubscribeURL removes this subscription when POSTed to (the
+	// receiving system can leave as a mail reader can).
+	UnsubscribeURL string `json:"unsubscribe_url"`
 	// Maintenance is set for an announcement of planned maintenance
 	// (an update about no incident).
 	Maintenance bool `json:"maintenance,omitempty"`
@@ -173,7 +176,7 @@ func (s *Sender) webhook(ctx context.Context, sub Subscriber, it notify.Item) er
 	}
 	p := Payload{Version: 1, Event: "incident_update", Incident: it.Incident.ID, Check: it.Check.Name,
 		Status: it.Incident.Status, Message: it.Incident.Message, At: it.At.UTC(), Note: it.Note,
-		PageURL: s.PageURL(), Maintenance: it.Incident.ID == 0}
+		PageURL: s.PageURL(), UnsubscribeURL: s.UnsubscribeURL(sub.ID), Maintenance: it.Incident.ID == 0}
 	body, err := httpx.JSON(p)
 	if err != nil {
 		return &notify.SendError{Err: fmt.Errorf("subscriber/%d: encode: %w", sub.ID, err)}

@@ -247,6 +247,12 @@ func TestWebhook(t *testing.T) {
 	want := map[string]any{"version": 1.0, "event": "incident_update", "incident": 7.0, "check": "api",
 		"status": "identified", "message": "DB <failover> done", "at": "2026-11-25T10:12:00Z",
 		"page_url": "https://status.example.com/pulse/"}
+	unsub, _ := p["unsubscribe_url"].(string)
+	const prefix = "https://status.example.com/pulse/unsubscribe/"
+	if id, err := acklink.VerifyFor(key, acklink.Unsubscribe, strings.TrimPrefix(unsub, prefix), now); !strings.HasPrefix(unsub, prefix) || err != nil || id != 4 {
+		t.Errorf("unsubscribe_url %q: %d %v", unsub, id, err)
+	}
+	delete(p, "unsubscribe_url")
 	if len(p) != len(want) {
 		t.Errorf("payload has %d fields, want %d: %s", len(p), len(want), bodies[0])
 	}
