@@ -66,6 +66,12 @@ func TestStatusPageSubscribeForm(t *testing.T) {
 	if !strings.Contains(body, `<form method="post" action="subscribe">`) || !strings.Contains(body, `name="email"`) {
 		t.Errorf("page lacks the subscribe form:\n%s", body)
 	}
+	// Still self-contained: the form posts to a relative URL.
+	for _, bad := range []string{"<script", "http://", "https://", "src=", "href="} {
+		if strings.Contains(body, bad) {
+			t.Errorf("page with the form contains %q", bad)
+		}
+	}
 	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self'") {
 		t.Errorf("CSP %q", csp)
 	}
