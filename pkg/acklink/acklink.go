@@ -12,6 +12,11 @@
 // The label in the signed message keeps a MAC made for some other use of the
 // same key from ever verifying as an ack token, and the version byte lets a
 // later format be told apart from this one.
+//
+// The same layout carries the links of status-page subscriptions, each
+// purpose with its own label ("pulse-confirm-v1", "pulse-unsubscribe-v1"):
+// the id is then a subscriber's, and a token made for one purpose never
+// verifies for another (an unsubscribe link cannot confirm, nor ack).
 package acklink
 
 import (
@@ -27,6 +32,35 @@ import (
 // on a Friday evening and looked at after a long weekend, while a link leaked
 // from an old mail stops working within a week.
 const TTL = 7 * 24 * time.Hour
+
+// ConfirmTTL is how long a subscription's opt-in link works: long enough
+// for mail read after a holiday, short enough that an old mail forwarded
+// around does not subscribe someone who never clicked.
+const ConfirmTTL = 7 * 24 * time.Hour
+
+// Purpose is what a token grants; the label it is signed under.
+type Purpose int
+
+// The purposes of tokens.
+const (
+	// Ack acknowledges an incident (its id).
+	Ack Purpose = iota
+	// Confirm confirms a subscriber's address (double opt-in).
+	Confirm
+	// Unsubscribe removes a subscriber. Its tokens may be signed without
+	// an expiry: the link in every mail must keep working.
+	Unsubscribe
+)
+
+func (p Purpose) label() string {
+	switch p {
+	case Confirm:
+		return "pulse-confirm-v1\x00"
+	case Unsubscribe:
+		return "pulse-unsubscribe-v1\x00"
+	}
+	return label
+}
 
 // MinKeyLen is the shortest key accepted: 32 bytes matches the HMAC-SHA256
 // output, so the key is not the weak part.
@@ -49,18 +83,34 @@ var (
 
 // Sign returns the token acknowledging incidentID until expires.
 func Sign(key []byte, incidentID int64, expires time.Time) string {
-	b := make([]byte, bodyLen, rawLen)
-	b[0] = version
-	binary.BigEndian.PutUint64(b[1:9], uint64(incidentID))
-	binary.BigEndian.PutUint64(b[9:17], uint64(expires.Unix()))
-	b = append(b, mac(key, b)...)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return SignFor(key, Ack, incidentID, expires)
 }
 
 // Verify checks token with key at now and returns the incident it
 // acknowledges. The signature is checked before the expiry, so an expired
 // answer is only given for a token this key made.
 func Verify(key []byte, token string, now time.Time) (int64, error) {
+	return VerifyFor(key, Ack, token, now)
+}
+
+// SignFor returns a token granting p on id until expires. A zero expires
+// makes a token that does not expire, which only Unsubscribe accepts.
+func SignFor(key []byte, p Purpose, id int64, expires time.Time) string {
+	b := make([]byte, bodyLen, rawLen)
+	b[0] = version
+	binary.BigEndian.PutUint64(b[1:9], uint64(id))
+	var exp int64
+	if !expires.IsZero() {
+		exp = expires.Unix()
+	}
+	binary.BigEndian.PutUint64(b[9:17], uint64(exp))
+	b = append(b, mac(key, p.label(), b)...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// VerifyFor checks a token of purpose p with key at now and returns the id
+// it names.
+func VerifyFor(key []byte, p Purpose, token string, now time.Time) (int64, error) {
 	if len(token) != base64.RawURLEncoding.EncodedLen(rawLen) {
 		return 0, ErrMalformed
 	}
@@ -72,7 +122,7 @@ func Verify(key []byte, token string, now time.Time) (int64, error) {
 	}
 	// hmac.Equal is constant time: the comparison reveals nothing of the
 	// expected MAC to someone guessing it byte by byte.
-	if !hmac.Equal(b[bodyLen:], mac(key, b[:bodyLen])) {
+	if !hmac.Equal(b[bodyLen:], mac(key, p.label(), b[:bodyLen])) {
 		return 0, ErrBadSignature
 	}
 	id := int64(binary.BigEndian.Uint64(b[1:9]))
@@ -80,13 +130,16 @@ func Verify(key []byte, token string, now time.Time) (int64, error) {
 	if id <= 0 {
 		return 0, ErrMalformed
 	}
+	if exp == 0 && p == Unsubscribe {
+		return id, nil
+	}
 	if now.Unix() >= exp {
 		return id, ErrExpired
 	}
 	return id, nil
 }
 
-func mac(key, body []byte) []byte {
+func mac(key []byte, label string, body []byte) []byte {
 	h := hmac.New(sha256.New, key)
 	h.Write([]byte(label))
 	h.Write(body)

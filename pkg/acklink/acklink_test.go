@@ -69,3 +69,45 @@ func TestTokenIsURLSafe(t *testing.T) {
 		t.Fatalf("token %q is not safe in a URL path", tok)
 	}
 }
+
+func TestPurposes(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, MinKeyLen)
+	now := time.Unix(1_800_000_000, 0)
+	exp := now.Add(ConfirmTTL)
+	purposes := []Purpose{Ack, Confirm, Unsubscribe}
+	for _, signed := range purposes {
+		tok := SignFor(key, signed, 9, exp)
+		for _, used := range purposes {
+			id, err := VerifyFor(key, used, tok, now)
+			if signed == used {
+				if err != nil || id != 9 {
+					t.Errorf("purpose %d verifies its own token: got %d, %v", signed, id, err)
+				}
+				continue
+			}
+			if !errors.Is(err, ErrBadSignature) {
+				t.Errorf("token of purpose %d used as %d: got %d, %v; want ErrBadSignature", signed, used, id, err)
+			}
+		}
+	}
+	// The ack token of Sign is the Ack purpose's, byte for byte: links
+	// already sent keep working.
+	if a, b := Sign(key, 5, exp), SignFor(key, Ack, 5, exp); a != b {
+		t.Errorf("Sign %q != SignFor(Ack) %q", a, b)
+	}
+
+	// No expiry: only an unsubscribe token may be made so.
+	never := SignFor(key, Unsubscribe, 3, time.Time{})
+	if id, err := VerifyFor(key, Unsubscribe, never, now.Add(100*365*24*time.Hour)); err != nil || id != 3 {
+		t.Errorf("unsubscribe without expiry: %d, %v", id, err)
+	}
+	for _, p := range []Purpose{Ack, Confirm} {
+		if _, err := VerifyFor(key, p, SignFor(key, p, 3, time.Time{}), now); !errors.Is(err, ErrExpired) {
+			t.Errorf("purpose %d without expiry: %v, want ErrExpired", p, err)
+		}
+	}
+	// Confirm links expire.
+	if _, err := VerifyFor(key, Confirm, SignFor(key, Confirm, 3, exp), exp); !errors.Is(err, ErrExpired) {
+		t.Errorf("confirm at expiry: %v, want ErrExpired", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,6 +115,12 @@ func ConfigHash(cfg *config.Config) string {
 	// Maps marshal with sorted keys: stable.
 	rest, _ := json.Marshal([]any{cfg.Escalation, cfg.Report, cfg.Maintenance, cfg.Targets})
 	h.Write(rest)
+	// [subscriptions] only when on: a config without it hashes as before,
+	// so agents upgraded one by one do not see the others drift.
+	if cfg.Subscriptions.Enabled {
+		sub, _ := json.Marshal(cfg.Subscriptions)
+		fmt.Fprintf(h, "subscriptions %s\n", sub)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
@@ -288,7 +295,14 @@ func (a *Agent) runMember(ctx context.Context) {
 // wake it in-process after the commit (incidents' OnCommit hook), which
 // Wake coalesces with this.
 func (a *Agent) outboxWake(notifier string) {
-	if notifier != "" {
+	switch {
+	case notifier == "":
+	case strings.HasPrefix(notifier, notify.SubscriberPrefix):
+		// Subscriber channels are the maintainer's (leasedOutbox.Holds).
+		if _, ok := a.cl.Maintainer(); !ok {
+			return
+		}
+	default:
 		if _, ok := a.cl.OwnsChannel(notifier); !ok {
 			return
 		}
@@ -376,6 +390,12 @@ func (o *leasedOutbox) Holds(notifier string) bool {
 	if o.a.cl == nil {
 		return true
 	}
+	if !o.a.notifierSet()[notifier] {
+		// Subscriber channels (subscriber/ID) are not leases of their
+		// own: the maintainer sends them, as PendingOutbox hands them out.
+		_, ok := o.a.cl.Maintainer()
+		return ok
+	}
 	_, ok := o.a.cl.OwnsChannel(notifier)
 	return ok
 }
@@ -387,6 +407,10 @@ func (o *leasedOutbox) Holds(notifier string) bool {
 func (o *leasedOutbox) SendContext(ctx context.Context, notifier string) (context.Context, context.CancelFunc) {
 	if o.a.cl == nil {
 		return ctx, func() {}
+	}
+	if !o.a.notifierSet()[notifier] {
+		// A subscriber's channel: the maintainer sends it (Holds).
+		return o.a.cl.MaintainerContext(ctx)
 	}
 	return o.a.cl.ChannelContext(ctx, notifier)
 }

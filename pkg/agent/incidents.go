@@ -63,7 +63,8 @@ type incidents struct {
 	sup       *alert.Suppressor // base with the silences in force
 	silences  []alert.Silence
 	notifiers map[string]notify.Notifier
-	fps       map[string]string // notifier name → config fingerprint
+	resolve   func(string) (notify.Notifier, bool) // subscriber channels; nil when off
+	fps       map[string]string                    // notifier name → config fingerprint
 }
 
 // incidentDeps is what incidents needs of the agent.
@@ -116,7 +117,7 @@ func newIncidents(d incidentDeps, cfg *config.Config, owner bool) (*incidents, e
 	}
 	m.disp = notify.NewDispatcher(notify.DispatcherOptions{
 		Outbox: d.outbox, Notifiers: m.notifiers, Now: d.now, Logger: d.log,
-		Agent: m.name, Source: m.source, Observe: d.observe,
+		Agent: m.name, Source: m.source, Observe: d.observe, Resolve: m.resolve,
 	})
 	sls, err := d.store.Silences(context.Background(), d.now())
 	if err != nil {
@@ -168,11 +169,13 @@ func (m *incidents) reload(cfg *config.Config) error {
 	} else {
 		m.ack.Store(nil)
 	}
+	resolve := m.subscriberResolver(cfg, ns)
 	m.mu.Lock()
-	m.plan, m.base, m.notifiers, m.fps = alert.NewPlan(cfg), base, ns, fps
+	m.plan, m.base, m.notifiers, m.fps, m.resolve = alert.NewPlan(cfg), base, ns, fps, resolve
 	m.sup = base.WithSilences(m.silences)
 	m.mu.Unlock()
 	if m.disp != nil {
+		m.disp.SetResolver(resolve)
 		m.disp.SetNotifiers(ns)
 	}
 	return nil

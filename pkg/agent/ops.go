@@ -191,6 +191,7 @@ func (a *Agent) startOps(ctx context.Context) (wait func(), err error) {
 		})
 	}
 	wg.Go(func() { a.retentionLoop(ctx) })
+	wg.Go(func() { a.fanOutLoop(ctx) })
 	wg.Go(func() { a.watchdogLoop(ctx) })
 	wg.Go(func() { a.heartbeatLoop(ctx, &http.Client{Timeout: selfHeartbeatLimit}) })
 	return wg.Wait, nil

@@ -140,6 +140,7 @@ func NewRoot(g *Global) *cobra.Command {
 	} {
 		root.AddCommand(mk(g))
 	}
+	root.AddCommand(newSubscribersCmd(g))
 	return root
 }
 

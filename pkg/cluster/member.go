@@ -296,7 +296,7 @@ func (m *Member) owns(name string) (Token, bool) {
 // ErrLeaseExpired is the cause (context.Cause) of a ChannelContext that
 // ended because the member may no longer act on the channel: its lease's
 // local deadline passed without a renewal, or it was lost or released.
-var ErrLeaseExpired = errors.New("cluster: the lease on the channel expired locally")
+var ErrLeaseExpired = errors.New("cluster: the lease expired locally")
 
 // ChannelContext returns a context for work on notifier's channel that is
 // not fenced by the database, such as a send: it ends, with the cause
@@ -307,7 +307,18 @@ var ErrLeaseExpired = errors.New("cluster: the lease on the channel expired loca
 // over (Margin earlier at least). It is ended at once when the channel is
 // not held now. Call cancel when the work is done.
 func (m *Member) ChannelContext(ctx context.Context, notifier string) (context.Context, context.CancelFunc) {
-	name := ChannelName(notifier)
+	return m.leaseContext(ctx, ChannelName(notifier))
+}
+
+// MaintainerContext is ChannelContext for the work the maintainer does
+// unfenced, such as a send to a status-page subscriber (whose channel is no
+// lease of its own): it ends when the maintainer lease may no longer be
+// acted on.
+func (m *Member) MaintainerContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return m.leaseContext(ctx, MaintainerName)
+}
+
+func (m *Member) leaseContext(ctx context.Context, name string) (context.Context, context.CancelFunc) {
 	cctx, cancel := context.WithCancelCause(ctx)
 	// live returns the lease's deadline when it is still the one held at
 	// the start (same epoch), and what signals the next change.

@@ -273,6 +273,7 @@ func (l *loader) applyDefaults(cfg *Config) {
 	if !l.has(rp, "notify") {
 		cfg.Report.Notify = digestable
 	}
+	l.subscriptionDefaults(cfg)
 	for i := range cfg.Maintenance {
 		m := &cfg.Maintenance[i]
 		mp := []string{"maintenance", strconv.Itoa(i)}

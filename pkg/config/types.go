@@ -21,6 +21,8 @@ type Config struct {
 	Escalation  map[string]Escalation `toml:"escalation"` // keys "P1".."P4"
 	Report      Report                `toml:"report"`
 	Maintenance []Maintenance         `toml:"maintenance"`
+	// Subscriptions is the [subscriptions] table (subscriptions.go).
+	Subscriptions Subscriptions `toml:"subscriptions"`
 }
 
 // Agent is the [agent] table.

@@ -31,6 +31,7 @@ func (l *loader) validate(cfg *Config) {
 	l.validateEscalation(cfg, notifiers)
 	l.validateReport(cfg, notifiers)
 	l.validateMaintenance(cfg)
+	l.validateSubscriptions(cfg)
 }
 
 func (l *loader) validateAgent(cfg *Config) {

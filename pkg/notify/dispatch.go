@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -72,6 +73,10 @@ type DispatcherOptions struct {
 	// Observe, when set, is told each send's outcome per notifier:
 	// "sent", "retry" or "failed" (the pulse_notifications_total metric).
 	Observe func(notifier, result string)
+	// Resolve, when set, is asked for the notifier of a row whose channel
+	// is not in Notifiers (a status-page subscriber's, "subscriber/ID"):
+	// channels made by the thousand are resolved by name, not registered.
+	Resolve func(name string) (Notifier, bool)
 }
 
 // Dispatcher drains the outbox: it groups the due rows per notifier
@@ -87,6 +92,7 @@ type Dispatcher struct {
 	source  string
 	jitter  func() float64
 	observe func(notifier, result string)
+	resolve func(name string) (Notifier, bool)
 	minB    time.Duration
 	maxB    time.Duration
 
@@ -150,7 +156,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	}
 	d := &Dispatcher{
 		out: o.Outbox, now: o.Now, log: o.Logger, agent: o.Agent, source: o.Source,
-		jitter: o.Jitter, observe: o.Observe, minB: o.MinBackoff, maxB: o.MaxBackoff,
+		jitter: o.Jitter, observe: o.Observe, resolve: o.Resolve, minB: o.MinBackoff, maxB: o.MaxBackoff,
 		wake:      make(chan struct{}, 1),
 		busy:      map[string]bool{},
 		holdUntil: map[string]time.Time{},
@@ -158,6 +164,14 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	}
 	d.SetNotifiers(o.Notifiers)
 	return d
+}
+
+// SetResolver replaces the Resolve option (after a reload).
+func (d *Dispatcher) SetResolver(resolve func(name string) (Notifier, bool)) {
+	d.mu.Lock()
+	d.resolve = resolve
+	d.mu.Unlock()
+	d.Wake()
 }
 
 // SetNotifiers replaces the notifiers (after a reload). For a notifier
@@ -255,6 +269,26 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 		next = d.markAt
 	}
 	notifiers := d.notifiers
+	if d.resolve != nil {
+		// Resolved channels join this round's map only: a copy, made when
+		// there is one, as the configured map is shared with other
+		// rounds' senders.
+		var cp map[string]Notifier
+		for i := range rows {
+			name := rows[i].Notifier
+			if _, ok := notifiers[name]; ok {
+				continue
+			}
+			if n, ok := d.resolve(name); ok {
+				if cp == nil {
+					cp = make(map[string]Notifier, len(d.notifiers)+1)
+					maps.Copy(cp, d.notifiers)
+				}
+				cp[name] = n
+				notifiers = cp
+			}
+		}
+	}
 	orphans := map[string][]int64{} // notifier no longer configured → its rows
 	pending := make([]alert.Pending, 0, len(rows))
 	byID := make(map[int64]*OutboxRow, len(rows))
@@ -335,7 +369,14 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 func (d *Dispatcher) configured(n Notifier) bool {
 	d.mu.Lock()
 	cur, ok := d.notifiers[n.Name()]
+	resolve := d.resolve
 	d.mu.Unlock()
+	if !ok && resolve != nil {
+		// A resolved channel (a subscriber's): still there while Resolve
+		// answers for its name with the same kind of notifier.
+		cur, ok = resolve(n.Name())
+		return ok && reflect.TypeOf(cur) == reflect.TypeOf(n)
+	}
 	if !ok {
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pulse-monitor/pulse/checks"
 	"github.com/pulse-monitor/pulse/pkg/config"
+	"github.com/pulse-monitor/pulse/pkg/notify"
 	"github.com/pulse-monitor/pulse/pkg/store"
 )
 
@@ -256,6 +258,11 @@ func (c *checkCollector) Collect(ch chan<- prometheus.Metric) {
 // ObserveNotification counts one delivery attempt of notifier; result is
 // "sent", "retry" or "failed" (given up).
 func (m *Metrics) ObserveNotification(notifier, result string) {
+	if strings.HasPrefix(notifier, notify.SubscriberPrefix) {
+		// One series for all status-page subscribers: a label per
+		// subscriber would grow without bound.
+		notifier = "subscribers"
+	}
 	m.notified.WithLabelValues(notifier, result).Inc()
 }
 

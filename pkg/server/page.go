@@ -51,6 +51,7 @@ type pageData struct {
 	Maintenance  []pageMaintenance
 	Past         []pagePast // resolved in the last PageDays days, newest first
 	PastMore     int        // past incidents beyond pastIncidentsMax, not shown
+	Subscribe    bool       // the email subscription form (subscribe.go)
 }
 
 // pageUpdate is one public update of an incident, its message rendered
@@ -186,7 +187,7 @@ func (s *Server) handlePage(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	// Everything is inline: forbid any other source, scripts included.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.Write(s.page)
 }
@@ -222,11 +223,12 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 	}
 	perCheck := len(public) <= perCheckBarsMax
 	d := pageData{
-		Title:    cfg.Agent.StatusPageTitle,
-		Updated:  now.In(loc).Format("2006-01-02 15:04:05 MST"),
-		FirstDay: days[0].label,
-		SVGWidth: PageDays*(barWidth+1) - 1,
-		Flat:     !tagged,
+		Title:     cfg.Agent.StatusPageTitle,
+		Updated:   now.In(loc).Format("2006-01-02 15:04:05 MST"),
+		FirstDay:  days[0].label,
+		SVGWidth:  PageDays*(barWidth+1) - 1,
+		Flat:      !tagged,
+		Subscribe: emailSignup(cfg),
 	}
 	if d.Title == "" {
 		d.Title = "Status"

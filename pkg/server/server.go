@@ -137,6 +137,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /dash/executive", s.auth(s.handleDash("executive")))
 	s.mux.Handle("GET /dash/operations", s.auth(s.handleDash("operations")))
 	s.mux.HandleFunc("POST /api/v1/annotations", s.handleAddAnnotation)
+	s.subscribeRoutes()
 }
 
 // Handler is the listener's routes, for tests and for embedding.

@@ -132,7 +132,23 @@ func (n *Notifier) Send(ctx context.Context, m *notify.Message) error {
 	if err != nil {
 		return &notify.SendError{Err: fmt.Errorf("email %q: render: %w", n.cfg.Name, err)}
 	}
-	msg, err := n.message(m, mm)
+	date := m.SentAt
+	if date.IsZero() {
+		date = n.opts.Now()
+	}
+	return n.deliver(ctx, n.cfg.To, mm, date, nil)
+}
+
+// SendMail delivers mm to the addresses to (not the notifier's own To)
+// through this notifier's SMTP server and sender address, with header's
+// fields added (List-Unsubscribe for subscriber mail). Errors are
+// classified as Send's are.
+func (n *Notifier) SendMail(ctx context.Context, to []string, mm *Mail, header map[string]string) error {
+	return n.deliver(ctx, to, mm, n.opts.Now(), header)
+}
+
+func (n *Notifier) deliver(ctx context.Context, to []string, mm *Mail, date time.Time, header map[string]string) error {
+	msg, err := n.message(to, mm, date, header)
 	if err != nil {
 		return &notify.SendError{Err: fmt.Errorf("email %q: %w", n.cfg.Name, err)}
 	}
@@ -145,7 +161,7 @@ func (n *Notifier) Send(ctx context.Context, m *notify.Message) error {
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
 		return n.classify(err)
 	}
-	n.log.Debug("email accepted", "subject", mm.Subject, "message_id", mm.MessageID, "recipients", len(n.cfg.To))
+	n.log.Debug("email accepted", "subject", mm.Subject, "message_id", mm.MessageID, "recipients", len(to))
 	return nil
 }
 
@@ -184,21 +200,24 @@ func (n *Notifier) clientOptions() []mail.Option {
 	return o
 }
 
-func (n *Notifier) message(m *notify.Message, mm *Mail) (*mail.Msg, error) {
+func (n *Notifier) message(to []string, mm *Mail, date time.Time, header map[string]string) (*mail.Msg, error) {
 	msg := mail.NewMsg()
 	if err := msg.From(n.cfg.From); err != nil {
 		return nil, fmt.Errorf("from %q: %w", n.cfg.From, err)
 	}
-	if err := msg.To(n.cfg.To...); err != nil {
+	if err := msg.To(to...); err != nil {
 		return nil, fmt.Errorf("to: %w", err)
 	}
 	msg.Subject(mm.Subject)
-	msg.SetMessageIDWithValue(mm.MessageID)
-	date := m.SentAt
-	if date.IsZero() {
-		date = n.opts.Now()
+	if mm.MessageID != "" {
+		msg.SetMessageIDWithValue(mm.MessageID)
+	} else {
+		msg.SetMessageID()
 	}
 	msg.SetDateWithValue(date)
+	for k, v := range header {
+		msg.SetGenHeader(mail.Header(k), v)
+	}
 	if mm.InReplyTo != "" {
 		msg.SetGenHeader(mail.HeaderInReplyTo, "<"+mm.InReplyTo+">")
 	}
