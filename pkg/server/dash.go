@@ -145,6 +145,66 @@ func (v valueSource) DailyValues(ctx context.Context, check string, from, to tim
 	return append(slices.Clip(e.vals), rest...), nil
 }
 
+// prefetchValues reads, on a connection of its own while the render reads
+// the days, the finished days of the metric checks' trends that page will
+// ask valueSource for and has not cached (every one, the first render after
+// a start: 30 days of raw values each, a third of a cold render). The
+// function returned waits for the reads and caches what they got; s.dash.mu
+// is held throughout. A failed read is left to the render, which reads
+// again and reports it.
+func (s *Server) prefetchValues(ctx context.Context, ds DashStore, cfg *config.Config, page string, now time.Time) func() {
+	from := report.DashFirstDay(now, report.OpsDays) // dailyMeans' 30 days (ExecDash.MetricDays, OpsDays)
+	done := report.DashFirstDay(now.Add(-dayDone), 1)
+	if !from.Before(done) {
+		return func() {}
+	}
+	var want []string
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		if !c.IsEnabled() {
+			continue
+		}
+		if page == "executive" && !report.IsBusinessMetric(c) || page != "executive" && (c.Type != "metric" || !slices.Contains(c.Tags, report.ThroughputTag)) {
+			continue
+		}
+		if e, ok := s.dash.values[valueKey{c.Name, from.Unix()}]; ok && !e.through.Before(done) {
+			continue
+		}
+		want = append(want, c.Name)
+	}
+	if len(want) == 0 {
+		return func() {}
+	}
+	got := make([][]store.DayValue, len(want))
+	ok := make([]bool, len(want))
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for i, check := range want {
+			vals, err := ds.DailyValues(ctx, check, from, done)
+			got[i], ok[i] = vals, err == nil
+		}
+	}()
+	return func() {
+		<-finished
+		st := &s.dash
+		if st.values == nil {
+			st.values = map[valueKey]cachedValues{}
+		}
+		for i, check := range want {
+			if !ok[i] {
+				continue
+			}
+			for old := range st.values {
+				if old.check == check {
+					delete(st.values, old)
+				}
+			}
+			st.values[valueKey{check, from.Unix()}] = cachedValues{through: done, vals: got[i]}
+		}
+	}
+}
+
 type cachedPage struct {
 	body []byte
 	at   time.Time
@@ -194,8 +254,10 @@ func (s *Server) handleDash(name string) http.HandlerFunc {
 
 // renderDash builds a dashboard; s.dash.mu is held.
 func (s *Server) renderDash(ctx context.Context, ds DashStore, name string, cfg *config.Config, now time.Time) ([]byte, error) {
+	install := s.prefetchValues(ctx, ds, cfg, name, now)
 	ds = valueSource{DashStore: ds, s: s, now: now}
 	stats, err := s.dailyStats(ctx, ds, now)
+	install()
 	if err != nil {
 		return nil, err
 	}
@@ -266,31 +328,44 @@ func (s *Server) dailyStats(ctx context.Context, ds DashStore, now time.Time) (*
 		for i := miss; i < n; i++ {
 			days[i] = make([]report.DayStat, len(st.names))
 		}
-		last, id := "", 0
-		add := func(r *store.Rollup) error {
-			i := int(r.Hour.Sub(first) / (24 * time.Hour))
-			if i < miss || i >= n {
+		// The days before quantiles and the others are read at once, on
+		// two connections (a cold render reads all 90): each read fills
+		// its own days and takes idMu to number a check.
+		var idMu sync.Mutex
+		adder := func() func(r *store.Rollup) error {
+			last, id := "", 0
+			return func(r *store.Rollup) error {
+				i := int(r.Hour.Sub(first) / (24 * time.Hour))
+				if i < miss || i >= n {
+					return nil
+				}
+				if r.Check != last || last == "" {
+					idMu.Lock()
+					last, id = r.Check, st.checkID(r.Check)
+					idMu.Unlock()
+				}
+				for len(days[i]) <= id {
+					days[i] = append(days[i], report.DayStat{})
+				}
+				if i >= quantiles {
+					days[i][id] = report.DayStatOf(r)
+				} else {
+					days[i][id] = report.DayCountsOf(r)
+				}
 				return nil
 			}
-			if r.Check != last || last == "" {
-				last, id = r.Check, st.checkID(r.Check)
-			}
-			for len(days[i]) <= id {
-				days[i] = append(days[i], report.DayStat{})
-			}
-			if i >= quantiles {
-				days[i][id] = report.DayStatOf(r)
-			} else {
-				days[i][id] = report.DayCountsOf(r)
-			}
-			return nil
 		}
+		var countErr error
+		var wg sync.WaitGroup
 		if miss < quantiles {
-			if err := ds.EachDailyCount(ctx, out.DayStart(miss), out.DayStart(quantiles), add); err != nil {
-				return nil, err
-			}
+			wg.Go(func() { countErr = ds.EachDailyCount(ctx, out.DayStart(miss), out.DayStart(quantiles), adder()) })
 		}
-		if err := ds.EachDailyRollup(ctx, out.DayStart(max(miss, quantiles)), out.DayStart(n), add); err != nil {
+		err := ds.EachDailyRollup(ctx, out.DayStart(max(miss, quantiles)), out.DayStart(n), adder())
+		wg.Wait()
+		if err == nil {
+			err = countErr
+		}
+		if err != nil {
 			return nil, err
 		}
 		st.partial, st.partialAt = map[int64][]report.DayStat{}, now
