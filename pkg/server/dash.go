@@ -256,12 +256,23 @@ func (s *Server) handleDash(name string) http.HandlerFunc {
 func (s *Server) renderDash(ctx context.Context, ds DashStore, name string, cfg *config.Config, now time.Time) ([]byte, error) {
 	install := s.prefetchValues(ctx, ds, cfg, name, now)
 	ds = valueSource{DashStore: ds, s: s, now: now}
-	stats, err := s.dailyStats(ctx, ds, now)
+	// The days are read beside BuildStatus, whose 30-day totals wait for
+	// them (totalsSource.ready).
+	var (
+		stats    *report.DailyStats
+		statsErr error
+	)
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		stats, statsErr = s.dailyStats(ctx, ds, now)
+	}()
+	st, err := report.BuildStatus(ctx, totalsSource{DashStore: ds, s: s, now: now, ready: ready}, cfg, now)
+	<-ready
 	install()
-	if err != nil {
-		return nil, err
+	if statsErr != nil {
+		return nil, statsErr
 	}
-	st, err := report.BuildStatus(ctx, totalsSource{DashStore: ds, s: s, now: now}, cfg, now)
 	if err != nil {
 		return nil, err
 	}
@@ -409,6 +420,9 @@ type totalsSource struct {
 	DashStore
 	s   *Server
 	now time.Time
+	// ready, when not nil, is closed when dailyStats is done with s.dash:
+	// the days are summed after it, the store read before.
+	ready <-chan struct{}
 }
 
 func (t totalsSource) Totals(ctx context.Context, from, to time.Time) (map[string]store.Rollup, error) {
@@ -420,14 +434,7 @@ func (t totalsSource) Totals(ctx context.Context, from, to time.Time) (map[strin
 	if !to.Equal(t.now) || !a1.Before(done) || a1.Before(report.DashFirstDay(t.now, report.OpsDays)) {
 		return t.DashStore.Totals(ctx, from, to)
 	}
-	var days [][]report.DayStat
-	for d := a1; d.Before(done); d = d.Add(24 * time.Hour) {
-		m, ok := st.days[d.Unix()]
-		if !ok {
-			return t.DashStore.Totals(ctx, from, to)
-		}
-		days = append(days, m)
-	}
+	// dailyStats does not touch the edge.
 	if st.edge == nil || !st.edgeFrom.Equal(h0) || !st.edgeUntil.Equal(a1) {
 		edge, err := t.DashStore.Totals(ctx, h0, a1)
 		if err != nil {
@@ -438,6 +445,17 @@ func (t totalsSource) Totals(ctx context.Context, from, to time.Time) (map[strin
 	rest, err := t.DashStore.Totals(ctx, done, to)
 	if err != nil {
 		return nil, err
+	}
+	if t.ready != nil {
+		<-t.ready
+	}
+	var days [][]report.DayStat
+	for d := a1; d.Before(done); d = d.Add(24 * time.Hour) {
+		m, ok := st.days[d.Unix()]
+		if !ok { // dailyStats failed
+			return t.DashStore.Totals(ctx, from, to)
+		}
+		days = append(days, m)
 	}
 	sums := make([]store.Rollup, len(st.names))
 	has := make([]bool, len(st.names))
