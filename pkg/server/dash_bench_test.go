@@ -120,8 +120,9 @@ func seedBench(b *testing.B, dir string) error {
 // BenchmarkDash renders each dashboard of 1,000 checks × 90 days: "warm"
 // with the finished days cached and today's trend point read within its
 // minute (partialTTL), "cold" on a new server each time, every cache empty
-// (the first render after a start). The rendered-page cache (10 s) is bypassed in both, so
-// every render reads the states and KPIs (BuildStatus) afresh.
+// (the first render after a start). The rendered-page cache (10 s) is
+// bypassed in both, so every render reads the states and KPIs (BuildStatus)
+// afresh.
 func BenchmarkDash(b *testing.B) {
 	benchOnce.Do(func() {
 		benchDir = b.TempDir()
