@@ -30,11 +30,19 @@ func DayStatOf(r *store.Rollup) DayStat {
 		LatencySum: r.LatencySum, LatencyMax: r.LatencyMax, P50: r.P(0.5), P95: r.P(0.95)}
 }
 
+// DayCountsOf is r's runs and failures only, what the availabilities
+// need: the days of DailyStats before its last OpsDays.
+func DayCountsOf(r *store.Rollup) DayStat {
+	return DayStat{Runs: r.Runs, Failures: r.Failures}
+}
+
 // DailyStats is every check's days [First, First+len(Days)), UTC.
 type DailyStats struct {
 	First time.Time
 	Days  int
 	// ByCheck has Days entries per check, zero on days without runs.
+	// The dashboards' reader (pkg/server) fills only Runs and Failures of
+	// the days before the last OpsDays.
 	ByCheck map[string][]DayStat
 }
 

@@ -441,6 +441,10 @@ func latencyTarget(c *config.Check, t config.Targets) time.Duration {
 	return 0
 }
 
+// IsBusinessMetric reports whether c is a business metric: the digest's
+// metrics section, the executive dashboard's trends.
+func IsBusinessMetric(c *config.Check) bool { return isBusinessMetric(c) }
+
 // isBusinessMetric: metric checks, and sql checks with thresholds (a number
 // the business watches, like failed payments).
 func isBusinessMetric(c *config.Check) bool {

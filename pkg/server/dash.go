@@ -31,6 +31,7 @@ import (
 type DashStore interface {
 	report.DashSource
 	EachDailyRollup(ctx context.Context, from, to time.Time, fn func(r *store.Rollup) error) error
+	EachDailyCount(ctx context.Context, from, to time.Time, fn func(r *store.Rollup) error) error
 	Annotations(ctx context.Context, from, to time.Time) ([]store.Annotation, error)
 	AddAnnotation(ctx context.Context, a store.Annotation) (int64, error)
 	Silences(ctx context.Context, now time.Time) ([]store.Silence, error)
@@ -61,14 +62,37 @@ var dashTmpl = template.Must(template.New("dash").Funcs(report.DashFuncs).Parse(
 
 // dashState caches the dashboards' finished days and rendered pages.
 type dashState struct {
-	mu   sync.Mutex
-	days map[int64]map[string]report.DayStat // finished UTC days by start (unix s), then check
+	mu sync.Mutex
+	// days are the finished UTC days by start (unix s), each indexed by the
+	// check's index in names (shorter when checks were added later).
+	days  map[int64][]report.DayStat
+	names []string       // the checks of days, by index
+	ids   map[string]int // index in names
 	// partial are the days not finished yet (today; yesterday in its grace
 	// hour) as read at partialAt, reused for partialTTL.
-	partial   map[int64]map[string]report.DayStat
+	partial   map[int64][]report.DayStat
 	partialAt time.Time
+	// edge is the hours of the 30-day Totals before its first whole day,
+	// hours long finished, kept for the hour they stay the edge.
+	edge      map[string]store.Rollup
+	edgeFrom  time.Time
+	edgeUntil time.Time
 	pages     map[string]cachedPage
 	values    map[valueKey]cachedValues // metric checks' finished days
+}
+
+// checkID is name's index in s.dash.names, added when new.
+func (st *dashState) checkID(name string) int {
+	id, ok := st.ids[name]
+	if !ok {
+		if st.ids == nil {
+			st.ids = map[string]int{}
+		}
+		id = len(st.names)
+		st.ids[name] = id
+		st.names = append(st.names, name)
+	}
+	return id
 }
 
 type valueKey struct {
@@ -121,6 +145,66 @@ func (v valueSource) DailyValues(ctx context.Context, check string, from, to tim
 	return append(slices.Clip(e.vals), rest...), nil
 }
 
+// prefetchValues reads, on a connection of its own while the render reads
+// the days, the finished days of the metric checks' trends that page will
+// ask valueSource for and has not cached (every one, the first render after
+// a start: 30 days of raw values each, a third of a cold render). The
+// function returned waits for the reads and caches what they got; s.dash.mu
+// is held throughout. A failed read is left to the render, which reads
+// again and reports it.
+func (s *Server) prefetchValues(ctx context.Context, ds DashStore, cfg *config.Config, page string, now time.Time) func() {
+	from := report.DashFirstDay(now, report.OpsDays) // dailyMeans' 30 days (ExecDash.MetricDays, OpsDays)
+	done := report.DashFirstDay(now.Add(-dayDone), 1)
+	if !from.Before(done) {
+		return func() {}
+	}
+	var want []string
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		if !c.IsEnabled() {
+			continue
+		}
+		if page == "executive" && !report.IsBusinessMetric(c) || page != "executive" && (c.Type != "metric" || !slices.Contains(c.Tags, report.ThroughputTag)) {
+			continue
+		}
+		if e, ok := s.dash.values[valueKey{c.Name, from.Unix()}]; ok && !e.through.Before(done) {
+			continue
+		}
+		want = append(want, c.Name)
+	}
+	if len(want) == 0 {
+		return func() {}
+	}
+	got := make([][]store.DayValue, len(want))
+	ok := make([]bool, len(want))
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for i, check := range want {
+			vals, err := ds.DailyValues(ctx, check, from, done)
+			got[i], ok[i] = vals, err == nil
+		}
+	}()
+	return func() {
+		<-finished
+		st := &s.dash
+		if st.values == nil {
+			st.values = map[valueKey]cachedValues{}
+		}
+		for i, check := range want {
+			if !ok[i] {
+				continue
+			}
+			for old := range st.values {
+				if old.check == check {
+					delete(st.values, old)
+				}
+			}
+			st.values[valueKey{check, from.Unix()}] = cachedValues{through: done, vals: got[i]}
+		}
+	}
+}
+
 type cachedPage struct {
 	body []byte
 	at   time.Time
@@ -170,12 +254,25 @@ func (s *Server) handleDash(name string) http.HandlerFunc {
 
 // renderDash builds a dashboard; s.dash.mu is held.
 func (s *Server) renderDash(ctx context.Context, ds DashStore, name string, cfg *config.Config, now time.Time) ([]byte, error) {
+	install := s.prefetchValues(ctx, ds, cfg, name, now)
 	ds = valueSource{DashStore: ds, s: s, now: now}
-	st, err := report.BuildStatus(ctx, ds, cfg, now)
-	if err != nil {
-		return nil, err
+	// The days are read beside BuildStatus, whose 30-day totals wait for
+	// them (totalsSource.ready).
+	var (
+		stats    *report.DailyStats
+		statsErr error
+	)
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		stats, statsErr = s.dailyStats(ctx, ds, now)
+	}()
+	st, err := report.BuildStatus(ctx, totalsSource{DashStore: ds, s: s, now: now, ready: ready}, cfg, now)
+	<-ready
+	install()
+	if statsErr != nil {
+		return nil, statsErr
 	}
-	stats, err := s.dailyStats(ctx, ds, now)
 	if err != nil {
 		return nil, err
 	}
@@ -207,26 +304,32 @@ func (s *Server) renderDash(ctx context.Context, ds DashStore, name string, cfg 
 
 // dailyStats is every check's last report.DashDays UTC days. Finished days
 // are read once and kept (a few MB for 1,000 checks × 90 days); the days
-// from the first one not cached are read in one pass.
+// from the first one not cached are read in one pass. Only the last
+// report.OpsDays days carry every field; the older ones carry Runs and
+// Failures, all the executive dashboard's 90 days need: reading the rest
+// (latency, histograms, quantiles) of 60 more days was a third of a cold
+// render.
 func (s *Server) dailyStats(ctx context.Context, ds DashStore, now time.Time) (*report.DailyStats, error) {
 	n := report.DashDays
 	first := report.DashFirstDay(now, n)
 	out := &report.DailyStats{First: first, Days: n, ByCheck: map[string][]report.DayStat{}}
-	if s.dash.days == nil {
-		s.dash.days = map[int64]map[string]report.DayStat{}
+	st := &s.dash
+	if st.days == nil {
+		st.days = map[int64][]report.DayStat{}
 	}
-	for k := range s.dash.days {
+	for k := range st.days {
 		if k < first.Unix() {
-			delete(s.dash.days, k)
+			delete(st.days, k)
 		}
 	}
-	days := make([]map[string]report.DayStat, n)
+	days := make([][]report.DayStat, n)
+	quantiles := n - report.OpsDays // first day with P50 and P95
 	miss := n
-	partialOK := !now.Before(s.dash.partialAt) && now.Sub(s.dash.partialAt) < partialTTL
+	partialOK := !now.Before(st.partialAt) && now.Sub(st.partialAt) < partialTTL
 	for i := range n {
-		if m, ok := s.dash.days[out.DayStart(i).Unix()]; ok {
+		if m, ok := st.days[out.DayStart(i).Unix()]; ok {
 			days[i] = m
-		} else if m, ok := s.dash.partial[out.DayStart(i).Unix()]; ok && partialOK {
+		} else if m, ok := st.partial[out.DayStart(i).Unix()]; ok && partialOK {
 			days[i] = m
 		} else if miss == n {
 			miss = i
@@ -234,37 +337,178 @@ func (s *Server) dailyStats(ctx context.Context, ds DashStore, now time.Time) (*
 	}
 	if miss < n {
 		for i := miss; i < n; i++ {
-			days[i] = map[string]report.DayStat{}
+			days[i] = make([]report.DayStat, len(st.names))
 		}
-		err := ds.EachDailyRollup(ctx, out.DayStart(miss), out.DayStart(n), func(r *store.Rollup) error {
-			if i := int(r.Hour.Sub(first) / (24 * time.Hour)); i >= miss && i < n {
-				days[i][r.Check] = report.DayStatOf(r)
+		// The days before quantiles and the others are read at once, on
+		// two connections (a cold render reads all 90): each read fills
+		// its own days and takes idMu to number a check.
+		var idMu sync.Mutex
+		adder := func() func(r *store.Rollup) error {
+			last, id := "", 0
+			return func(r *store.Rollup) error {
+				i := int(r.Hour.Sub(first) / (24 * time.Hour))
+				if i < miss || i >= n {
+					return nil
+				}
+				if r.Check != last || last == "" {
+					idMu.Lock()
+					last, id = r.Check, st.checkID(r.Check)
+					idMu.Unlock()
+				}
+				for len(days[i]) <= id {
+					days[i] = append(days[i], report.DayStat{})
+				}
+				if i >= quantiles {
+					days[i][id] = report.DayStatOf(r)
+				} else {
+					days[i][id] = report.DayCountsOf(r)
+				}
+				return nil
 			}
-			return nil
-		})
+		}
+		var countErr error
+		var wg sync.WaitGroup
+		if miss < quantiles {
+			wg.Go(func() { countErr = ds.EachDailyCount(ctx, out.DayStart(miss), out.DayStart(quantiles), adder()) })
+		}
+		err := ds.EachDailyRollup(ctx, out.DayStart(max(miss, quantiles)), out.DayStart(n), adder())
+		wg.Wait()
+		if err == nil {
+			err = countErr
+		}
 		if err != nil {
 			return nil, err
 		}
-		s.dash.partial, s.dash.partialAt = map[int64]map[string]report.DayStat{}, now
+		st.partial, st.partialAt = map[int64][]report.DayStat{}, now
 		for i := miss; i < n; i++ {
 			if !now.Before(out.DayStart(i + 1).Add(dayDone)) {
-				s.dash.days[out.DayStart(i).Unix()] = days[i]
+				st.days[out.DayStart(i).Unix()] = days[i]
 			} else {
-				s.dash.partial[out.DayStart(i).Unix()] = days[i]
+				st.partial[out.DayStart(i).Unix()] = days[i]
 			}
 		}
 	}
-	for i, m := range days {
-		for name, st := range m {
-			v := out.ByCheck[name]
-			if v == nil {
-				v = make([]report.DayStat, n)
-				out.ByCheck[name] = v
+	// One slice of n days per check that has a day. A day cached while it
+	// was among the last OpsDays keeps its latency: drop it, so that the
+	// stats are the same however the days were read.
+	for id, name := range st.names {
+		var v []report.DayStat
+		for i, m := range days {
+			if id < len(m) && m[id] != (report.DayStat{}) {
+				if v == nil {
+					v = make([]report.DayStat, n)
+					out.ByCheck[name] = v
+				}
+				v[i] = m[id]
+				if i < quantiles {
+					v[i] = report.DayStat{Runs: v[i].Runs, Failures: v[i].Failures}
+				}
 			}
-			v[i] = st
 		}
 	}
 	return out, nil
+}
+
+// totalsSource is ds with Totals summed from the dashboards' finished days
+// (s.dash, whose lock the caller holds, after dailyStats at now): BuildStatus
+// reads each check's last 30 days with it, which read alone cost a fifth of
+// a render. The result is the store's Totals: the same rows summed, the
+// whole days before the first unfinished one from the cache, the hours
+// before the first whole day (cached while they are the edge) and from the
+// first unfinished day on from the store.
+type totalsSource struct {
+	DashStore
+	s   *Server
+	now time.Time
+	// ready, when not nil, is closed when dailyStats is done with s.dash:
+	// the days are summed after it, the store read before.
+	ready <-chan struct{}
+}
+
+func (t totalsSource) Totals(ctx context.Context, from, to time.Time) (map[string]store.Rollup, error) {
+	st := &t.s.dash
+	h0 := time.Unix(ceilDiv(from.Unix(), 3600)*3600, 0)
+	a1 := time.Unix(ceilDiv(h0.Unix(), 86400)*86400, 0) // first whole day
+	done := report.DashFirstDay(t.now.Add(-dayDone), 1) // days before it are finished
+	// Only days with every field (the last OpsDays, see dailyStats) sum.
+	if !to.Equal(t.now) || !a1.Before(done) || a1.Before(report.DashFirstDay(t.now, report.OpsDays)) {
+		return t.DashStore.Totals(ctx, from, to)
+	}
+	// dailyStats does not touch the edge.
+	if st.edge == nil || !st.edgeFrom.Equal(h0) || !st.edgeUntil.Equal(a1) {
+		edge, err := t.DashStore.Totals(ctx, h0, a1)
+		if err != nil {
+			return nil, err
+		}
+		st.edge, st.edgeFrom, st.edgeUntil = edge, h0, a1
+	}
+	rest, err := t.DashStore.Totals(ctx, done, to)
+	if err != nil {
+		return nil, err
+	}
+	if t.ready != nil {
+		<-t.ready
+	}
+	var days [][]report.DayStat
+	for d := a1; d.Before(done); d = d.Add(24 * time.Hour) {
+		m, ok := st.days[d.Unix()]
+		if !ok { // dailyStats failed
+			return t.DashStore.Totals(ctx, from, to)
+		}
+		days = append(days, m)
+	}
+	sums := make([]store.Rollup, len(st.names))
+	has := make([]bool, len(st.names))
+	for _, m := range days {
+		for id := range m {
+			if d := &m[id]; *d != (report.DayStat{}) {
+				r := &sums[id]
+				r.Runs += d.Runs
+				r.Failures += d.Failures
+				r.Warn += d.Warn
+				r.Crit += d.Crit
+				r.LatencySum += d.LatencySum
+				r.LatencyMax = max(r.LatencyMax, d.LatencyMax)
+				has[id] = true
+			}
+		}
+	}
+	out := make(map[string]store.Rollup, len(st.names))
+	for id, name := range st.names {
+		if has[id] {
+			sums[id].Check = name
+			out[name] = sums[id]
+		}
+	}
+	for _, part := range []map[string]store.Rollup{st.edge, rest} {
+		for name, p := range part {
+			r, ok := out[name]
+			if !ok {
+				r = store.Rollup{Check: name}
+			}
+			r.Runs += p.Runs
+			r.Failures += p.Failures
+			r.Warn += p.Warn
+			r.Crit += p.Crit
+			r.LatencySum += p.LatencySum
+			r.LatencyMax = max(r.LatencyMax, p.LatencyMax)
+			out[name] = r
+		}
+	}
+	for name, r := range out {
+		r.Hour = h0
+		out[name] = r
+	}
+	return out, nil
+}
+
+// ceilDiv is ⌈a/b⌉ for b > 0.
+func ceilDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a > 0 {
+		q++
+	}
+	return q
 }
 
 // Views: what the templates print. Charts are SVG built by pkg/report,

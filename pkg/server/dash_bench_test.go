@@ -119,9 +119,10 @@ func seedBench(b *testing.B, dir string) error {
 
 // BenchmarkDash renders each dashboard of 1,000 checks × 90 days: "warm"
 // with the finished days cached and today's trend point read within its
-// minute (partialTTL), "cold" with both emptied each time (the first render
-// after a start). The rendered-page cache (10 s) is bypassed in both, so
-// every render reads the states and KPIs (BuildStatus) afresh.
+// minute (partialTTL), "cold" on a new server each time, every cache empty
+// (the first render after a start). The rendered-page cache (10 s) is
+// bypassed in both, so every render reads the states and KPIs (BuildStatus)
+// afresh.
 func BenchmarkDash(b *testing.B) {
 	benchOnce.Do(func() {
 		benchDir = b.TempDir()
@@ -139,7 +140,9 @@ func BenchmarkDash(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	srv := New(Options{Store: st, Config: func() *config.Config { return cfg }, Now: func() time.Time { return now }})
+	newServer := func() *Server {
+		return New(Options{Store: st, Config: func() *config.Config { return cfg }, Now: func() time.Time { return now }})
+	}
 	for _, page := range []string{"executive", "operations"} {
 		for _, cold := range []bool{false, true} {
 			name := page
@@ -147,11 +150,11 @@ func BenchmarkDash(b *testing.B) {
 				name += "/cold"
 			}
 			b.Run(name, func(b *testing.B) {
-				srv.dash.days = nil
+				srv := newServer()
 				render := func() int {
 					srv.dash.pages = nil
 					if cold {
-						srv.dash.days, srv.dash.partial = nil, nil
+						srv = newServer() // every cache empty: the first render after a start
 					}
 					rec := httptest.NewRecorder()
 					srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/dash/"+page, nil))

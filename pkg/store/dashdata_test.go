@@ -12,7 +12,8 @@ import (
 
 // TestEachDailyRollup: one rollup per check and UTC day, the same (counts,
 // latency sum and max, histogram) whether the day is read from
-// rollups_daily or summed from its hours, before and after CompactRollups.
+// rollups_daily or summed from its hours, before and after CompactRollups;
+// and EachDailyCount the same days' runs and failures.
 func TestEachDailyRollup(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
@@ -90,6 +91,21 @@ func TestEachDailyRollup(t *testing.T) {
 		}
 		if len(got) != n {
 			t.Errorf("%s: %d check-days, want %d", what, len(got), n)
+		}
+		counts := map[string]Rollup{}
+		if err := s.EachDailyCount(ctx, from, to, func(r *Rollup) error {
+			counts[fmt.Sprintf("%s %d", r.Check, floorDiv(r.Hour.Unix(), daySeconds))] = *r
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(counts) != n {
+			t.Errorf("%s: EachDailyCount: %d check-days, want %d", what, len(counts), n)
+		}
+		for k, g := range got {
+			if c := counts[k]; c.Check != g.Check || !c.Hour.Equal(g.Hour) || c.Runs != g.Runs || c.Failures != g.Failures {
+				t.Errorf("%s: EachDailyCount: %s = %s %v runs %d failures %d, want runs %d failures %d", what, k, c.Check, c.Hour.UTC(), c.Runs, c.Failures, g.Runs, g.Failures)
+			}
 		}
 	}
 	all := func(what string) {
