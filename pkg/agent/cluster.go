@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -240,6 +239,20 @@ func (a *Agent) notifierSet() map[string]bool {
 	return set
 }
 
+// sendLease names the lease under which notifier's rows are handed out,
+// sent and marked: its channel's, or, for a notifier that is no channel of
+// its own (a status-page subscriber's, subscriber/ID, or one no longer
+// configured), the maintainer's.
+func (a *Agent) sendLease(notifier string) string {
+	cfg := a.Config()
+	for i := range cfg.Notifiers {
+		if cfg.Notifiers[i].Name == notifier {
+			return cluster.ChannelName(notifier)
+		}
+	}
+	return cluster.MaintainerName
+}
+
 func (a *Agent) runtimes() map[string]*runtime {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -289,21 +302,14 @@ func (a *Agent) runMember(ctx context.Context) {
 
 // outboxWake is the outbox listener's callback: a row committed to
 // notifier, by any agent. The dispatcher is woken when this agent holds
-// the notifier's channel, so a row written by another agent leaves as soon
+// the lease the notifier's rows are sent under (sendLease), so a row written by another agent leaves as soon
 // as it commits, not at the next poll; "" (the listener (re)connected,
 // rows may have been missed) wakes it always. The agent's own rows also
 // wake it in-process after the commit (incidents' OnCommit hook), which
 // Wake coalesces with this.
 func (a *Agent) outboxWake(notifier string) {
-	switch {
-	case notifier == "":
-	case strings.HasPrefix(notifier, notify.SubscriberPrefix):
-		// Subscriber channels are the maintainer's (leasedOutbox.Holds).
-		if _, ok := a.cl.Maintainer(); !ok {
-			return
-		}
-	default:
-		if _, ok := a.cl.OwnsChannel(notifier); !ok {
+	if notifier != "" {
+		if _, ok := a.cl.OwnsLease(a.sendLease(notifier)); !ok {
 			return
 		}
 	}
@@ -390,13 +396,7 @@ func (o *leasedOutbox) Holds(notifier string) bool {
 	if o.a.cl == nil {
 		return true
 	}
-	if !o.a.notifierSet()[notifier] {
-		// Subscriber channels (subscriber/ID) are not leases of their
-		// own: the maintainer sends them, as PendingOutbox hands them out.
-		_, ok := o.a.cl.Maintainer()
-		return ok
-	}
-	_, ok := o.a.cl.OwnsChannel(notifier)
+	_, ok := o.a.cl.OwnsLease(o.a.sendLease(notifier))
 	return ok
 }
 
@@ -408,11 +408,7 @@ func (o *leasedOutbox) SendContext(ctx context.Context, notifier string) (contex
 	if o.a.cl == nil {
 		return ctx, func() {}
 	}
-	if !o.a.notifierSet()[notifier] {
-		// A subscriber's channel: the maintainer sends it (Holds).
-		return o.a.cl.MaintainerContext(ctx)
-	}
-	return o.a.cl.ChannelContext(ctx, notifier)
+	return o.a.cl.LeaseContext(ctx, o.a.sendLease(notifier))
 }
 
 // under returns ctx fenced by the lease of the channel of ids (one
@@ -427,10 +423,7 @@ func (o *leasedOutbox) under(ctx context.Context, ids []int64) (context.Context,
 		name = o.chans[ids[0]].notifier
 	}
 	o.mu.Unlock()
-	t, ok := o.a.cl.OwnsChannel(name)
-	if !o.a.notifierSet()[name] {
-		t, ok = o.a.cl.Maintainer()
-	}
+	t, ok := o.a.cl.OwnsLease(o.a.sendLease(name))
 	if !ok {
 		return nil, fmt.Errorf("notifier %s: %w", name, store.ErrFenced)
 	}

@@ -283,6 +283,10 @@ func (m *Member) OwnsChannel(notifier string) (Token, bool) { return m.owns(Chan
 // run the digest, rollups and retention now.
 func (m *Member) Maintainer() (Token, bool) { return m.owns(MaintainerName) }
 
+// OwnsLease returns the token of the lease name (ChannelName,
+// MaintainerName, ...) when the member may act on it now.
+func (m *Member) OwnsLease(name string) (Token, bool) { return m.owns(name) }
+
 func (m *Member) owns(name string) (Token, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -307,18 +311,12 @@ var ErrLeaseExpired = errors.New("cluster: the lease expired locally")
 // over (Margin earlier at least). It is ended at once when the channel is
 // not held now. Call cancel when the work is done.
 func (m *Member) ChannelContext(ctx context.Context, notifier string) (context.Context, context.CancelFunc) {
-	return m.leaseContext(ctx, ChannelName(notifier))
+	return m.LeaseContext(ctx, ChannelName(notifier))
 }
 
-// MaintainerContext is ChannelContext for the work the maintainer does
-// unfenced, such as a send to a status-page subscriber (whose channel is no
-// lease of its own): it ends when the maintainer lease may no longer be
-// acted on.
-func (m *Member) MaintainerContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return m.leaseContext(ctx, MaintainerName)
-}
-
-func (m *Member) leaseContext(ctx context.Context, name string) (context.Context, context.CancelFunc) {
+// LeaseContext is ChannelContext for any lease by its name, such as the
+// maintainer's, under which a status-page subscriber's messages are sent.
+func (m *Member) LeaseContext(ctx context.Context, name string) (context.Context, context.CancelFunc) {
 	cctx, cancel := context.WithCancelCause(ctx)
 	// live returns the lease's deadline when it is still the one held at
 	// the start (same epoch), and what signals the next change.
