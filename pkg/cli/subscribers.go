@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/mail"
-	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -136,12 +134,11 @@ func runSubscribersAdd(ctx context.Context, g *Global, o SubscribersAddOptions) 
 		return exitCode(1, errors.New("give one of --webhook URL and --email ADDRESS"))
 	}
 	if o.Webhook != "" {
-		u, err := url.Parse(o.Webhook)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || strings.ContainsAny(o.Webhook, "\r\n\t ") {
-			return exitCode(1, fmt.Errorf("--webhook %q: want an absolute http:// or https:// URL", ui.Safe(o.Webhook)))
+		if err := store.CheckSubscriberURL(o.Webhook); err != nil {
+			return exitCode(1, fmt.Errorf("--webhook %q: %w", ui.Safe(o.Webhook), err))
 		}
-	} else if a, err := mail.ParseAddress(o.Email); err != nil || a.Name != "" || a.Address != o.Email {
-		return exitCode(1, fmt.Errorf("--email %q: want one address like name@example.com", ui.Safe(o.Email)))
+	} else if _, err := store.ParseSubscriberEmail(o.Email); err != nil {
+		return exitCode(1, fmt.Errorf("--email %q: %w", ui.Safe(o.Email), err))
 	}
 	st, cfg, err := openIncidentStore(g, true)
 	if err != nil {

@@ -8,13 +8,10 @@ import (
 	"html/template"
 	"net"
 	"net/http"
-	"net/mail"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/pulse-monitor/pulse/pkg/acklink"
 	"github.com/pulse-monitor/pulse/pkg/config"
@@ -34,8 +31,6 @@ var _ SubscriberStore = (*store.Store)(nil)
 
 // Limits of the subscription routes.
 const (
-	maxEmailLen = 254  // RFC 5321's path limit
-	maxHookLen  = 2048 // a webhook URL
 	// maxSignupIPs bounds the sign-up limiter's memory: past it, the
 	// addresses whose window is over are dropped, and if none is, new
 	// addresses are refused until one is (a flood from many addresses
@@ -147,7 +142,7 @@ func (h *subscribeRoutes) handleSignup(w http.ResponseWriter, r *http.Request) {
 		h.page(w, http.StatusBadRequest, subscribeView{Title: "Bad request", Text: "The form could not be read."})
 		return
 	}
-	addr, err := parseEmail(r.PostForm.Get("email"))
+	addr, err := store.ParseSubscriberEmail(r.PostForm.Get("email"))
 	if err != nil {
 		h.page(w, http.StatusBadRequest, subscribeView{Title: "Invalid address", Text: err.Error()})
 		return
@@ -169,24 +164,6 @@ func (h *subscribeRoutes) handleSignup(w http.ResponseWriter, r *http.Request) {
 	h.page(w, http.StatusAccepted, subscribeView{Title: "Check your inbox",
 		Text:    "If this address can receive mail, a message with a confirmation link is on its way. Nothing is sent until you confirm.",
 		Address: addr})
-}
-
-// parseEmail accepts one bare address (no display name, no group).
-func parseEmail(raw string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	switch {
-	case raw == "":
-		return "", errors.New("enter an email address")
-	case len(raw) > maxEmailLen:
-		return "", fmt.Errorf("an email address has at most %d characters", maxEmailLen)
-	case strings.IndexFunc(raw, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0:
-		return "", errors.New("an email address has no spaces or control characters")
-	}
-	a, err := mail.ParseAddress(raw)
-	if err != nil || a.Name != "" || a.Address != raw || !strings.Contains(a.Address[strings.LastIndexByte(a.Address, '@')+1:], ".") {
-		return "", errors.New("enter one address like name@example.com")
-	}
-	return a.Address, nil
 }
 
 // clientIP is the peer's address: X-Forwarded-For is not trusted, as any
@@ -356,8 +333,12 @@ func (h *subscribeRoutes) handleAPIAdd(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "want a JSON object {\"url\": \"https://...\"}: "+jsonProblem(err))
 		return
 	}
-	if err := checkHookURL(body.URL); err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+	if body.URL == "" {
+		apiError(w, http.StatusBadRequest, "url is required")
+		return
+	}
+	if err := store.CheckSubscriberURL(body.URL); err != nil {
+		apiError(w, http.StatusBadRequest, "url: "+err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -376,24 +357,6 @@ func (h *subscribeRoutes) handleAPIAdd(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(apiSubscriber{ID: sub.ID, Kind: sub.Kind, Address: sub.Address, Confirmed: sub.Confirmed(), Created: created})
-}
-
-// checkHookURL accepts an absolute http(s) URL with a host.
-func checkHookURL(raw string) error {
-	if raw == "" {
-		return errors.New("url is required")
-	}
-	if len(raw) > maxHookLen {
-		return fmt.Errorf("url: at most %d characters", maxHookLen)
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
-		return errors.New("url: want an absolute http:// or https:// URL")
-	}
-	if strings.IndexFunc(raw, unicode.IsControl) >= 0 {
-		return errors.New("url: control characters")
-	}
-	return nil
 }
 
 // jsonProblem says what was wrong with a body without echoing it.

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/mail"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pulse-monitor/pulse/pkg/acklink"
 	"github.com/pulse-monitor/pulse/pkg/notify"
@@ -23,6 +26,49 @@ const (
 // MetaFannedOut is the meta key of the fan-out's cursor: the id of the
 // last public update queued for subscribers.
 const MetaFannedOut = "subscriptions.fanned_out"
+
+// Bounds of a subscriber's address.
+const (
+	MaxSubscriberEmail = 254  // RFC 5321's path limit
+	MaxSubscriberURL   = 2048 // a webhook URL
+)
+
+// ParseSubscriberEmail accepts one bare address (no display name, no
+// group) for an email subscriber: the status page's form and `pulse
+// subscribers add --email` take the same.
+func ParseSubscriberEmail(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	switch {
+	case raw == "":
+		return "", errors.New("enter an email address")
+	case len(raw) > MaxSubscriberEmail:
+		return "", fmt.Errorf("an email address has at most %d characters", MaxSubscriberEmail)
+	case strings.IndexFunc(raw, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0:
+		return "", errors.New("an email address has no spaces or control characters")
+	}
+	a, err := mail.ParseAddress(raw)
+	if err != nil || a.Name != "" || a.Address != raw || !strings.Contains(a.Address[strings.LastIndexByte(a.Address, '@')+1:], ".") {
+		return "", errors.New("enter one address like name@example.com")
+	}
+	return a.Address, nil
+}
+
+// CheckSubscriberURL accepts a webhook subscriber's URL: absolute http(s)
+// with a host, no spaces or control characters. POST /api/v1/subscribers
+// and `pulse subscribers add --webhook` take the same.
+func CheckSubscriberURL(raw string) error {
+	if len(raw) > MaxSubscriberURL {
+		return fmt.Errorf("at most %d characters", MaxSubscriberURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		return errors.New("want an absolute http:// or https:// URL")
+	}
+	if strings.IndexFunc(raw, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0 {
+		return errors.New("no spaces or control characters")
+	}
+	return nil
+}
 
 // ErrNoSubscriber is the error for a subscriber id that does not exist
 // (never did, or removed).
