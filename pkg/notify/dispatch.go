@@ -313,7 +313,11 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 			continue
 		}
 		if _, ok := notifiers[r.Notifier]; !ok {
-			orphans[r.Notifier] = append(orphans[r.Notifier], r.ID)
+			key := r.Notifier
+			if _, sub := SubscriberID(key); sub {
+				key = SubscriberPrefix // one mark for every subscriber's rows
+			}
+			orphans[key] = append(orphans[key], r.ID)
 			continue
 		}
 		eff := latest(latest(r.DueAt, r.NextAttemptAt), d.holdUntil[r.Notifier])
@@ -351,6 +355,9 @@ func (d *Dispatcher) round(ctx context.Context) (time.Time, bool, error) {
 
 	for name, ids := range orphans {
 		reason := fmt.Sprintf("notifier %q is no longer configured; not sent", name)
+		if name == SubscriberPrefix {
+			reason = "status-page subscriptions are off; not sent"
+		}
 		if err := d.out.MarkFailed(ctx, ids, reason, "", now); err != nil {
 			d.log.Error("mark notifications failed", "notifier", name, "rows", len(ids), "err", err)
 		} else {
@@ -373,17 +380,12 @@ func (d *Dispatcher) configured(n Notifier) bool {
 	d.mu.Unlock()
 	if !ok && resolve != nil {
 		// A resolved channel (a subscriber's): still there while Resolve
-		// answers for its name with the same kind of notifier.
-		cur, ok = resolve(n.Name())
-		return ok && reflect.TypeOf(cur) == reflect.TypeOf(n)
+		// answers for its name.
+		_, ok = resolve(n.Name())
+		return ok
 	}
-	if !ok {
-		return false
-	}
-	if t := reflect.TypeOf(n); t != reflect.TypeOf(cur) || !t.Comparable() {
-		return t == reflect.TypeOf(cur)
-	}
-	return cur == n
+	t := reflect.TypeOf(n)
+	return ok && t == reflect.TypeOf(cur) && (!t.Comparable() || cur == n)
 }
 
 // channelHolder is an outbox shared by several agents, each sending the

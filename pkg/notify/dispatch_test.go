@@ -377,6 +377,33 @@ func TestRowsOfRemovedNotifierFail(t *testing.T) {
 	}
 }
 
+// Rows of subscribers while subscriptions are off (no Resolve) are given
+// up together, with a reason of their own; a removed notifier's keep
+// theirs.
+func TestRowsOfSubscribersWithoutResolverFail(t *testing.T) {
+	f := newFixture(t, map[string]*receiver{"ops": newReceiver(t)})
+	id := f.incident(t, "api", "P1")
+	for sub := int64(1); sub <= 3; sub++ {
+		f.enqueue(t, store.OutboxEntry{Notifier: notify.SubscriberChannel(sub), IncidentID: id,
+			Item: notify.Item{Event: notify.EventSubscriberUpdate, At: t0}, DueAt: t0})
+	}
+	f.enqueue(t, store.OutboxEntry{Notifier: "gone", IncidentID: id, Item: item(id, "api", "P1", "opened", t0, nil), DueAt: t0})
+	f.deliverAt(t, t0)
+	rows := f.rows(t, id)
+	if len(rows) != 4 {
+		t.Fatalf("rows = %+v", rows)
+	}
+	for _, r := range rows {
+		want := "status-page subscriptions are off; not sent"
+		if r.Notifier == "gone" {
+			want = `notifier "gone" is no longer configured; not sent`
+		}
+		if r.Status != store.OutboxFailed || r.LastError != want {
+			t.Errorf("row %+v: want failed with %q", r, want)
+		}
+	}
+}
+
 // blockingNotifier holds every Send until released.
 type blockingNotifier struct {
 	release chan struct{}
