@@ -140,6 +140,19 @@ func (s *Store) addUpdate(ctx context.Context, u Update) (int64, bool, error) {
 		u.At = s.now()
 	}
 	var id int64
+	if u.DedupKey != "" {
+		// Written already (an announcement is offered again every minute
+		// while due): no write transaction, and on PostgreSQL no identity
+		// value used up by the INSERT's conflict. The INSERT below still
+		// settles a race.
+		err := s.r.QueryRowContext(ctx, `SELECT id FROM incident_updates WHERE dedup_key = ?`, u.DedupKey).Scan(&id)
+		if err == nil {
+			return id, false, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, false, fmt.Errorf("add %s: %w", what, err)
+		}
+	}
 	isNew := true
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		t := s.wrap(tx)

@@ -162,6 +162,12 @@ func TestAnnounceMaintenance(t *testing.T) {
 	if _, _, err := s.AnnounceMaintenance(ctx, Update{Message: "x"}); err == nil {
 		t.Fatal("announcement without a key accepted")
 	}
+	// Offered again every minute while due: no id used up by it (on
+	// PostgreSQL an INSERT that conflicts takes an identity value).
+	next, err := s.AddUpdate(ctx, Update{At: t0, Status: "scheduled", Message: "next"})
+	if err != nil || next != id+1 {
+		t.Fatalf("the update after the repeats: id %d %v, want %d", next, err, id+1)
+	}
 	pub, err := s.PublicUpdates(ctx, t0.Add(-time.Hour), 0)
 	if err != nil || len(pub) != 1 {
 		t.Fatalf("PublicUpdates = %+v, %v", pub, err)
