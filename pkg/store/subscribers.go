@@ -289,6 +289,28 @@ func (s *Store) FanOutUpdates(ctx context.Context, maxPerHour int) (int, error) 
 	if maxPerHour < 1 {
 		maxPerHour = 1
 	}
+	// The agent asks every few seconds; mostly there is nothing to do, and
+	// a read says so without the write transaction (on SQLite the results'
+	// one writer, on PostgreSQL the fence and the table lock). Once the
+	// cursor exists: no public update past it and no sign-up to forget.
+	if v, ok, err := s.GetMeta(ctx, MetaFannedOut); err != nil {
+		return 0, err
+	} else if ok {
+		cursor, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("meta %s: %q is not an id", MetaFannedOut, v)
+		}
+		var work int
+		if err := s.r.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM (SELECT 1 FROM incident_updates WHERE public = 1 AND id > ? LIMIT 1) u) +
+			(SELECT count(*) FROM (SELECT 1 FROM subscribers WHERE confirmed_at IS NULL AND created_at < ? LIMIT 1) f)`,
+			cursor, msOf(s.now().Add(-acklink.ConfirmTTL))).Scan(&work); err != nil {
+			return 0, fmt.Errorf("queue updates for subscribers: %w", err)
+		}
+		if work == 0 {
+			return 0, nil
+		}
+	}
 	var queued int
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		queued = 0
