@@ -25,11 +25,9 @@ const (
 	// on a phone.
 	perCheckBarsMax = 50
 	barWidth        = 4 // SVG units; bars are barWidth+1 apart
-	// pastIncidentsMax is how many past incidents the page lists (newest
-	// first); pastIncidentsQuery how many it reads, of all checks, to find
-	// them among the public ones.
-	pastIncidentsMax   = 500
-	pastIncidentsQuery = 2000
+	// pastIncidentsMax is how many past incidents of the checks shown the
+	// page lists (newest first).
+	pastIncidentsMax = 500
 )
 
 //go:embed page.html.tmpl
@@ -327,19 +325,13 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 		d.Maintenance = append(d.Maintenance, pageMaintenance{Title: an.Title, When: an.When(loc),
 			InProgress: !now.Before(an.Start), HTML: s.md.render(an.Message)})
 	}
-	past, err := s.o.Store.PastIncidents(ctx, now.AddDate(0, 0, -PageDays), pastIncidentsQuery)
+	past, more, err := s.o.Store.PastIncidents(ctx, now.AddDate(0, 0, -PageDays), pastIncidentsMax, func(check string) bool { return shown[check] })
 	if err != nil {
 		return nil, err
 	}
+	d.PastMore = more
 	for i := range past {
 		p := &past[i]
-		if !shown[p.Check] {
-			continue
-		}
-		if len(d.Past) == pastIncidentsMax {
-			d.PastMore++
-			continue
-		}
 		pp := pagePast{ID: p.ID, Severity: p.Severity, Check: p.Check,
 			Opened:  p.OpenedAt.In(loc).Format("2006-01-02 15:04 MST"),
 			Lasted:  ui.Elapsed(p.ResolvedAt.Sub(p.OpenedAt)),

@@ -58,7 +58,7 @@ type Store interface {
 	// page's timelines and history, /api/v1/incidents and /feed.xml.
 	UpdatesOf(ctx context.Context, ids []int64, publicOnly bool) (map[int64][]store.Update, error)
 	Postmortems(ctx context.Context, ids []int64, publicOnly bool) (map[int64]store.Postmortem, error)
-	PastIncidents(ctx context.Context, since time.Time, limit int) ([]store.PastIncident, error)
+	PastIncidents(ctx context.Context, since time.Time, limit int, shown func(check string) bool) ([]store.PastIncident, int, error)
 	PublicUpdates(ctx context.Context, since time.Time, limit int) ([]store.PublicUpdate, error)
 }
 

@@ -413,31 +413,66 @@ func (s *Store) PostmortemsWritten(ctx context.Context, from, to time.Time) ([]W
 	return out, nil
 }
 
-// PastIncidents returns the resolved incidents opened at or after since,
-// newest first, at most limit (0: all), each with its public updates and
-// its postmortem if public: the status page's history.
-func (s *Store) PastIncidents(ctx context.Context, since time.Time, limit int) ([]PastIncident, error) {
-	q := `SELECT ` + incidentCols + ` FROM incidents WHERE status = 'resolved' AND opened_at >= ? ORDER BY opened_at DESC, id DESC`
-	args := []any{msOf(since)}
-	if limit > 0 {
-		q += ` LIMIT ?`
-		args = append(args, limit)
-	}
-	incs, err := collectIncidents(s.r.QueryContext(ctx, q, args...))
+// PastIncidents returns the resolved incidents opened at or after since of
+// the checks shown (nil: all), newest first, at most limit (0: all), each
+// with its public updates and its postmortem if public: the status page's
+// history; more is how many others of the checks shown there are. The
+// updates and postmortems are read for those returned only.
+func (s *Store) PastIncidents(ctx context.Context, since time.Time, limit int, shown func(check string) bool) (past []PastIncident, more int, err error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, check_name FROM incidents
+		WHERE status = 'resolved' AND opened_at >= ? ORDER BY opened_at DESC, id DESC`, msOf(since))
 	if err != nil {
-		return nil, err
+		return nil, 0, fmt.Errorf("read past incidents: %w", err)
 	}
-	ids := make([]int64, len(incs))
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		var check string
+		if err := rows.Scan(&id, &check); err != nil {
+			rows.Close()
+			return nil, 0, fmt.Errorf("read past incidents: %w", err)
+		}
+		switch {
+		case shown != nil && !shown(check):
+		case limit > 0 && len(ids) == limit:
+			more++
+		default:
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return nil, 0, fmt.Errorf("read past incidents: %w", err)
+	}
+	byID := make(map[int64]Incident, len(ids))
+	for rest := ids; len(rest) > 0; {
+		n := min(len(rest), idChunk)
+		list, args := inList(rest[:n])
+		rest = rest[n:]
+		incs, err := collectIncidents(s.r.QueryContext(ctx, `SELECT `+incidentCols+` FROM incidents WHERE id IN (`+list+`)`, args...))
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, in := range incs {
+			byID[in.ID] = in
+		}
+	}
+	incs := make([]Incident, 0, len(ids))
+	for _, id := range ids {
+		if in, ok := byID[id]; ok { // gone meanwhile (retention): left out
+			incs = append(incs, in)
+		}
+	}
+	ids = ids[:0]
 	for i := range incs {
-		ids[i] = incs[i].ID
+		ids = append(ids, incs[i].ID)
 	}
 	ups, err := s.UpdatesOf(ctx, ids, true)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	pms, err := s.Postmortems(ctx, ids, true)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]PastIncident, len(incs))
 	for i := range incs {
@@ -446,5 +481,5 @@ func (s *Store) PastIncidents(ctx context.Context, since time.Time, limit int) (
 			out[i].Postmortem = &pm
 		}
 	}
-	return out, nil
+	return out, more, nil
 }

@@ -251,9 +251,9 @@ func TestPastIncidents(t *testing.T) {
 	if _, err := s.SetPostmortem(ctx, b, "b pm", "ann", false); err != nil {
 		t.Fatal(err)
 	}
-	past, err := s.PastIncidents(ctx, t0.Add(-90*24*time.Hour), 0)
-	if err != nil {
-		t.Fatal(err)
+	past, more, err := s.PastIncidents(ctx, t0.Add(-90*24*time.Hour), 0, nil)
+	if err != nil || more != 0 {
+		t.Fatal(more, err)
 	}
 	if len(past) != 2 || past[0].ID != b || past[1].ID != a {
 		t.Fatalf("PastIncidents = %+v", past)
@@ -264,7 +264,13 @@ func TestPastIncidents(t *testing.T) {
 	if len(past[0].Updates) != 1 || past[0].Postmortem != nil {
 		t.Errorf("incident b (private postmortem) = %+v", past[0])
 	}
-	if past, _ := s.PastIncidents(ctx, t0.Add(-90*24*time.Hour), 1); len(past) != 1 || past[0].ID != b {
-		t.Fatalf("limit 1 = %+v", past)
+	if past, more, _ := s.PastIncidents(ctx, t0.Add(-90*24*time.Hour), 1, nil); len(past) != 1 || past[0].ID != b || more != 1 {
+		t.Fatalf("limit 1 = %+v, %d more", past, more)
+	}
+	// Of the checks shown only: the newer incident of a hidden check
+	// neither takes the place nor counts.
+	onlyAPI := func(check string) bool { return check == "api" }
+	if past, more, _ := s.PastIncidents(ctx, t0.Add(-90*24*time.Hour), 1, onlyAPI); len(past) != 1 || past[0].ID != a || more != 0 {
+		t.Fatalf("api only, limit 1 = %+v, %d more", past, more)
 	}
 }
