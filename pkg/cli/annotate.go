@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -95,14 +96,16 @@ func runAnnotate(ctx context.Context, g *Global, o AnnotateOptions) error {
 }
 
 // flagError names the flag an invalid annotation's field came from:
-// "--tag: must not be empty".
+// "--tag: must not be empty"; the author is given with --by.
 func flagError(err error) error {
-	msg := err.Error()
-	prefix := store.ErrInvalidAnnotation.Error() + ": "
-	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return errors.New("--" + msg[len(prefix):])
+	rest, ok := strings.CutPrefix(err.Error(), store.ErrInvalidAnnotation.Error()+": ")
+	if !ok || rest == "" {
+		return err
 	}
-	return err
+	if r, ok := strings.CutPrefix(rest, "author: "); ok {
+		rest = "by: " + r
+	}
+	return errors.New("--" + rest)
 }
 
 func runAnnotateList(ctx context.Context, g *Global, since time.Duration, now func() time.Time) error {
