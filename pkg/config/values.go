@@ -177,9 +177,6 @@ func (s *IntOrString) UnmarshalTOML(v any) error {
 	return fmt.Errorf("expected an integer or a string, got %s", tomlType(v))
 }
 
-// UnmarshalText stores text as written (for decoders that give text).
-func (s *IntOrString) UnmarshalText(b []byte) error { *s = IntOrString(b); return nil }
-
 // String returns the value as a string.
 func (s IntOrString) String() string { return string(s) }
 

@@ -402,7 +402,6 @@ var DashFuncs = map[string]any{
 	"number":  fmtNumP,
 	"minutes": fmtMinutes,
 	"change":  fmtChange,
-	"met":     metWord,
 	"metClass": func(v *bool) string {
 		switch {
 		case v == nil:

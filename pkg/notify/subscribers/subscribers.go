@@ -200,9 +200,9 @@ func (s *Sender) webhook(ctx context.Context, sub Subscriber, it notify.Item) er
 // made visible.
 type view struct {
 	Title, Heading           string
-	Check, Status, At, Note  string
+	Status, At, Note         string
 	Lines                    []string // the message
-	Link, LinkLabel          string   // confirm link, or the status page
+	Link, LinkLabel          string   // the confirm link; LinkLabel also labels the status page link
 	Unsubscribe, PageURL, To string
 	Confirm                  bool
 }
@@ -228,12 +228,12 @@ func (s *Sender) mail(ctx context.Context, sub Subscriber, it notify.Item) error
 			what = fmt.Sprintf("incident #%d", it.Incident.ID)
 		}
 		v.Heading = what + ": " + it.Incident.Status
-		v.Check, v.Status, v.Note = ui.Safe(what), ui.Safe(it.Incident.Status), it.Note
+		v.Status, v.Note = ui.Safe(it.Incident.Status), it.Note
 		v.At = it.At.UTC().Format("2006-01-02 15:04 UTC")
 		for _, l := range strings.Split(strings.ReplaceAll(it.Incident.Message, "\r\n", "\n"), "\n") {
 			v.Lines = append(v.Lines, ui.Safe(l))
 		}
-		v.Link, v.LinkLabel = s.PageURL(), "Status page"
+		v.LinkLabel = "Status page"
 		subject = "[" + s.o.Title + "] " + v.Heading
 	default:
 		return &notify.SendError{Err: fmt.Errorf("subscriber/%d: unknown event %q", sub.ID, it.Event)}
