@@ -229,16 +229,6 @@ func (a *Agent) adopt(ctx context.Context, shards []int) error {
 	return a.inc.reconcile(ctx, true)
 }
 
-// notifierSet is the notifiers of the config in force.
-func (a *Agent) notifierSet() map[string]bool {
-	cfg := a.Config()
-	set := make(map[string]bool, len(cfg.Notifiers))
-	for i := range cfg.Notifiers {
-		set[cfg.Notifiers[i].Name] = true
-	}
-	return set
-}
-
 // sendLease names the lease under which notifier's rows are handed out,
 // sent and marked: its channel's, or, for a notifier that is no channel of
 // its own (a status-page subscriber's, subscriber/ID, or one no longer
@@ -366,7 +356,6 @@ func (o *leasedOutbox) PendingOutbox(ctx context.Context) ([]notify.OutboxRow, e
 		return rows, err
 	}
 	snap := o.a.cl.Held()
-	configured := o.a.notifierSet()
 	out := rows[:0]
 	now := time.Now()
 	o.mu.Lock()
@@ -377,10 +366,14 @@ func (o *leasedOutbox) PendingOutbox(ctx context.Context) ([]notify.OutboxRow, e
 		}
 	}
 	for _, r := range rows {
-		_, held := snap.Channels[r.Notifier]
-		// Rows of a notifier no longer configured have no channel: the
-		// maintainer gives them up (the dispatcher marks them failed).
-		if held || !configured[r.Notifier] && snap.Maintainer != nil {
+		// Under the lease its marks are fenced by (sendLease): rows of a
+		// subscriber, or of a notifier no longer configured (which the
+		// dispatcher gives up), are the maintainer's.
+		held := snap.Maintainer != nil
+		if o.a.sendLease(r.Notifier) != cluster.MaintainerName {
+			_, held = snap.Channels[r.Notifier]
+		}
+		if held {
 			out = append(out, r)
 			o.chans[r.ID] = handout{r.Notifier, now}
 		}
