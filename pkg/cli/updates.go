@@ -108,7 +108,7 @@ func runIncidentUpdate(ctx context.Context, g *Global, o IncidentUpdateOptions) 
 func shownOnPage(cfg *config.Config, name string) bool {
 	for i := range cfg.Checks {
 		if c := &cfg.Checks[i]; c.Name == name {
-			return c.IsEnabled() && c.IsPublic()
+			return c.OnStatusPage()
 		}
 	}
 	return false

@@ -264,6 +264,10 @@ func (c *Check) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 // IsPublic reports whether the check is shown on the status page (default true).
 func (c *Check) IsPublic() bool { return c.Public == nil || *c.Public }
 
+// OnStatusPage reports whether the status page (and /feed.xml) shows the
+// check and its incidents: enabled and public.
+func (c *Check) OnStatusPage() bool { return c.IsEnabled() && c.IsPublic() }
+
 // BasicAuth is an http check's basic_auth table.
 type BasicAuth struct {
 	Username string `toml:"username"`

@@ -158,7 +158,7 @@ func announcementTitle(msg string) string {
 func publicChecks(cfg *config.Config) map[string]bool {
 	m := make(map[string]bool, len(cfg.Checks))
 	for i := range cfg.Checks {
-		if c := &cfg.Checks[i]; c.IsEnabled() && c.IsPublic() {
+		if c := &cfg.Checks[i]; c.OnStatusPage() {
 			m[c.Name] = true
 		}
 	}

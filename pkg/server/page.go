@@ -214,7 +214,7 @@ func (s *Server) renderPage(ctx context.Context, cfg *config.Config, now time.Ti
 	tagged := false
 	for i := range cfg.Checks {
 		c := &cfg.Checks[i]
-		if c.IsEnabled() && c.IsPublic() {
+		if c.OnStatusPage() {
 			public = append(public, c)
 			tagged = tagged || len(c.Tags) > 0
 		}
