@@ -393,22 +393,29 @@ func BuildOpsDash(ctx context.Context, src DashSource, cfg *config.Config, st *S
 	return o, nil
 }
 
+// MetClass is the CSS class of a target's outcome: ok, crit, or none
+// without data.
+func MetClass(v *bool) string {
+	switch {
+	case v == nil:
+		return "none"
+	case *v:
+		return "ok"
+	}
+	return "crit"
+}
+
+// FormatMs writes a latency in milliseconds as the digest does; "–" for nil.
+func FormatMs(v *float64) string { return fmtMsP(v) }
+
 // Formatters of the dashboards' templates: the digest's, "–" for nil.
 var DashFuncs = map[string]any{
-	"pct":     fmtPctP,
-	"rate":    fmtRate,
-	"ms":      fmtMsP,
-	"seconds": fmtSecP,
-	"number":  fmtNumP,
-	"minutes": fmtMinutes,
-	"change":  fmtChange,
-	"metClass": func(v *bool) string {
-		switch {
-		case v == nil:
-			return "none"
-		case *v:
-			return "ok"
-		}
-		return "crit"
-	},
+	"pct":      fmtPctP,
+	"rate":     fmtRate,
+	"ms":       fmtMsP,
+	"seconds":  fmtSecP,
+	"number":   fmtNumP,
+	"minutes":  fmtMinutes,
+	"change":   fmtChange,
+	"metClass": MetClass,
 }

@@ -55,6 +55,18 @@ type KPI struct {
 	Met30d   *bool    `json:"met_30d"`
 }
 
+// Format writes a value of the KPI (its target, a window's value) in its
+// unit; "–" for nil.
+func (k KPI) Format(v *float64) string {
+	switch {
+	case k.Unit == "ms":
+		return fmtMsP(v)
+	case k.Name == "error_rate":
+		return fmtRate(v)
+	}
+	return fmtPctP(v)
+}
+
 // CheckStatus is one check's row.
 type CheckStatus struct {
 	Name          string       `json:"name"`

@@ -126,15 +126,7 @@ func (s *Status) Text(st ui.Styles, o StatusTextOptions) string {
 
 	kpi := tableData{head: []string{"kpi", "target", "24h", "", "30d", ""}, right: []bool{false, true, true, false, true, false}}
 	for _, k := range s.KPIs {
-		f := func(v *float64) string {
-			if k.Unit == "ms" {
-				return fmtMsP(v)
-			}
-			if k.Name == "error_rate" {
-				return fmtRate(v)
-			}
-			return fmtPctP(v)
-		}
+		f := k.Format
 		name := strings.ReplaceAll(k.Name, "_", " ")
 		if k.Unit == "ms" {
 			name = "avg " + name

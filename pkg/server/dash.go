@@ -592,16 +592,8 @@ func minutes(s *float64) *float64 {
 }
 
 func kpiOf(k report.KPI) kpiView {
-	f := report.DashFuncs["pct"].(func(*float64) string)
-	switch {
-	case k.Name == "error_rate":
-		f = report.DashFuncs["rate"].(func(*float64) string)
-	case k.Unit == "ms":
-		f = report.DashFuncs["ms"].(func(*float64) string)
-	}
-	class := report.DashFuncs["metClass"].(func(*bool) string)
-	return kpiView{Name: strings.ReplaceAll(k.Name, "_", " "), Target: f(&k.Target), Day: f(k.Value24h), Month: f(k.Value30d),
-		DayClass: class(k.Met24h), MonthClass: class(k.Met30d)}
+	return kpiView{Name: strings.ReplaceAll(k.Name, "_", " "), Target: k.Format(&k.Target), Day: k.Format(k.Value24h), Month: k.Format(k.Value30d),
+		DayClass: report.MetClass(k.Met24h), MonthClass: report.MetClass(k.Met30d)}
 }
 
 func dashTitle(cfg *config.Config, what string) string {
@@ -680,8 +672,7 @@ func (s *Server) opsView(ctx context.Context, ds DashStore, cfg *config.Config, 
 			markers = append(markers, report.Marker{Pos: float64(a.At.Sub(o.First)) / float64(24*time.Hour), Title: title})
 		}
 	}
-	msLabel := report.DashFuncs["ms"].(func(*float64) string)
-	label := func(f float64) string { return msLabel(&f) }
+	label := func(f float64) string { return report.FormatMs(&f) }
 	for _, c := range o.Checks {
 		cv := opsCheckView{OpsCheck: c, Age: "never"}
 		cv.Message = ui.Safe(c.Message)
