@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -104,9 +103,7 @@ func runSubscribersList(ctx context.Context, g *Global, asJSON bool) error {
 				out[i].ConfirmedAt = &c
 			}
 		}
-		enc := json.NewEncoder(g.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(g.IO.Out, out)
 	}
 	if len(subs) == 0 {
 		fmt.Fprintln(g.IO.Out, "no subscribers")

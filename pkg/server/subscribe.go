@@ -157,8 +157,7 @@ func (h *subscribeRoutes) handleSignup(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	if err := st.SubscribeEmail(ctx, addr); err != nil {
-		h.s.log.Error("subscribe: database error", "err", err)
-		h.page(w, http.StatusServiceUnavailable, subscribeView{Title: "Try again", Text: "The database did not answer; try again in a moment."})
+		h.storeError(w, "subscribe", err)
 		return
 	}
 	h.page(w, http.StatusAccepted, subscribeView{Title: "Check your inbox",
