@@ -323,14 +323,19 @@ func markResolved(t Tx, inc *Incident, by string, at time.Time) error {
 }
 
 // resolveByHand is Resolve inside another write transaction (a "resolved"
-// update): markResolved, the incident's row and the flag that has the agent
-// send the resolve notifications, as mutateIncident does.
+// update): markResolved, then saved as mutateIncident saves.
 func (s *Store) resolveByHand(tx *sql.Tx, inc *Incident, by string, at time.Time) error {
-	t := s.wrap(tx)
-	if err := markResolved(t, inc, by, at); err != nil {
+	if err := markResolved(s.wrap(tx), inc, by, at); err != nil {
 		return err
 	}
-	if err := t.UpdateIncident(inc); err != nil {
+	return s.saveByHand(tx, inc)
+}
+
+// saveByHand writes an incident changed by hand and flags it for the agent
+// (pending_sync), which sends what the change calls for (the resolve
+// notifications) and takes the new state into memory.
+func (s *Store) saveByHand(tx *sql.Tx, inc *Incident) error {
+	if err := s.wrap(tx).UpdateIncident(inc); err != nil {
 		return err
 	}
 	_, err := tx.Exec(`UPDATE incidents SET pending_sync = 1 WHERE id = ?`, inc.ID)
@@ -350,11 +355,7 @@ func (s *Store) mutateIncident(ctx context.Context, id int64, f func(tx *sql.Tx,
 		if err := f(tx, &inc); err != nil {
 			return err
 		}
-		if err := s.wrap(tx).UpdateIncident(&inc); err != nil {
-			return err
-		}
-		_, err = tx.Exec(`UPDATE incidents SET pending_sync = 1 WHERE id = ?`, id)
-		return err
+		return s.saveByHand(tx, &inc)
 	})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
