@@ -3,6 +3,7 @@ package alert
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 
@@ -66,21 +67,33 @@ func Announcements(cfg *config.Config, now time.Time) []Announcement {
 		if !m.Announce || m.Duration <= 0 {
 			continue
 		}
-		sched, err := cron.Parse(m.Schedule, loc, config.ParseEvery)
-		if err != nil || strings.HasPrefix(strings.TrimSpace(m.Schedule), "@every") {
+		if strings.HasPrefix(strings.TrimSpace(m.Schedule), "@every") {
 			continue
 		}
-		dur := m.Duration.D()
-		// The first start after now-dur is the run in progress when it is
-		// not after now, else the next run (see window.activeAt).
-		start := sched.Next(now.Add(-dur))
-		if start.IsZero() || start.Sub(now) > m.AnnounceBefore.D() {
+		start, _, err := WindowRun(m, loc, now)
+		if err != nil || start.IsZero() || start.Sub(now) > m.AnnounceBefore.D() {
 			continue
 		}
 		out = append(out, Announcement{Title: m.Title, Message: m.Message, Checks: m.Checks,
-			Start: start, End: start.Add(dur), Key: announceKey(m, start)})
+			Start: start, End: start.Add(m.Duration.D()), Key: announceKey(m, start)})
 	}
 	return out
+}
+
+// WindowRun returns the run of maintenance window m in progress at now
+// (active), or else its next run; start is zero when there is none. The
+// schedule is read in loc. The first start after now-duration is the one:
+// in progress when it is not after now (see window.activeAt).
+func WindowRun(m *config.Maintenance, loc *time.Location, now time.Time) (start time.Time, active bool, err error) {
+	if m.Duration <= 0 {
+		return time.Time{}, false, fmt.Errorf("maintenance %q: no duration", m.Schedule)
+	}
+	sched, err := cron.Parse(m.Schedule, loc, config.ParseEvery)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	start = sched.Next(now.Add(-m.Duration.D()))
+	return start, !start.IsZero() && !start.After(now), nil
 }
 
 func announceKey(m *config.Maintenance, start time.Time) string {

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pulse-monitor/pulse/pkg/alert"
 	"github.com/pulse-monitor/pulse/pkg/config"
-	"github.com/pulse-monitor/pulse/pkg/cron"
 	"github.com/pulse-monitor/pulse/pkg/report"
 	"github.com/pulse-monitor/pulse/pkg/store"
 	"github.com/pulse-monitor/pulse/pkg/ui"
@@ -712,13 +712,13 @@ func (s *Server) opsView(ctx context.Context, ds DashStore, cfg *config.Config, 
 	}
 	for _, m := range cfg.Maintenance {
 		wv := windowView{Schedule: m.Schedule, Duration: m.Duration.String(), Checks: ui.Safe(strings.Join(m.Checks, ", ")), Title: ui.Safe(m.Title)}
-		sched, err := cron.Parse(m.Schedule, loc, config.ParseEvery)
-		if err != nil || m.Duration <= 0 {
+		switch start, active, err := alert.WindowRun(&m, loc, now); {
+		case err != nil:
 			wv.When = "invalid schedule"
-		} else if start := sched.Next(now.Add(-m.Duration.D())); !start.IsZero() && !start.After(now) {
+		case active:
 			wv.Active, wv.When = true, "now, until "+start.Add(m.Duration.D()).In(loc).Format(stamp)
-		} else if next := sched.Next(now); !next.IsZero() {
-			wv.When = "next " + next.In(loc).Format(stamp)
+		case !start.IsZero():
+			wv.When = "next " + start.In(loc).Format(stamp)
 		}
 		v.Windows = append(v.Windows, wv)
 	}
