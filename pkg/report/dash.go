@@ -220,13 +220,13 @@ func BuildExecDash(ctx context.Context, src DashSource, cfg *config.Config, st *
 	}
 	for _, a := range groups {
 		g := a.g
-		if av, ok := meanAvailability(a.m30); ok {
-			g.Availability30d, g.Met30d = ptr(pct(av)), ptr(av*100 >= t.Availability)
+		a30, ok30 := meanAvailability(a.m30)
+		if ok30 {
+			g.Availability30d, g.Met30d = ptr(pct(a30)), ptr(a30*100 >= t.Availability)
 		}
 		if av, ok := meanAvailability(a.m90); ok {
 			g.Availability90d, g.Met90d = ptr(pct(av)), ptr(av*100 >= t.Availability)
 		}
-		a30, ok30 := meanAvailability(a.m30)
 		a24, ok24 := meanAvailability(a.last)
 		var covered time.Duration
 		if ok30 && a.haveOldest {
