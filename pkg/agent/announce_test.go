@@ -29,7 +29,7 @@ message = "Writes pause <b>briefly</b>."
 	ctx := context.Background()
 	read := func() int {
 		t.Helper()
-		ups, err := a.store.PublicUpdates(ctx, sun.Add(-30*24*time.Hour), 0)
+		ups, err := a.store.PublicUpdates(ctx, sun.Add(-30*24*time.Hour), 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +45,7 @@ message = "Writes pause <b>briefly</b>."
 	a.announceMaintenance(ctx) // the next minute: written once
 	now = sun.Add(10 * time.Minute)
 	a.announceMaintenance(ctx) // in progress: the same run
-	ups, err := a.store.PublicUpdates(ctx, sun.Add(-30*24*time.Hour), 0)
+	ups, err := a.store.PublicUpdates(ctx, sun.Add(-30*24*time.Hour), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

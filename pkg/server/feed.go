@@ -70,21 +70,15 @@ func atomTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 	cfg := s.o.Config()
 	now := s.o.Now()
-	ups, err := s.o.Store.PublicUpdates(r.Context(), now.Add(-PageDays*24*time.Hour), feedEntries)
+	// The status page's rule: incidents of checks it shows (enabled,
+	// public) only; announcements always.
+	shown := publicChecks(cfg)
+	ups, err := s.o.Store.PublicUpdates(r.Context(), now.Add(-PageDays*24*time.Hour), feedEntries, func(check string) bool { return shown[check] })
 	if err != nil {
 		s.fail(w, "read public updates", err)
 		return
 	}
-	// The status page's rule: incidents of checks it shows (enabled,
-	// public) only; announcements always.
-	shown := publicChecks(cfg)
-	kept := ups[:0]
-	for _, u := range ups {
-		if u.IncidentID == 0 || shown[u.Check] {
-			kept = append(kept, u)
-		}
-	}
-	b, err := buildFeed(cfg, kept, now)
+	b, err := buildFeed(cfg, ups, now)
 	if err != nil {
 		s.fail(w, "build feed", err)
 		return

@@ -59,7 +59,7 @@ type Store interface {
 	UpdatesOf(ctx context.Context, ids []int64, publicOnly bool) (map[int64][]store.Update, error)
 	Postmortems(ctx context.Context, ids []int64, publicOnly bool) (map[int64]store.Postmortem, error)
 	PastIncidents(ctx context.Context, since time.Time, limit int, shown func(check string) bool) ([]store.PastIncident, int, error)
-	PublicUpdates(ctx context.Context, since time.Time, limit int) ([]store.PublicUpdate, error)
+	PublicUpdates(ctx context.Context, since time.Time, limit int, shown func(check string) bool) ([]store.PublicUpdate, error)
 }
 
 var _ Store = (*store.Store)(nil)

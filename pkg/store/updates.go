@@ -267,14 +267,16 @@ func (s *Store) UpdatesOf(ctx context.Context, ids []int64, publicOnly bool) (ma
 }
 
 // PublicUpdates returns the public updates and announcements made at or
-// after since, newest first, at most limit (0: all), with their incident's
-// check: the entries of /feed.xml.
-func (s *Store) PublicUpdates(ctx context.Context, since time.Time, limit int) ([]PublicUpdate, error) {
+// after since, newest first, with their incident's check: the entries of
+// /feed.xml. shown, when not nil, keeps the updates of the checks it
+// accepts (announcements always) before at most limit (0: all) are taken,
+// so that a hidden check's updates never push out the others.
+func (s *Store) PublicUpdates(ctx context.Context, since time.Time, limit int, shown func(check string) bool) ([]PublicUpdate, error) {
 	q := `SELECT u.id, u.incident_id, u.at, u.status, u.message, u.public, u.author, u.dedup_key, COALESCE(i.check_name, '')
 		FROM incident_updates u LEFT JOIN incidents i ON i.id = u.incident_id
 		WHERE u.public = 1 AND u.at >= ? ORDER BY u.at DESC, u.id DESC`
 	args := []any{msOf(since)}
-	if limit > 0 {
+	if limit > 0 && shown == nil {
 		q += ` LIMIT ?`
 		args = append(args, limit)
 	}
@@ -284,12 +286,14 @@ func (s *Store) PublicUpdates(ctx context.Context, since time.Time, limit int) (
 	}
 	defer rows.Close()
 	var out []PublicUpdate
-	for rows.Next() {
+	for (limit <= 0 || len(out) < limit) && rows.Next() {
 		var p PublicUpdate
 		if p.Update, err = scanUpdate(rows, &p.Check); err != nil {
 			return nil, fmt.Errorf("read public updates: %w", err)
 		}
-		out = append(out, p)
+		if shown == nil || p.IncidentID == 0 || shown(p.Check) {
+			out = append(out, p)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read public updates: %w", err)

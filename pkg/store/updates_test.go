@@ -49,18 +49,23 @@ func TestIncidentUpdates(t *testing.T) {
 	}
 
 	// Public only, newest first, with the check.
-	pub, err := s.PublicUpdates(ctx, t0, 0)
+	pub, err := s.PublicUpdates(ctx, t0, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(pub) != 2 || pub[0].Check != "db" || pub[1].Check != "api" || pub[1].ID != u1 {
 		t.Fatalf("PublicUpdates = %+v", pub)
 	}
-	if pub, _ := s.PublicUpdates(ctx, t0.Add(150*time.Second), 0); len(pub) != 1 || pub[0].Check != "db" {
+	if pub, _ := s.PublicUpdates(ctx, t0.Add(150*time.Second), 0, nil); len(pub) != 1 || pub[0].Check != "db" {
 		t.Fatalf("PublicUpdates since = %+v", pub)
 	}
-	if pub, _ := s.PublicUpdates(ctx, t0, 1); len(pub) != 1 || pub[0].Check != "db" {
+	if pub, _ := s.PublicUpdates(ctx, t0, 1, nil); len(pub) != 1 || pub[0].Check != "db" {
 		t.Fatalf("PublicUpdates limit 1 = %+v", pub)
+	}
+	// The checks shown only, before the limit: db's newer update does not
+	// take api's place.
+	if pub, _ := s.PublicUpdates(ctx, t0, 1, func(c string) bool { return c == "api" }); len(pub) != 1 || pub[0].ID != u1 {
+		t.Fatalf("PublicUpdates of api, limit 1 = %+v", pub)
 	}
 	m, err := s.UpdatesOf(ctx, []int64{id, other}, true)
 	if err != nil || len(m[id]) != 1 || len(m[other]) != 1 || m[id][0].ID != u1 {
@@ -168,7 +173,7 @@ func TestAnnounceMaintenance(t *testing.T) {
 	if err != nil || next != id+1 {
 		t.Fatalf("the update after the repeats: id %d %v, want %d", next, err, id+1)
 	}
-	pub, err := s.PublicUpdates(ctx, t0.Add(-time.Hour), 0)
+	pub, err := s.PublicUpdates(ctx, t0.Add(-time.Hour), 0, nil)
 	if err != nil || len(pub) != 1 {
 		t.Fatalf("PublicUpdates = %+v, %v", pub, err)
 	}
