@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -185,6 +186,14 @@ func (s *Sender) webhook(ctx context.Context, sub Subscriber, it notify.Item) er
 	secrets := httpx.URLSecrets(sub.Address)
 	ans, err := s.http.Post(ctx, sub.Address, body, http.Header{"X-Pulse-Event": {"incident_update"}})
 	if err != nil {
+		// httpx's SendError (notify.TransportError) leaves the URL out
+		// already; keep it, its retry class and its cause, as the status
+		// path below does.
+		var se *notify.SendError
+		if errors.As(err, &se) && !slices.ContainsFunc(secrets, func(x string) bool { return strings.Contains(se.Error(), x) }) {
+			se.Err = fmt.Errorf("subscriber/%d: %w", sub.ID, se.Err)
+			return se
+		}
 		return fmt.Errorf("subscriber/%d: %s", sub.ID, notify.Redact(err.Error(), secrets...))
 	}
 	if ans.Status < 200 || ans.Status > 299 {

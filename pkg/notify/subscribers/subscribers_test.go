@@ -305,4 +305,10 @@ func TestWebhook(t *testing.T) {
 	if err == nil || !notify.Retryable(err) || strings.Contains(err.Error(), "s3cr3t-token") {
 		t.Errorf("unreachable: %v", err)
 	}
+	// The transport's *notify.SendError is kept (its class and cause), named
+	// by subscriber.
+	var se *notify.SendError
+	if !errors.As(err, &se) || !strings.HasPrefix(se.Err.Error(), "subscriber/8: ") {
+		t.Errorf("unreachable: %#v, want the transport's SendError naming subscriber/8", err)
+	}
 }
