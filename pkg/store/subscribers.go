@@ -337,9 +337,7 @@ func (s *Store) FanOutUpdates(ctx context.Context, maxPerHour int) (int, error) 
 				return fmt.Errorf("meta %s: %q is not an id", MetaFannedOut, v)
 			}
 		}
-		q := `SELECT u.id, COALESCE(u.incident_id, 0), u.at, u.status, u.message, COALESCE(i.check_name, '')
-			FROM incident_updates u LEFT JOIN incidents i ON i.id = u.incident_id
-			WHERE u.public = 1 AND u.id > ?`
+		q := `SELECT ` + publicUpdateCols + ` WHERE u.public = 1 AND u.id > ?`
 		args := []any{cursor}
 		if cursor < 0 {
 			q += ` AND u.at >= ?`
@@ -469,13 +467,8 @@ func insertOutboxRows(tx *sql.Tx, es []OutboxEntry, now time.Time) error {
 	return nil
 }
 
-// fanUpdate is an update as the fan-out reads it.
-type fanUpdate struct {
-	Update
-	Check string
-}
-
-func (u fanUpdate) item() notify.Item {
+// item is the outbox item of a public update to a subscriber.
+func (u PublicUpdate) item() notify.Item {
 	return notify.Item{
 		Event: notify.EventSubscriberUpdate,
 		At:    u.At,
@@ -485,20 +478,18 @@ func (u fanUpdate) item() notify.Item {
 	}
 }
 
-func readUpdates(tx *sql.Tx, q string, args ...any) ([]fanUpdate, error) {
+func readUpdates(tx *sql.Tx, q string, args ...any) ([]PublicUpdate, error) {
 	rows, err := tx.Query(q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []fanUpdate
+	var out []PublicUpdate
 	for rows.Next() {
-		var u fanUpdate
-		var at int64
-		if err := rows.Scan(&u.ID, &u.IncidentID, &at, &u.Status, &u.Message, &u.Check); err != nil {
+		var u PublicUpdate
+		if u.Update, err = scanUpdate(rows, &u.Check); err != nil {
 			return nil, err
 		}
-		u.At, u.Public = timeOfMs(at), true
 		out = append(out, u)
 	}
 	return out, rows.Err()

@@ -189,6 +189,11 @@ func (s *Store) addUpdate(ctx context.Context, u Update) (int64, bool, error) {
 
 const updateCols = `id, incident_id, at, status, message, public, author, dedup_key`
 
+// publicUpdateCols reads updates (u) with their incident's check, for
+// scanUpdate(rows, &PublicUpdate.Check); the WHERE clause follows.
+const publicUpdateCols = `u.id, u.incident_id, u.at, u.status, u.message, u.public, u.author, u.dedup_key,
+	COALESCE(i.check_name, '') FROM incident_updates u LEFT JOIN incidents i ON i.id = u.incident_id`
+
 func scanUpdate(sc scanner, extra ...any) (Update, error) {
 	var u Update
 	var inc sql.NullInt64
@@ -272,9 +277,7 @@ func (s *Store) UpdatesOf(ctx context.Context, ids []int64, publicOnly bool) (ma
 // accepts (announcements always) before at most limit (0: all) are taken,
 // so that a hidden check's updates never push out the others.
 func (s *Store) PublicUpdates(ctx context.Context, since time.Time, limit int, shown func(check string) bool) ([]PublicUpdate, error) {
-	q := `SELECT u.id, u.incident_id, u.at, u.status, u.message, u.public, u.author, u.dedup_key, COALESCE(i.check_name, '')
-		FROM incident_updates u LEFT JOIN incidents i ON i.id = u.incident_id
-		WHERE u.public = 1 AND u.at >= ? ORDER BY u.at DESC, u.id DESC`
+	q := `SELECT ` + publicUpdateCols + ` WHERE u.public = 1 AND u.at >= ? ORDER BY u.at DESC, u.id DESC`
 	args := []any{msOf(since)}
 	if limit > 0 && shown == nil {
 		q += ` LIMIT ?`
