@@ -232,8 +232,9 @@ func (s *Store) ConfirmSubscriber(ctx context.Context, id int64) (Subscriber, er
 	return sub, nil
 }
 
-// RemoveSubscriber deletes subscriber id and retires its queued, never
-// attempted messages (an unsubscribed address gets nothing more), and
+// RemoveSubscriber deletes subscriber id and retires its pending messages,
+// those waiting for a retry too (an unsubscribed address gets nothing
+// more), and
 // returns what it removed, or ErrNoSubscriber.
 func (s *Store) RemoveSubscriber(ctx context.Context, id int64) (Subscriber, error) {
 	if s.readOnly {
